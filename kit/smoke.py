@@ -1,0 +1,337 @@
+"""The embedded tiny model: a random-weight Phi-3.5-vision checkpoint built locally.
+
+It has the real architecture (``Phi3VForCausalLM`` with a one-layer CLIP ViT-L/14-336
+image encoder), the real vocabulary size and context length, a tokenizer trained here
+with the Phi-3 chat specials, and the kit's own image processor. vLLM runs it through its
+real Phi3V code path, so every notebook can be exercised on a CPU with no download. Its
+answers are noise: it exists to test the pipeline, never to judge a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+BUILDER_VERSION = 1
+DEFAULT_SEED = 0
+SMOKE_MODEL_NAME = "smoke"
+
+HIDDEN = 128
+HEADS = 2
+LAYERS = 2
+INTERMEDIATE = 256
+VOCAB_SIZE = 32064  # as the real model; the image placeholder id 32044 lies inside it
+MAX_POSITION_EMBEDDINGS = 131072
+TOKENIZER_VOCAB = 32000
+CLIP_HIDDEN = 1024
+CLIP_INTERMEDIATE = 4096
+CLIP_PATCH = 14
+CLIP_POSITIONS = (336 // CLIP_PATCH) ** 2 + 1
+SPECIAL_TOKENS = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<|endoftext|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|end|>",
+    "<|system|>",
+]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\\n' + message['content'] + '<|end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt and messages[-1]['role'] != 'assistant' %}"
+    "{{ '<|assistant|>\\n' }}"
+    "{% endif %}"
+)
+MANIFEST = "kit-smoke.json"
+
+
+def cache_root() -> Path:
+    """Where built artifacts live: $KIT_CACHE_DIR, else ~/.cache/vlm-repro-kit."""
+    env = os.environ.get("KIT_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "vlm-repro-kit"
+
+
+def smoke_model_dir(seed: int = DEFAULT_SEED) -> Path:
+    return cache_root() / f"smoke-phi35v-v{BUILDER_VERSION}-seed{seed}"
+
+
+def ensure_smoke_model(seed: int = DEFAULT_SEED) -> Path:
+    """Return the tiny model folder, building it first when missing or invalid."""
+    target = smoke_model_dir(seed)
+    if is_valid(target, seed):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.parent / f".{target.name}.lock"):
+        if is_valid(target, seed):  # another process built it while we waited
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            build_smoke_model(staging, seed)
+            staging.chmod(0o755)
+            for path in staging.iterdir():
+                path.chmod(0o644)
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def is_valid(folder: Path, seed: int = DEFAULT_SEED) -> bool:
+    """A folder is reusable when its manifest matches this builder and every file's hash."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    if manifest.get("builder_version") != BUILDER_VERSION or manifest.get("seed") != seed:
+        return False
+    return all(
+        (folder / name).is_file() and _sha256(folder / name) == digest
+        for name, digest in manifest.get("files", {}).items()
+    )
+
+
+def build_smoke_model(dest: Path, seed: int = DEFAULT_SEED) -> None:
+    """Write config, tokenizer, processor module and random weights into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    tokenizer = _train_tokenizer(seed)
+    tokenizer.save(str(dest / "tokenizer.json"))
+    specials = {tok: tokenizer.token_to_id(tok) for tok in SPECIAL_TOKENS}
+    _write_json(dest / "config.json", _model_config(specials))
+    _write_json(
+        dest / "generation_config.json",
+        {
+            "bos_token_id": specials["<s>"],
+            "eos_token_id": [specials["<|end|>"], specials["<|endoftext|>"]],
+            "pad_token_id": specials["<|endoftext|>"],
+        },
+    )
+    _write_json(
+        dest / "tokenizer_config.json",
+        {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": "<s>",
+            "eos_token": "<|endoftext|>",
+            "unk_token": "<unk>",
+            "pad_token": "<|endoftext|>",
+            "add_bos_token": False,
+            "add_eos_token": False,
+            "model_max_length": MAX_POSITION_EMBEDDINGS,
+            "chat_template": CHAT_TEMPLATE,
+            "clean_up_tokenization_spaces": False,
+        },
+    )
+    _write_json(
+        dest / "special_tokens_map.json",
+        {"bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>"},
+    )
+    auto_map = {
+        "AutoProcessor": "processing_phi3_v.Phi3VProcessor",
+        "AutoImageProcessor": "processing_phi3_v.Phi3VImageProcessor",
+    }
+    _write_json(
+        dest / "preprocessor_config.json",
+        {
+            "auto_map": auto_map,
+            "image_processor_type": "Phi3VImageProcessor",
+            "processor_class": "Phi3VProcessor",
+            "num_crops": 4,
+            "num_img_tokens": 144,
+        },
+    )
+    _write_json(
+        dest / "processor_config.json",
+        {"auto_map": auto_map, "processor_class": "Phi3VProcessor", "num_crops": 4},
+    )
+    shutil.copyfile(Path(__file__).with_name("phi3v_processor.py"), dest / "processing_phi3_v.py")
+    _write_weights(dest / "model.safetensors", seed, specials, tokenizer.get_vocab_size())
+    files = sorted(p.name for p in dest.iterdir() if p.is_file())
+    _write_json(
+        dest / MANIFEST,
+        {
+            "builder_version": BUILDER_VERSION,
+            "seed": seed,
+            "files": {name: _sha256(dest / name) for name in files},
+        },
+    )
+
+
+def _model_config(specials: dict[str, int]) -> dict:
+    return {
+        "architectures": ["Phi3VForCausalLM"],
+        "model_type": "phi3",
+        "hidden_size": HIDDEN,
+        "intermediate_size": INTERMEDIATE,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "num_key_value_heads": HEADS,
+        "hidden_act": "silu",
+        "vocab_size": VOCAB_SIZE,
+        "max_position_embeddings": MAX_POSITION_EMBEDDINGS,
+        "original_max_position_embeddings": MAX_POSITION_EMBEDDINGS,
+        "rope_theta": 10000.0,
+        "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "bos_token_id": specials["<s>"],
+        "eos_token_id": specials["<|endoftext|>"],
+        "pad_token_id": specials["<|endoftext|>"],
+        "img_processor": {
+            "image_dim_out": CLIP_HIDDEN,
+            "model_name": "openai/clip-vit-large-patch14-336",
+            "name": "clip_vision_model",
+            "num_img_tokens": 144,
+            "layer_idx": 0,
+            "type_feature": "patch",
+        },
+        "embd_layer": {
+            "embedding_cls": "image",
+            "hd_transform_order": "sub_glb",
+            "projection_cls": "mlp",
+            "use_hd_transform": True,
+            "with_learnable_separator": True,
+        },
+        "kit_smoke_model": {"builder_version": BUILDER_VERSION},
+    }
+
+
+def _train_tokenizer(seed: int):
+    """Byte-level BPE trained on seeded pseudo-text, so random ids decode to visible text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=TOKENIZER_VOCAB,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_pseudo_corpus(seed), trainer=trainer)
+    return tokenizer
+
+
+def _pseudo_corpus(seed: int, lines: int = 60000):
+    """Zipf-distributed pseudo-words from syllables, plus real English for the prompts."""
+    rng = np.random.default_rng(seed)
+    onsets = list("bcdfghjklmnprstvwz") + ["ch", "sh", "th", "st", "tr", "pl", "gr", ""]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ou", "ea", "y"]
+    codas = ["", "", "n", "r", "s", "t", "l", "m", "ng", "ck"]
+    syllables = [o + v + c for o in onsets for v in vowels for c in codas]
+    words = []
+    for _ in range(60000):
+        parts = rng.integers(1, 5)
+        words.append("".join(syllables[i] for i in rng.integers(0, len(syllables), parts)))
+    ranks = np.arange(1, len(words) + 1)
+    weights = 1.0 / ranks**1.05
+    weights /= weights.sum()
+    english = (
+        "What is the content of this image in details? The image shows a robot, a rocky "
+        "surface and a starry night sky. Answer with the option's letter from the given "
+        "choices directly. Answer the question using a single word or phrase. 0 1 2 3 4 5 "
+        "6 7 8 9 10 100 1000 (A) (B) (C) (D) (E) A B C D E, . ! ? ; : ' \" hi"
+    )
+    for _ in range(lines):
+        picks = rng.choice(len(words), size=int(rng.integers(4, 16)), p=weights)
+        sentence = " ".join(words[i] for i in picks)
+        yield sentence.capitalize() + rng.choice([".", ",", "?", "!", ";"])
+        if rng.random() < 0.05:
+            yield english
+
+
+def _write_weights(path: Path, seed: int, specials: dict[str, int], tokenizer_vocab: int) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+
+    def normal(*shape: int, std: float = 0.02) -> torch.Tensor:
+        return (torch.randn(*shape, generator=gen) * std).to(torch.bfloat16)
+
+    def ones(*shape: int) -> torch.Tensor:
+        return torch.ones(*shape, dtype=torch.bfloat16)
+
+    def zeros(*shape: int) -> torch.Tensor:
+        return torch.zeros(*shape, dtype=torch.bfloat16)
+
+    head_dim = HIDDEN // HEADS
+    tensors: dict[str, torch.Tensor] = {"model.embed_tokens.weight": normal(VOCAB_SIZE, HIDDEN)}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        tensors[p + "self_attn.qkv_proj.weight"] = normal(3 * HEADS * head_dim, HIDDEN)
+        tensors[p + "self_attn.o_proj.weight"] = normal(HIDDEN, HIDDEN)
+        tensors[p + "mlp.gate_up_proj.weight"] = normal(2 * INTERMEDIATE, HIDDEN)
+        tensors[p + "mlp.down_proj.weight"] = normal(HIDDEN, INTERMEDIATE)
+        tensors[p + "input_layernorm.weight"] = ones(HIDDEN)
+        tensors[p + "post_attention_layernorm.weight"] = ones(HIDDEN)
+    tensors["model.norm.weight"] = ones(HIDDEN)
+    # Silence special and out-of-tokenizer ids so random text neither stops at once nor
+    # decodes to nothing: their logits are 0 while the best random logit is positive.
+    lm_head = normal(VOCAB_SIZE, HIDDEN, std=1.0)
+    lm_head[list(specials.values())] = 0
+    lm_head[tokenizer_vocab:] = 0
+    tensors["lm_head.weight"] = lm_head
+
+    v = "model.vision_embed_tokens."
+    c = v + "img_processor.vision_model."
+    tensors[c + "embeddings.class_embedding"] = normal(CLIP_HIDDEN)
+    tensors[c + "embeddings.patch_embedding.weight"] = normal(
+        CLIP_HIDDEN, 3, CLIP_PATCH, CLIP_PATCH
+    )
+    tensors[c + "embeddings.position_embedding.weight"] = normal(CLIP_POSITIONS, CLIP_HIDDEN)
+    tensors[c + "pre_layrnorm.weight"] = ones(CLIP_HIDDEN)
+    tensors[c + "pre_layrnorm.bias"] = zeros(CLIP_HIDDEN)
+    layer = c + "encoder.layers.0."
+    for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+        tensors[layer + f"self_attn.{proj}.weight"] = normal(CLIP_HIDDEN, CLIP_HIDDEN)
+        tensors[layer + f"self_attn.{proj}.bias"] = zeros(CLIP_HIDDEN)
+    for norm in ("layer_norm1", "layer_norm2"):
+        tensors[layer + f"{norm}.weight"] = ones(CLIP_HIDDEN)
+        tensors[layer + f"{norm}.bias"] = zeros(CLIP_HIDDEN)
+    tensors[layer + "mlp.fc1.weight"] = normal(CLIP_INTERMEDIATE, CLIP_HIDDEN)
+    tensors[layer + "mlp.fc1.bias"] = zeros(CLIP_INTERMEDIATE)
+    tensors[layer + "mlp.fc2.weight"] = normal(CLIP_HIDDEN, CLIP_INTERMEDIATE)
+    tensors[layer + "mlp.fc2.bias"] = zeros(CLIP_HIDDEN)
+    tensors[v + "glb_GN"] = normal(1, 1, 4 * CLIP_HIDDEN)
+    tensors[v + "sub_GN"] = normal(1, 1, 1, 4 * CLIP_HIDDEN)
+    tensors[v + "img_projection.0.weight"] = normal(HIDDEN, 4 * CLIP_HIDDEN)
+    tensors[v + "img_projection.0.bias"] = zeros(HIDDEN)
+    tensors[v + "img_projection.2.weight"] = normal(HIDDEN, HIDDEN)
+    tensors[v + "img_projection.2.bias"] = zeros(HIDDEN)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path):
+    with lock_path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

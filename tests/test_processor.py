@@ -1,0 +1,78 @@
+"""The kit's Phi-3.5-vision image processor against FACTS.md's token counts."""
+
+import pytest
+import torch
+from PIL import Image
+
+from kit.phi3v_processor import (
+    Phi3VImageProcessor,
+    hd_padded_size,
+    num_image_tokens,
+    preprocess_image,
+)
+
+# (width, height) -> tokens at num_crops 4 and 16, from FACTS.md section 3
+FACT_TOKENS = {
+    (1024, 1024): (757, 2509),
+    (640, 480): (757, 1921),
+    (1000, 500): (457, 2353),
+}
+
+
+@pytest.mark.parametrize("size", list(FACT_TOKENS))
+@pytest.mark.parametrize("crops_index,num_crops", [(0, 4), (1, 16)])
+def test_image_tokens_match_facts(size, crops_index, num_crops):
+    assert num_image_tokens(*size, num_crops) == FACT_TOKENS[size][crops_index]
+
+
+def test_tall_images_pad_their_width():
+    # 500x1000 -> 336x672 canvas: 2 rows of 1 crop, one newline token set per row + 1
+    assert hd_padded_size(500, 1000, 4) == (336, 672)
+    assert num_image_tokens(500, 1000, 4) == (2 * 1 + 1) * 144 + 1 + (2 + 1) * 12
+    assert hd_padded_size(1000, 500, 4) == (672, 336)
+
+
+@pytest.mark.parametrize(
+    "size,num_crops,padded_hw",
+    [
+        ((1024, 1024), 4, (672, 672)),
+        ((1024, 1024), 16, (1344, 1344)),
+        ((640, 480), 16, (1008, 1344)),
+    ],
+)
+def test_pixel_values_shape_and_padded_sizes(size, num_crops, padded_hw):
+    views, image_size = preprocess_image(Image.new("RGB", size, (200, 30, 30)), num_crops)
+    assert views.shape == (num_crops + 1, 3, 336, 336)
+    assert image_size == padded_hw
+    used = (padded_hw[0] // 336) * (padded_hw[1] // 336)
+    assert torch.count_nonzero(views[1 + used :]) == 0  # unused crops are zero padding
+    assert torch.count_nonzero(views[1 : 1 + used]) > 0
+
+
+def test_normalization_uses_clip_statistics():
+    views, _ = preprocess_image(Image.new("RGB", (336, 336), (255, 255, 255)), 1)
+    # white -> (1 - mean) / std per channel
+    expected = torch.tensor([1.9303, 2.0749, 2.1459])
+    assert torch.allclose(views[1, :, 0, 0], expected, atol=1e-3)
+
+
+def test_image_processor_batches_and_counts_tokens():
+    processor = Phi3VImageProcessor(num_crops=4)
+    out = processor([Image.new("RGB", (1024, 1024)), Image.new("RGB", (1000, 500))])
+    assert tuple(out["pixel_values"].shape) == (2, 5, 3, 336, 336)
+    assert out["image_sizes"].tolist() == [[672, 672], [336, 672]]
+    assert out["num_img_tokens"] == [757, 457]
+    assert processor.calc_num_image_tokens_from_image_size(width=640, height=480) == 757
+
+
+def test_processor_from_model_folder_expands_image_tags(smoke_model):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(smoke_model, trust_remote_code=True, num_crops=16)
+    assert processor.calc_num_image_tokens_from_image_size(width=1024, height=1024) == 2509
+    text = "<|user|>\n<|image_1|>\nDescribe.<|end|>\n<|assistant|>\n"
+    out = processor(text=text, images=[Image.new("RGB", (1024, 1024))], return_tensors="pt")
+    image_positions = (out["input_ids"][0] < 0).sum().item()
+    assert image_positions == 2509
+    with pytest.raises(ValueError, match="image tags"):
+        processor(text="<|image_2|>", images=[Image.new("RGB", (64, 64))])

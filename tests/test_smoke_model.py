@@ -1,0 +1,73 @@
+"""The embedded tiny checkpoint: complete, valid, deterministic, rebuilt when damaged."""
+
+import json
+
+import pytest
+
+from kit import smoke
+
+
+def test_folder_has_what_vllm_needs(smoke_model):
+    names = {p.name for p in smoke_model.iterdir()}
+    for required in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "preprocessor_config.json",
+        "processor_config.json",
+        "processing_phi3_v.py",
+        "generation_config.json",
+    ):
+        assert required in names
+    config = json.loads((smoke_model / "config.json").read_text())
+    assert config["architectures"] == ["Phi3VForCausalLM"]
+    assert config["max_position_embeddings"] == 131072
+    assert config["vocab_size"] == 32064
+    assert config["hidden_size"] // config["num_attention_heads"] == 64
+    assert config["img_processor"]["image_dim_out"] == 1024
+
+
+def test_tokenizer_has_chat_specials_and_plain_image_tags(smoke_model):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smoke_model)
+    for special in ("<|user|>", "<|assistant|>", "<|end|>", "<|endoftext|>", "<s>"):
+        assert len(tokenizer(special, add_special_tokens=False).input_ids) == 1
+    # vLLM matches <|image_1|> by its token sequence, so it must not be one special token
+    assert len(tokenizer("<|image_1|>", add_special_tokens=False).input_ids) > 1
+    assert len(tokenizer) >= 30000  # random ids must decode to visible text
+    chat = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert chat == "<|user|>\nhi<|end|>\n<|assistant|>\n"
+
+
+def test_weights_load_with_expected_names(smoke_model):
+    from safetensors import safe_open
+
+    with safe_open(smoke_model / "model.safetensors", "pt") as fh:
+        names = set(fh.keys())
+        assert fh.get_slice("model.vision_embed_tokens.glb_GN").get_shape() == [1, 1, 4096]
+    assert "model.layers.1.self_attn.qkv_proj.weight" in names
+    assert "lm_head.weight" in names
+    assert any(n.startswith("model.vision_embed_tokens.img_processor.vision_model.") for n in names)
+
+
+def test_damaged_folder_is_not_valid(smoke_model, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_model, copy)
+    assert smoke.is_valid(copy)
+    (copy / "config.json").write_text("{}")
+    assert not smoke.is_valid(copy)
+
+
+@pytest.mark.slow
+def test_build_is_deterministic(smoke_model, tmp_path):
+    rebuilt = tmp_path / "rebuilt"
+    smoke.build_smoke_model(rebuilt, smoke.DEFAULT_SEED)
+    first = json.loads((smoke_model / smoke.MANIFEST).read_text())["files"]
+    second = json.loads((rebuilt / smoke.MANIFEST).read_text())["files"]
+    assert first == second
