@@ -1,0 +1,74 @@
+"""Command line: ``python -m kit run demo -f params/smoke-demo.yaml -p max_output_len 64``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute a notebook into a new run folder and render it")
+    run.add_argument("notebook", help="notebook name: demo")
+    run.add_argument("-f", "--parameters-file", action="append", default=[], metavar="YAML")
+    run.add_argument("-y", "--parameters-yaml", action="append", default=[], metavar="TEXT")
+    run.add_argument(
+        "-p", "--parameters", action="append", nargs=2, default=[], metavar=("NAME", "VALUE")
+    )
+    run.add_argument(
+        "-r", "--parameters-raw", action="append", nargs=2, default=[], metavar=("NAME", "VALUE")
+    )
+
+    render = sub.add_parser("render", help="render an executed notebook as an offline HTML report")
+    render.add_argument("notebook_path", type=Path)
+    render.add_argument("-o", "--output", type=Path, help="default: next to the notebook")
+
+    smoke = sub.add_parser("build-smoke-model", help="build (or reuse) the embedded tiny model")
+    smoke.add_argument("--seed", type=int, default=0)
+
+    sub.add_parser("draw-demo-image", help="redraw kit/assets/demo_robot.png")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        from kit.runner import RunRequest, main_run
+
+        return main_run(
+            RunRequest(
+                notebook=args.notebook,
+                files=args.parameters_file,
+                yaml_strings=args.parameters_yaml,
+                params=[tuple(p) for p in args.parameters],
+                raw_params=[tuple(p) for p in args.parameters_raw],
+            )
+        )
+    if args.command == "render":
+        from kit.report import render_html
+
+        if not args.notebook_path.is_file():
+            print(f"error: {args.notebook_path} does not exist", file=sys.stderr)
+            return 2
+        out = args.output or args.notebook_path.with_suffix(".html")
+        print(render_html(args.notebook_path, out))
+        return 0
+    if args.command == "build-smoke-model":
+        from kit.smoke import ensure_smoke_model
+
+        print(ensure_smoke_model(args.seed))
+        return 0
+    if args.command == "draw-demo-image":
+        from kit.images import DEMO_IMAGE, draw_demo_image
+
+        draw_demo_image().save(DEMO_IMAGE, optimize=True)
+        print(DEMO_IMAGE)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

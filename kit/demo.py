@@ -1,0 +1,139 @@
+"""The demo: one prompt about one or more images, answered by the engine, with its timing.
+
+This reproduces the vendor's ``--demo`` mode (same default prompt, greedy decoding,
+``max-output-len`` 256) and adds what the vendor CLI does not print: the prompt's token
+breakdown and the request's TTFT and tokens/s.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from PIL import Image
+
+from kit.engine import Engine, EngineParams
+from kit.images import load_images
+from kit.params import ParameterError
+from kit.perf import timing_from_output
+from kit.prompts import PHI3V, ModelFamily
+from kit.tokens import PromptTokenCounter
+
+VENDOR_PROMPT = "What is the content of this image in details?"
+
+
+@dataclass
+class DemoParams(EngineParams):
+    prompt: str = VENDOR_PROMPT
+    image: list[str] = field(default_factory=lambda: ["demo"])
+    max_output_len: int = 256
+    temperature: float = 0.0
+
+    def check(self) -> None:
+        if self.limit_images is None:
+            self.limit_images = max(1, len(self.image))
+        super().check()
+        if not self.prompt.strip():
+            raise ParameterError("Parameter 'prompt' is empty: give the question to ask.")
+        if not self.image:
+            raise ParameterError("Parameter 'image' is empty: give one image path or several.")
+        if len(self.image) > self.limit_images:
+            raise ParameterError(
+                f"Parameter 'limit_images' ({self.limit_images}) is below the number of images "
+                f"({len(self.image)}). Fix: -p limit_images {len(self.image)}, or leave it unset."
+            )
+        if self.max_output_len < 1:
+            raise ParameterError("Parameter 'max_output_len' must be at least 1.")
+        if self.temperature < 0:
+            raise ParameterError("Parameter 'temperature' must be >= 0 (0 = greedy).")
+
+    def preflight(self) -> None:
+        load_images(self.image, "image")
+        super().preflight()
+
+
+@dataclass
+class DemoInputs:
+    images: list[Image.Image]
+    prompt: str  # the full chat prompt with image tags
+
+
+@dataclass
+class DemoResult:
+    question: str
+    prompt: str
+    generated_text: str
+    finish_reason: str | None
+    image_sizes: list[tuple[int, int]]  # (width, height)
+    num_prompt_tokens: int
+    expected_prompt_tokens: int
+    num_text_tokens: int
+    num_image_tokens: list[int]
+    num_output_tokens: int
+    ttft_ms: float | None
+    decode_ms: float | None
+    e2e_ms: float | None
+    wall_ms: float
+    output_tokens_per_s: float | None  # output tokens / end-to-end time
+    decode_tokens_per_s: float | None  # (output tokens - 1) / decode time
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def timing_rows(self) -> list[dict]:
+        return [
+            {"metric": "time to first token (ms)", "value": self.ttft_ms},
+            {"metric": "prompt tokens (text + image)", "value": self.num_prompt_tokens},
+            {"metric": "text tokens", "value": self.num_text_tokens},
+            {"metric": "image tokens", "value": " + ".join(map(str, self.num_image_tokens))},
+            {"metric": "output tokens", "value": self.num_output_tokens},
+            {"metric": "decode time (ms)", "value": self.decode_ms},
+            {"metric": "end-to-end latency (ms)", "value": self.e2e_ms},
+            {"metric": "output tokens/s (output / end-to-end)", "value": self.output_tokens_per_s},
+            {"metric": "decode tokens/s", "value": self.decode_tokens_per_s},
+        ]
+
+
+def prepare(params: DemoParams, family: ModelFamily = PHI3V) -> DemoInputs:
+    """Load the images (clear errors for missing or unreadable files) and build the prompt."""
+    images = load_images(params.image, "image")
+    return DemoInputs(images=images, prompt=family.prompt(params.prompt, len(images)))
+
+
+def generate(engine: Engine, params: DemoParams, inputs: DemoInputs) -> DemoResult:
+    sampling = engine.sampling_params(
+        max_tokens=params.max_output_len, temperature=params.temperature, seed=params.seed
+    )
+    request = {"prompt": inputs.prompt, "multi_modal_data": {"image": inputs.images}}
+    start = time.perf_counter()
+    (output,) = engine.llm.generate([request], sampling, use_tqdm=False)
+    wall_ms = (time.perf_counter() - start) * 1000
+    timing = timing_from_output(output)
+    counter = PromptTokenCounter(engine.model_path, params.num_crops, params.trust_remote_code)
+    sizes = [image.size for image in inputs.images]
+    image_tokens = [counter.image_tokens(w, h) for w, h in sizes]
+    text_tokens = counter.text_tokens(inputs.prompt)
+    completion = output.outputs[0]
+    n_out = len(completion.token_ids)
+
+    def ms(seconds: float | None) -> float | None:
+        return None if seconds is None else seconds * 1000
+
+    return DemoResult(
+        question=params.prompt,
+        prompt=inputs.prompt,
+        generated_text=completion.text,
+        finish_reason=completion.finish_reason,
+        image_sizes=sizes,
+        num_prompt_tokens=len(output.prompt_token_ids),
+        expected_prompt_tokens=text_tokens + sum(image_tokens),
+        num_text_tokens=text_tokens,
+        num_image_tokens=image_tokens,
+        num_output_tokens=n_out,
+        ttft_ms=ms(timing.ttft_s),
+        decode_ms=ms(timing.decode_s),
+        e2e_ms=ms(timing.e2e_s),
+        wall_ms=wall_ms,
+        output_tokens_per_s=n_out / timing.e2e_s if timing.e2e_s else None,
+        decode_tokens_per_s=(n_out - 1) / timing.decode_s if timing.decode_s else None,
+    )

@@ -1,0 +1,151 @@
+"""The run record a notebook keeps: where it writes, its parameters, results and status.
+
+Where a notebook writes depends on how it was started:
+- by ``python -m kit run``: the run folder that command made (``KIT_RUN_DIR``);
+- by plain ``papermill in.ipynb out.ipynb``: next to ``out`` (``out.results.json``);
+- interactively: a new folder ``outputs/<timestamp>-<notebook>-<id>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kit import OUTPUTS_DIR, environment, params
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
+
+
+def new_run_dir(notebook: str, root: Path | None = None) -> Path:
+    """A fresh folder ``<timestamp>-<notebook>-<id>``; never an existing one."""
+    root = root or outputs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = root / f"{stamp}-{notebook}-{secrets.token_hex(3)}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+
+
+def outputs_dir() -> Path:
+    """``$KIT_OUTPUTS_DIR`` when set (tests use it), else the repo's ``outputs/``."""
+    env = os.environ.get("KIT_OUTPUTS_DIR")
+    return Path(env) if env else OUTPUTS_DIR
+
+
+def papermill_output_path() -> Path | None:
+    """The output notebook of the ``papermill`` command that started this kernel, if any."""
+    try:
+        import psutil
+        from papermill.cli import papermill as papermill_cli
+    except ImportError:
+        return None
+    try:
+        process = psutil.Process().parent()
+        while process is not None:
+            args = process.cmdline()
+            for i, arg in enumerate(args):
+                if Path(arg).name == "papermill" or (
+                    arg == "-m" and args[i + 1 : i + 2] == ["papermill"]
+                ):
+                    rest = args[i + 2 :] if arg == "-m" else args[i + 1 :]
+                    ctx = papermill_cli.make_context(
+                        "papermill", list(rest), resilient_parsing=True
+                    )
+                    output = ctx.params.get("output_path")
+                    if output and output != "-":
+                        return (Path(process.cwd()) / output).resolve()
+                    return None
+            process = process.parent()
+    except (psutil.Error, IndexError, ValueError):
+        return None
+    return None
+
+
+@dataclass
+class RunPaths:
+    folder: Path
+    results: Path
+    engine_log: Path
+
+    @classmethod
+    def for_notebook(cls, notebook: str) -> RunPaths:
+        env_dir = os.environ.get("KIT_RUN_DIR")
+        if env_dir:
+            folder = Path(env_dir)
+            return cls(folder, folder / RESULTS_FILE, folder / "engine.log")
+        output = papermill_output_path()
+        if output is not None:
+            stem = output.with_suffix("")
+            return cls(output.parent, Path(f"{stem}.{RESULTS_FILE}"), Path(f"{stem}.engine.log"))
+        folder = new_run_dir(notebook)
+        return cls(folder, folder / RESULTS_FILE, folder / "engine.log")
+
+
+@dataclass
+class Run:
+    notebook: str
+    params: Any
+    paths: RunPaths
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    results: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    _t0: float = field(default_factory=time.monotonic)
+
+    def record(self, key: str, value: Any) -> None:
+        """Store a result section and save at once, so a later failure keeps it."""
+        self.results[key] = value
+        self.save("running")
+
+    def start_engine(self):
+        from kit.engine import start_engine
+
+        engine = start_engine(self.params, log_file=self.paths.engine_log)
+        self.environment = environment.capture(engine.device, engine.model_path)
+        self.save("running")
+        return engine
+
+    def document(self, status: str, error: str | None = None) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "notebook": self.notebook,
+            "status": status,
+            "label": getattr(self.params, "label", ""),
+            "started_at": self.started_at,
+            "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
+            "duration_s": round(time.monotonic() - self._t0, 3),
+            "parameters": asdict(self.params),
+            **self.results,
+            "environment": self.environment,
+            "error": error,
+        }
+
+    def save(self, status: str, error: str | None = None) -> Path:
+        self.paths.results.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.paths.results.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.document(status, error), indent=2, default=str) + "\n")
+        tmp.replace(self.paths.results)
+        return self.paths.results
+
+    def finish(self) -> Path:
+        if not self.environment:
+            self.environment = environment.capture()
+        return self.save("ok")
+
+
+def start(notebook: str, schema: type, namespace: dict[str, Any]) -> Run:
+    """Validate the notebook's parameters and open its run record."""
+    run_params = params.collect(schema, namespace)
+    run = Run(notebook=notebook, params=run_params, paths=RunPaths.for_notebook(notebook))
+    run.save("running")
+    return run

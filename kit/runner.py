@@ -1,0 +1,174 @@
+"""``python -m kit run NOTEBOOK``: check parameters, execute with papermill, render, record.
+
+Parameters merge as papermill merges them (``-f`` < ``-y`` < ``-p`` < ``-r``), then are
+checked against the notebook's parameter dataclass and pre-flighted (model folder, images,
+engine arguments) before a run folder is made or an engine is started.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kit import NOTEBOOKS_DIR, run
+from kit.params import ParameterError, build
+
+# notebook name -> its parameter dataclass
+SCHEMAS = {
+    "demo": "kit.demo:DemoParams",
+}
+
+
+@dataclass
+class RunRequest:
+    notebook: str
+    files: list[str] = field(default_factory=list)
+    yaml_strings: list[str] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    raw_params: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    folder: Path
+    status: str
+    notebook: Path
+    report: Path | None
+    results: Path
+    error: str | None = None
+
+
+def schema_for(notebook: str) -> type:
+    if notebook not in SCHEMAS:
+        available = ", ".join(sorted(SCHEMAS))
+        raise ParameterError(f"Unknown notebook {notebook!r}. Available: {available}.")
+    module, _, name = SCHEMAS[notebook].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load_yaml_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ParameterError(f"Parameter file {path!r} does not exist (option -f).")
+    data = yaml.load(file.read_text(), Loader=_loader()) or {}
+    if not isinstance(data, dict):
+        raise ParameterError(f"Parameter file {path!r} must hold a mapping of name: value.")
+    return data
+
+
+def merge_parameters(request: RunRequest) -> dict[str, Any]:
+    from papermill.cli import _resolve_type
+
+    merged: dict[str, Any] = {}
+    for path in request.files:
+        merged.update(load_yaml_file(path))
+    for text in request.yaml_strings:
+        merged.update(yaml.load(text, Loader=_loader()) or {})
+    for name, value in request.params:
+        merged[name] = _resolve_type(value)
+    for name, value in request.raw_params:
+        merged[name] = value
+    return merged
+
+
+def preflight(notebook: str, values: dict[str, Any]):
+    """Everything that can be checked without an engine: types, names, files, engine_args."""
+    params = build(schema_for(notebook), values)
+    preflight_hook = getattr(params, "preflight", None)
+    if preflight_hook is not None:
+        preflight_hook()
+    return params
+
+
+def execute(request: RunRequest) -> RunOutcome:
+    values = merge_parameters(request)
+    preflight(request.notebook, values)
+    folder = run.new_run_dir(request.notebook)
+    source = NOTEBOOKS_DIR / f"{request.notebook}.ipynb"
+    executed = folder / f"{request.notebook}.ipynb"
+    results = folder / run.RESULTS_FILE
+    (folder / "parameters.yaml").write_text(yaml.safe_dump(values, sort_keys=True))
+    print(f"run folder: {folder}", flush=True)
+    os.environ["KIT_RUN_DIR"] = str(folder)
+    os.environ["JUPYTER_PREFER_ENV_PATH"] = "1"  # the kernel is this environment's python3
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import papermill
+
+    error = None
+    started = time.monotonic()
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(executed),
+            parameters=values,
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=True,
+        )
+    except papermill.PapermillExecutionError as exc:
+        error = f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # kernel died, could not start, ...
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        os.environ.pop("KIT_RUN_DIR", None)
+    status = "ok" if error is None else "failed"
+    _settle_results(results, request.notebook, values, error, time.monotonic() - started)
+    report = None
+    if executed.is_file():
+        from kit.report import render_html
+
+        report = render_html(executed, folder / "report.html")
+    return RunOutcome(folder, status, executed, report, results, error)
+
+
+def _settle_results(
+    path: Path, notebook: str, values: dict, error: str | None, seconds: float
+) -> None:
+    """Make results.json say how the run ended, keeping what the notebook already saved."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):  # the notebook failed before opening its run record
+        document = {
+            "schema_version": run.SCHEMA_VERSION,
+            "notebook": notebook,
+            "parameters": values,
+            "environment": {},
+        }
+    if error is not None:
+        document["status"], document["error"] = "failed", error
+    elif document.get("status") != "ok":
+        document["status"] = "failed"
+        document["error"] = "the notebook ended without finishing its run record"
+    document.setdefault("duration_s", round(seconds, 3))
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def _loader():
+    from papermill.iorw import NoDatesSafeLoader
+
+    return NoDatesSafeLoader
+
+
+def main_run(request: RunRequest) -> int:
+    try:
+        outcome = execute(request)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"status: {outcome.status}")
+    if outcome.report:
+        print(f"report: {outcome.report}")
+    print(f"results: {outcome.results}")
+    if outcome.error:
+        print(f"error: {outcome.error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,62 @@
+"""Engine arguments: device defaults in one place, pass-through keys checked against vLLM."""
+
+import pytest
+
+from kit.engine import (
+    EngineParams,
+    check_engine_args,
+    device_defaults,
+    engine_kwargs,
+    resolve_model,
+    valid_engine_arg_names,
+)
+from kit.params import ParameterError
+
+
+def test_cpu_defaults_and_stats_always_on():
+    defaults = device_defaults("cpu")
+    kwargs = engine_kwargs(EngineParams(num_crops=16, limit_images=2), "/m", defaults)
+    assert kwargs["gpu_memory_utilization"] == 0.3
+    assert kwargs["enforce_eager"] is True
+    assert kwargs["disable_log_stats"] is False
+    assert kwargs["mm_processor_kwargs"] == {"num_crops": 16}
+    assert kwargs["limit_mm_per_prompt"] == {"image": 2}
+    assert defaults.environment["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+
+
+def test_explicit_values_win_over_device_defaults():
+    params = EngineParams(gpu_memory_utilization=0.5, enforce_eager=False, block_size=64)
+    kwargs = engine_kwargs(params, "/m", device_defaults("cuda"))
+    assert (kwargs["gpu_memory_utilization"], kwargs["enforce_eager"]) == (0.5, False)
+    assert kwargs["block_size"] == 64
+
+
+def test_engine_args_pass_through():
+    params = EngineParams(engine_args={"enable_prefix_caching": False})
+    assert engine_kwargs(params, "/m", device_defaults("cpu"))["enable_prefix_caching"] is False
+
+
+def test_installed_vllm_knows_the_args_the_kit_uses():
+    names = valid_engine_arg_names()
+    for name in ("max_model_len", "block_size", "mm_processor_kwargs", "mm_processor_cache_gb"):
+        assert name in names
+    check_engine_args({"enable_prefix_caching": False, "mm_processor_cache_gb": 0}, names)
+
+
+def test_unknown_engine_arg_names_closest_valid_ones():
+    with pytest.raises(ParameterError) as info:
+        check_engine_args({"enable_prefix_cache": True}, ["enable_prefix_caching", "seed"])
+    assert "enable_prefix_caching" in str(info.value)
+
+
+def test_kit_owned_args_point_to_the_notebook_parameter():
+    with pytest.raises(ParameterError, match="num_crops"):
+        check_engine_args({"mm_processor_kwargs": {"num_crops": 16}}, [])
+
+
+def test_model_resolution(tmp_path):
+    assert resolve_model("microsoft/Phi-3.5-vision-instruct") == "microsoft/Phi-3.5-vision-instruct"
+    with pytest.raises(ParameterError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing" / "Phi-3.5-vision-instruct"))
+    with pytest.raises(ParameterError, match="no config.json"):
+        resolve_model(str(tmp_path))
