@@ -1,0 +1,608 @@
+"""Performance metrics for VLM inference runs: pure logic, no engine.
+
+Per-request timings are read from the ``metrics`` object vLLM attaches to each
+``RequestOutput`` when the engine is built with ``disable_log_stats=False``:
+
+* V1 (current vLLM): ``vllm.v1.metrics.stats.RequestStateStats``. ``arrival_time`` is
+  wall clock (frontend, taken before multimodal preprocessing); ``queued_ts``,
+  ``scheduled_ts``, ``first_token_ts``, ``last_token_ts`` are engine-core monotonic
+  timestamps; ``first_token_latency`` is a wall-clock difference (frontend iteration
+  time minus ``arrival_time``). The two clocks are never subtracted from each other.
+* V0 (vLLM <= 0.6, the vendor's 0.6.1.post2): ``vllm.sequence.RequestMetrics``, all wall
+  clock.
+
+Two column sets are built from them:
+
+* the vendor's (``vendor_columns``): exactly what Enflame's
+  ``benchmarks/benchmark_vision_language.py --perf`` printed, so the vendor table can be
+  compared like for like;
+* a standard set (``standard_columns``): mean / median / p90 / p99 over requests plus
+  spread across iterations, the way ``vllm bench latency`` reports.
+
+All durations inside this module are seconds; the column sets convert to ms.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------------
+# Per-request timing
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RequestTiming:
+    """Timing of one finished request, seconds; None where the stats cannot give it."""
+
+    ttft_s: float | None
+    queue_s: float | None
+    prefill_s: float | None
+    decode_s: float | None
+    tpot_s: float | None
+    e2e_s: float | None
+    num_prompt_tokens: int
+    num_output_tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _set(ts: float | None) -> bool:
+    """V1 stats default unset timestamps to 0.0; V0 uses None."""
+    return ts is not None and ts != 0.0
+
+
+def _diff(later: float | None, earlier: float | None) -> float | None:
+    """later - earlier when both timestamps are set and ordered, else None."""
+    if not (_set(later) and _set(earlier)):
+        return None
+    d = later - earlier
+    return d if d >= 0 else None
+
+
+def _tpot(decode_s: float | None, num_output_tokens: int) -> float | None:
+    """Decode time per output token; the first token belongs to prefill, hence n - 1."""
+    if decode_s is None or num_output_tokens <= 1:
+        return None
+    return decode_s / (num_output_tokens - 1)
+
+
+def timing_from_v1(
+    stats: Any,
+    num_prompt_tokens: int,
+    num_output_tokens: int | None = None,
+    finished_at_wall: float | None = None,
+) -> RequestTiming:
+    """Timing from a V1 ``RequestStateStats``-like object (same formulas as vLLM's own).
+
+    queue = scheduled_ts - queued_ts, prefill = first_token_ts - scheduled_ts,
+    decode = last_token_ts - first_token_ts (all engine monotonic clock),
+    TPOT = decode / (n - 1), TTFT = first_token_latency (wall, from arrival, so it
+    includes image preprocessing and queueing).
+
+    E2E (arrival -> last token) without mixing clocks: the first token happened at
+    monotonic first_token_ts and, on the wall clock, first_token_latency after arrival.
+    Shifting the monotonic interval [queued_ts, last_token_ts] onto the arrival-based
+    axis gives  e2e = (last_token_ts - queued_ts) + (first_token_latency -
+    (first_token_ts - queued_ts))  which simplifies to  first_token_latency + decode:
+    queued_ts cancels, so the result does not depend on the queue timestamp. Only
+    differences within one clock are ever taken. If ``finished_at_wall`` (a wall-clock
+    time.time() at which the caller saw this request finish, e.g. when streaming) is
+    given, e2e = finished_at_wall - arrival_time instead (wall - wall), which is how
+    vLLM's own e2e histogram is defined; for a batched ``llm.generate`` the caller only
+    sees the end of the whole batch, so leave it None there.
+
+    ``num_output_tokens`` defaults to ``stats.num_generation_tokens``.
+    """
+    n_out = stats.num_generation_tokens if num_output_tokens is None else num_output_tokens
+    queue = _diff(stats.scheduled_ts, stats.queued_ts)
+    prefill = _diff(stats.first_token_ts, stats.scheduled_ts)
+    decode = _diff(stats.last_token_ts, stats.first_token_ts)
+    has_first = _set(stats.first_token_ts)
+    ttft = stats.first_token_latency if has_first else None
+    if finished_at_wall is not None and _set(stats.arrival_time):
+        e2e = finished_at_wall - stats.arrival_time
+    elif ttft is not None and decode is not None:
+        e2e = ttft + decode
+    else:
+        e2e = None
+    return RequestTiming(
+        ttft_s=ttft,
+        queue_s=queue,
+        prefill_s=prefill,
+        decode_s=decode,
+        tpot_s=_tpot(decode, n_out),
+        e2e_s=e2e,
+        num_prompt_tokens=int(num_prompt_tokens),
+        num_output_tokens=int(n_out),
+    )
+
+
+def timing_from_v0(metrics: Any, num_prompt_tokens: int, num_output_tokens: int) -> RequestTiming:
+    """Timing from a V0 ``RequestMetrics``-like object (all fields wall clock).
+
+    TTFT = first_token_time - arrival_time; queue = time_in_queue (else
+    first_scheduled_time - arrival_time); prefill = first_token_time -
+    first_scheduled_time (the vendor's "prefill latency"); decode = last_token_time -
+    first_token_time; e2e = last_token_time - arrival_time. V0 only advances
+    last_token_time while stats are logged; if it is missing or earlier than the first
+    token, finished_time stands in for it.
+    """
+    first = getattr(metrics, "first_token_time", None)
+    last = getattr(metrics, "last_token_time", None)
+    if not (_set(last) and _set(first) and last >= first):
+        last = getattr(metrics, "finished_time", None)
+    arrival = metrics.arrival_time
+    sched = getattr(metrics, "first_scheduled_time", None)
+    queue = getattr(metrics, "time_in_queue", None)
+    if queue is None:
+        queue = _diff(sched, arrival)
+    decode = _diff(last, first)
+    return RequestTiming(
+        ttft_s=_diff(first, arrival),
+        queue_s=queue,
+        prefill_s=_diff(first, sched),
+        decode_s=decode,
+        tpot_s=_tpot(decode, num_output_tokens),
+        e2e_s=_diff(last, arrival),
+        num_prompt_tokens=int(num_prompt_tokens),
+        num_output_tokens=int(num_output_tokens),
+    )
+
+
+def timing_from_output(request_output: Any, finished_at_wall: float | None = None) -> RequestTiming:
+    """Timing of one ``RequestOutput``; picks V1 or V0 by the metrics' attributes."""
+    metrics = getattr(request_output, "metrics", None)
+    if metrics is None:
+        raise ValueError(
+            f"RequestOutput {getattr(request_output, 'request_id', '?')!r} has no metrics: "
+            "vLLM only records per-request timings when the engine is built with "
+            "disable_log_stats=False (e.g. LLM(..., disable_log_stats=False))."
+        )
+    prompt_ids = getattr(request_output, "prompt_token_ids", None) or []
+    outputs = getattr(request_output, "outputs", None) or []
+    n_out = sum(len(o.token_ids) for o in outputs)
+    if hasattr(metrics, "first_token_ts") and hasattr(metrics, "scheduled_ts"):
+        return timing_from_v1(metrics, len(prompt_ids), n_out, finished_at_wall)
+    if hasattr(metrics, "first_scheduled_time") and hasattr(metrics, "first_token_time"):
+        return timing_from_v0(metrics, len(prompt_ids), n_out)
+    raise TypeError(
+        f"unrecognised RequestOutput.metrics type {type(metrics).__name__}: expected vLLM V1 "
+        "RequestStateStats (first_token_ts, scheduled_ts, ...) or V0 RequestMetrics "
+        "(first_scheduled_time, first_token_time, ...)"
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# One timed llm.generate(batch) call
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunMeasurement:
+    """One timed ``llm.generate(batch)``: per-request timings and the call's wall time."""
+
+    timings: list[RequestTiming]
+    wall_s: float
+
+    def __post_init__(self) -> None:
+        if not self.wall_s > 0:
+            raise ValueError(f"wall_s must be > 0 seconds, got {self.wall_s!r}")
+
+    @classmethod
+    def from_outputs(cls, outputs: Iterable[Any], wall_s: float) -> RunMeasurement:
+        return cls([timing_from_output(o) for o in outputs], wall_s)
+
+    @property
+    def num_requests(self) -> int:
+        return len(self.timings)
+
+    @property
+    def total_output_tokens(self) -> int:
+        return sum(t.num_output_tokens for t in self.timings)
+
+    @property
+    def tps(self) -> float:
+        """Output tokens per second of wall time (vendor and `vllm bench` definition)."""
+        return self.total_output_tokens / self.wall_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "wall_s": self.wall_s,
+            "tps": self.tps,
+            "timings": [t.to_dict() for t in self.timings],
+        }
+
+
+def _values(timings: Iterable[RequestTiming], name: str) -> list[float]:
+    return [v for t in timings if (v := getattr(t, name)) is not None]
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return float(np.mean(xs)) if len(xs) else None
+
+
+# ----------------------------------------------------------------------------------------
+# Vendor-compatible columns
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class VendorColumns:
+    """The vendor table's four columns, averaged over iterations (None if not measurable)."""
+
+    ttft_ms: float | None
+    tps: float | None
+    prefill_ms: float | None
+    decode_ms_per_token: float | None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def vendor_prefill_ms(run: RunMeasurement) -> float | None:
+    """Mean over requests of (first token - first scheduled), ms (requests without it skipped)."""
+    m = _mean(_values(run.timings, "prefill_s"))
+    return None if m is None else m * 1000.0
+
+
+def vendor_decode_ms_per_token(run: RunMeasurement) -> float | None:
+    """The vendor's "decode latency", ms/token.
+
+    The vendor script divides the *sum* of vLLM's ``time_per_output_token`` Prometheus
+    histogram (its last sample, ``_sum``) by (total output tokens - number of requests).
+    That histogram receives one observation per request per decode step (the gap since
+    that request's previous token), so its sum is the sum over requests of
+    (last token - first token), i.e. sum of per-request decode times. Hence
+
+        decode_ms_per_token = 1000 * sum_r decode_r / (sum_r n_out_r - num_requests)
+
+    a token-weighted mean TPOT (about one decode step of the whole batch), not a sum of
+    per-request TPOT values.
+    """
+    denom = run.total_output_tokens - run.num_requests
+    if denom <= 0:
+        return None
+    return 1000.0 * sum(_values(run.timings, "decode_s")) / denom
+
+
+def probe_ttft_ms(run: RunMeasurement) -> float | None:
+    """Mean TTFT over the requests of a max_tokens=1 probe run, ms."""
+    m = _mean(_values(run.timings, "ttft_s"))
+    return None if m is None else m * 1000.0
+
+
+def vendor_columns(
+    timed_runs: Sequence[RunMeasurement], probe_runs: Sequence[RunMeasurement] = ()
+) -> VendorColumns:
+    """Vendor-compatible columns, each the mean of its per-iteration values.
+
+    TPS = output tokens / wall time; prefill = ``vendor_prefill_ms``; decode =
+    ``vendor_decode_ms_per_token`` (all from the timed max-output-len runs). TTFT is not
+    printed by the vendor script; the table's TTFT cannot fit inside its timed run, so it
+    came from a separate max_tokens=1 run: here the mean of ``probe_ttft_ms`` over
+    ``probe_runs`` (None when no probe was run). The vendor script ran one iteration; with
+    several it would have mixed totals across iterations, so we average per iteration.
+    """
+
+    def avg(xs: Iterable[float | None]) -> float | None:
+        return _mean([x for x in xs if x is not None])
+
+    return VendorColumns(
+        ttft_ms=avg(probe_ttft_ms(r) for r in probe_runs),
+        tps=avg(r.tps for r in timed_runs),
+        prefill_ms=avg(vendor_prefill_ms(r) for r in timed_runs),
+        decode_ms_per_token=avg(vendor_decode_ms_per_token(r) for r in timed_runs),
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Standard columns
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class MetricSummary:
+    """Distribution of one metric, ms: over all requests, and spread of per-iteration means.
+
+    Percentiles use numpy's linear interpolation. ``iter_std`` is the sample standard
+    deviation (ddof=1) of the per-iteration means, None with fewer than 2 iterations.
+    """
+
+    count: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+    p99: float | None
+    iter_min: float | None
+    iter_max: float | None
+    iter_std: float | None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """q-th percentile (0-100), numpy linear interpolation; None for no values."""
+    if not len(values):
+        return None
+    return float(np.percentile(np.asarray(values, dtype=float), q, method="linear"))
+
+
+def _sample_std(xs: Sequence[float]) -> float | None:
+    return float(np.std(xs, ddof=1)) if len(xs) >= 2 else None
+
+
+def summarize(per_iteration: Sequence[Sequence[float]], scale: float = 1.0) -> MetricSummary:
+    """Summary of values grouped by iteration, each multiplied by ``scale``."""
+    groups = [[v * scale for v in g] for g in per_iteration]
+    flat = [v for g in groups for v in g]
+    means = [m for g in groups if (m := _mean(g)) is not None]
+    return MetricSummary(
+        count=len(flat),
+        mean=_mean(flat),
+        median=percentile(flat, 50),
+        p90=percentile(flat, 90),
+        p99=percentile(flat, 99),
+        iter_min=min(means) if means else None,
+        iter_max=max(means) if means else None,
+        iter_std=_sample_std(means),
+    )
+
+
+STANDARD_METRICS: dict[str, str] = {
+    # output key (unit in the name) -> RequestTiming attribute (seconds)
+    "ttft_ms": "ttft_s",
+    "tpot_ms": "tpot_s",
+    "e2e_ms": "e2e_s",
+    "prefill_ms": "prefill_s",
+    "decode_ms": "decode_s",
+    "queue_ms": "queue_s",
+}
+
+
+@dataclass
+class StandardColumns:
+    """Per-request distributions (ms) and per-iteration throughput (output tokens/s)."""
+
+    ttft_ms: MetricSummary
+    tpot_ms: MetricSummary
+    e2e_ms: MetricSummary
+    prefill_ms: MetricSummary
+    decode_ms: MetricSummary
+    queue_ms: MetricSummary
+    tps_per_iteration: list[float]
+    tps_mean: float | None
+    tps_std: float | None
+    iterations: int
+    num_requests: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k).to_dict() for k in STANDARD_METRICS}
+        out.update(
+            tps_per_iteration=list(self.tps_per_iteration),
+            tps_mean=self.tps_mean,
+            tps_std=self.tps_std,
+            iterations=self.iterations,
+            num_requests=self.num_requests,
+        )
+        return out
+
+
+def standard_columns(timed_runs: Sequence[RunMeasurement]) -> StandardColumns:
+    """Standard column set over all requests of all timed iterations."""
+    summaries = {
+        key: summarize([_values(r.timings, attr) for r in timed_runs], scale=1000.0)
+        for key, attr in STANDARD_METRICS.items()
+    }
+    tps = [r.tps for r in timed_runs]
+    return StandardColumns(
+        **summaries,
+        tps_per_iteration=tps,
+        tps_mean=_mean(tps),
+        tps_std=_sample_std(tps),
+        iterations=len(timed_runs),
+        num_requests=sum(r.num_requests for r in timed_runs),
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# One point of a sweep
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PerfPoint:
+    """One measured scenario: its parameters and both column sets, JSON-able via to_dict."""
+
+    input_len: int
+    max_output_len: int
+    batch_size: int
+    input_vision_shape: list[tuple[int, int]] | None = None
+    num_crops: int | None = None
+    iterations: int = 1
+    warmup_iterations: int = 1
+    max_model_len: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    vendor: VendorColumns | None = None
+    standard: StandardColumns | None = None
+
+    def params(self) -> dict[str, Any]:
+        """Scenario parameters; also the keys ``references.match_references`` reads."""
+        shape = None
+        if self.input_vision_shape is not None:
+            shape = [[int(h), int(w)] for h, w in self.input_vision_shape]
+        return {
+            "input_len": self.input_len,
+            "max_output_len": self.max_output_len,
+            "batch_size": self.batch_size,
+            "input_vision_shape": shape,
+            "num_crops": self.num_crops,
+            "iterations": self.iterations,
+            "warmup_iterations": self.warmup_iterations,
+            "max_model_len": self.max_model_len,
+            **self.extra,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.params(),
+            "vendor": None if self.vendor is None else self.vendor.to_dict(),
+            "standard": None if self.standard is None else self.standard.to_dict(),
+        }
+
+
+# ----------------------------------------------------------------------------------------
+# Sweep grid and parameter parsing
+# ----------------------------------------------------------------------------------------
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+]?\d+", text):
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        value = int(text)
+    elif isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        value = int(value)
+    elif not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def parse_int_list(value: Any, name: str) -> list[int]:
+    """Parse a scalar, list, or comma-separated string ("8192,16384", as papermill -p may
+    pass) into a list of positive ints; duplicates dropped, order kept."""
+    if isinstance(value, str):
+        text = value.strip().strip("[]()")
+        items: list[Any] = [p for p in (s.strip() for s in text.split(",")) if p]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    if not items:
+        raise ValueError(f"{name}: no values given ({value!r})")
+    out: list[int] = []
+    for item in items:
+        n = _positive_int(item, name)
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def expand_grid(input_len: Any, batch_size: Any, max_output_len: Any) -> list[dict[str, int]]:
+    """Cartesian product of the sweep axes, input_len outermost (the vendor table's order)."""
+    axes = {
+        "input_len": parse_int_list(input_len, "input_len"),
+        "batch_size": parse_int_list(batch_size, "batch_size"),
+        "max_output_len": parse_int_list(max_output_len, "max_output_len"),
+    }
+    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def parse_vision_shape(value: Any, name: str = "input_vision_shape") -> list[tuple[int, int]]:
+    """Parse 'H,W;H,W' (one pair per image, like the vendor's --input-vision-shape=1024,1024)
+    into [(H, W), ...]. Also accepts 'HxW' pairs or an already parsed sequence of pairs."""
+    if isinstance(value, str):
+        images = [s.strip() for s in value.strip().split(";")]
+        if not value.strip() or any(not s for s in images):
+            raise ValueError(f"{name}: expected 'H,W' per image separated by ';', got {value!r}")
+        pairs: list[Any] = [re.split(r"\s*[,xX]\s*", s) for s in images]
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"{name}: no image shapes given")
+        scalar = (int, np.integer, str)
+        if len(value) == 2 and all(
+            isinstance(v, scalar) and not re.search(r"[,xX;]", str(v)) for v in value
+        ):
+            value = [value]  # a single (H, W)
+        pairs = [re.split(r"\s*[,xX]\s*", v.strip()) if isinstance(v, str) else v for v in value]
+    else:
+        raise ValueError(f"{name}: expected 'H,W;H,W' or a list of (H, W), got {value!r}")
+    shapes: list[tuple[int, int]] = []
+    for i, pair in enumerate(pairs, start=1):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"{name}: image {i} must be 'H,W' (two integers), got {pair!r}")
+        h = _positive_int(pair[0], f"{name} (image {i} height)")
+        w = _positive_int(pair[1], f"{name} (image {i} width)")
+        shapes.append((h, w))
+    return shapes
+
+
+# ----------------------------------------------------------------------------------------
+# Pre-flight checks
+# ----------------------------------------------------------------------------------------
+
+
+def check_fits(
+    input_len: int, max_output_len: int, max_model_len: int, min_prompt_tokens: int
+) -> None:
+    """Raise ValueError before starting the engine if the scenario cannot run as asked.
+
+    ``min_prompt_tokens`` is what the prompt costs with no filler text (chat template +
+    image tokens); input_len below it cannot be honoured. input_len + max_output_len above
+    max_model_len would make vLLM reject the prompt or cut generation short.
+    """
+    for name, v in (
+        ("input_len", input_len),
+        ("max_output_len", max_output_len),
+        ("max_model_len", max_model_len),
+    ):
+        _positive_int(v, name)
+    if input_len < min_prompt_tokens:
+        raise ValueError(
+            f"input_len={input_len} is below the {min_prompt_tokens} tokens the prompt template "
+            f"and image(s) already take: set input_len >= {min_prompt_tokens}, or use fewer/"
+            "smaller images or fewer num_crops."
+        )
+    if input_len + max_output_len > max_model_len:
+        raise ValueError(
+            f"input_len + max_output_len = {input_len} + {max_output_len} = "
+            f"{input_len + max_output_len} exceeds max_model_len={max_model_len}: lower input_len "
+            f"to <= {max_model_len - max_output_len}, lower max_output_len to <= "
+            f"{max_model_len - input_len}, or raise max_model_len."
+        )
+
+
+def kv_cache_warning(
+    batch_size: int,
+    input_len: int,
+    max_output_len: int,
+    kv_cache_tokens: int,
+    block_size: int | None = None,
+) -> str | None:
+    """Warning text when the whole batch cannot sit in the KV cache at once, else None.
+
+    vLLM then runs the requests partly one after another, so TPS drops and TTFT/prefill
+    include waiting: the vendor's L40s 31744 x 4 row (TPS 29.52, ~139 s wall for ~32 s
+    of decode) is such a case. With ``block_size`` each request is rounded up to whole
+    KV blocks, as the engine allocates them.
+    """
+    per_request = input_len + max_output_len
+    if block_size:
+        per_request = math.ceil(per_request / block_size) * block_size
+    needed = batch_size * per_request
+    if needed <= kv_cache_tokens:
+        return None
+    fit = kv_cache_tokens // per_request
+    return (
+        f"KV cache holds {kv_cache_tokens} tokens but batch_size={batch_size} x "
+        f"(input_len {input_len} + max_output_len {max_output_len}) needs {needed}: only "
+        f"{fit} request(s) fit at once, so the batch will be partly serialized (lower TPS, "
+        "queueing inside TTFT/prefill), as in the vendor's L40s 31744 x 4 row. Lower "
+        "batch_size or input_len, or give the KV cache more memory to measure a concurrent batch."
+    )
