@@ -21,6 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "-r", "--parameters-raw", action="append", nargs=2, default=[], metavar=("NAME", "VALUE")
     )
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_FOLDER",
+        help="continue an interrupted run in its folder, with its saved parameters",
+    )
 
     render = sub.add_parser("render", help="render an executed notebook as an offline HTML report")
     render.add_argument("notebook_path", type=Path)
@@ -30,6 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     smoke.add_argument("--seed", type=int, default=0)
 
     sub.add_parser("draw-demo-image", help="redraw kit/assets/demo_robot.png")
+
+    score = sub.add_parser(
+        "mmmu-score", help="score MMMU responses made anywhere with the official rules"
+    )
+    score.add_argument("--dataset", required=True, help="MMMU-layout folder, or 'fixture'")
+    score.add_argument(
+        "--predictions", required=True, type=Path, help='JSONL of {"id", "response"}'
+    )
+    score.add_argument("--split", default="validation")
+    score.add_argument("--out", type=Path, help="write the mmmu JSON here")
+
+    verify = sub.add_parser("verify", help="verify a downloaded model or dataset folder")
+    verify.add_argument("folder", type=Path)
     return parser
 
 
@@ -45,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 yaml_strings=args.parameters_yaml,
                 params=[tuple(p) for p in args.parameters],
                 raw_params=[tuple(p) for p in args.parameters_raw],
+                resume=args.resume,
             )
         )
     if args.command == "render":
@@ -61,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(ensure_smoke_model(args.seed))
         return 0
+    if args.command == "mmmu-score":
+        from kit.mmmu_cli import score_main
+
+        return score_main(args)
+    if args.command == "verify":
+        from kit.download import verify_main
+
+        return verify_main(args)
     if args.command == "draw-demo-image":
         from kit.images import DEMO_IMAGE, draw_demo_image
 

@@ -77,6 +77,11 @@ class RunPaths:
     folder: Path
     results: Path
     engine_log: Path
+    prefix: str = ""  # "out." when writing next to a papermill output notebook
+
+    def artifact(self, name: str) -> Path:
+        """Where a run's extra file goes (predictions.jsonl, figures, ...)."""
+        return self.folder / f"{self.prefix}{name}"
 
     @classmethod
     def for_notebook(cls, notebook: str) -> RunPaths:
@@ -87,7 +92,12 @@ class RunPaths:
         output = papermill_output_path()
         if output is not None:
             stem = output.with_suffix("")
-            return cls(output.parent, Path(f"{stem}.{RESULTS_FILE}"), Path(f"{stem}.engine.log"))
+            return cls(
+                output.parent,
+                Path(f"{stem}.{RESULTS_FILE}"),
+                Path(f"{stem}.engine.log"),
+                prefix=f"{stem.name}.",
+            )
         folder = new_run_dir(notebook)
         return cls(folder, folder / RESULTS_FILE, folder / "engine.log")
 

@@ -35,6 +35,7 @@ class RunRequest:
     yaml_strings: list[str] = field(default_factory=list)
     params: list[tuple[str, str]] = field(default_factory=list)
     raw_params: list[tuple[str, str]] = field(default_factory=list)
+    resume: Path | None = None  # an earlier run folder to continue in place
 
 
 @dataclass
@@ -89,10 +90,39 @@ def preflight(notebook: str, values: dict[str, Any]):
     return params
 
 
+def resume_values(folder: Path, notebook: str) -> dict[str, Any]:
+    """The parameters an earlier run folder was started with."""
+    saved = folder / "parameters.yaml"
+    if not saved.is_file():
+        raise ParameterError(
+            f"--resume {str(folder)!r}: no parameters.yaml there, so it is not a run folder "
+            f"made by 'python -m kit run {notebook}'."
+        )
+    return yaml.load(saved.read_text(), Loader=_loader()) or {}
+
+
+def keep_previous_attempt(folder: Path, notebook: str) -> None:
+    """Move an interrupted attempt's notebook and report aside instead of overwriting them."""
+    attempt = 1
+    while (folder / f"{notebook}.attempt-{attempt}.ipynb").exists():
+        attempt += 1
+    for name, suffix in ((notebook, ".ipynb"), ("report", ".html")):
+        current = folder / f"{name}{suffix}"
+        if current.exists():
+            current.rename(folder / f"{name}.attempt-{attempt}{suffix}")
+
+
 def execute(request: RunRequest) -> RunOutcome:
-    values = merge_parameters(request)
+    if request.resume is not None:
+        values = {**resume_values(request.resume, request.notebook), **merge_parameters(request)}
+    else:
+        values = merge_parameters(request)
     preflight(request.notebook, values)
-    folder = run.new_run_dir(request.notebook)
+    if request.resume is not None:
+        folder = request.resume
+        keep_previous_attempt(folder, request.notebook)
+    else:
+        folder = run.new_run_dir(request.notebook)
     source = NOTEBOOKS_DIR / f"{request.notebook}.ipynb"
     executed = folder / f"{request.notebook}.ipynb"
     results = folder / run.RESULTS_FILE

@@ -54,6 +54,7 @@ CHAT_TEMPLATE = (
     "{% endif %}"
 )
 MANIFEST = "kit-smoke.json"
+PROCESSOR_SOURCE = Path(__file__).with_name("phi3v_processor.py")
 
 
 def cache_root() -> Path:
@@ -97,6 +98,8 @@ def is_valid(folder: Path, seed: int = DEFAULT_SEED) -> bool:
         return False
     if manifest.get("builder_version") != BUILDER_VERSION or manifest.get("seed") != seed:
         return False
+    if manifest.get("files", {}).get("processing_phi3_v.py") != _sha256(PROCESSOR_SOURCE):
+        return False  # the kit's processor changed since this folder was built
     return all(
         (folder / name).is_file() and _sha256(folder / name) == digest
         for name, digest in manifest.get("files", {}).items()
@@ -155,7 +158,7 @@ def build_smoke_model(dest: Path, seed: int = DEFAULT_SEED) -> None:
         dest / "processor_config.json",
         {"auto_map": auto_map, "processor_class": "Phi3VProcessor", "num_crops": 4},
     )
-    shutil.copyfile(Path(__file__).with_name("phi3v_processor.py"), dest / "processing_phi3_v.py")
+    shutil.copyfile(PROCESSOR_SOURCE, dest / "processing_phi3_v.py")
     _write_weights(dest / "model.safetensors", seed, specials, tokenizer.get_vocab_size())
     files = sorted(p.name for p in dest.iterdir() if p.is_file())
     _write_json(

@@ -79,8 +79,9 @@ def test_report_escapes_model_and_user_text_and_is_offline(demo_run):
     folder, _ = demo_run
     report = (folder / "report.html").read_text()
     demo = json.loads((folder / "results.json").read_text())["demo"]
-    assert html.escape(demo["generated_text"]) in report
-    assert html.escape(TRICKY_PROMPT) in report and "<b>this</b>" not in report
+    # nbconvert re-serializes the HTML: quotes in text may come back unescaped (harmless)
+    assert html.escape(demo["generated_text"], quote=False) in report
+    assert html.escape(TRICKY_PROMPT, quote=False) in report and "<b>this</b>" not in report
     assert not re.search(r"<script[^>]+src=[\"']?https?://", report)
     assert "data:image/png;base64," in report  # the image, inline
     assert "Loading safetensors" not in report  # engine chatter stays in engine.log

@@ -64,6 +64,13 @@ def test_damaged_folder_is_not_valid(smoke_model, tmp_path):
     assert not smoke.is_valid(copy)
 
 
+def test_folder_built_with_an_older_processor_is_rebuilt(smoke_model, tmp_path, monkeypatch):
+    changed = tmp_path / "phi3v_processor.py"
+    changed.write_text(smoke.PROCESSOR_SOURCE.read_text() + "\n# changed\n")
+    monkeypatch.setattr(smoke, "PROCESSOR_SOURCE", changed)
+    assert not smoke.is_valid(smoke_model)
+
+
 @pytest.mark.slow
 def test_build_is_deterministic(smoke_model, tmp_path):
     rebuilt = tmp_path / "rebuilt"
