@@ -85,6 +85,23 @@ def show_images(images: Iterable[Any], max_side: int = 384) -> None:
         display(thumb)
 
 
+def figure_png(figure, dpi: int = 100) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def show_figure(figure) -> None:
+    """Display a matplotlib figure as a static PNG (whatever the backend), then free it."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    display(Image(data=figure_png(figure)))
+    plt.close(figure)
+
+
 def show(fragment: str) -> None:
     from IPython.display import HTML, display
 

@@ -117,10 +117,11 @@ class Run:
         self.results[key] = value
         self.save("running")
 
-    def start_engine(self):
+    def start_engine(self, engine_params=None):
+        """Start vLLM with this run's parameters (or ``engine_params``), logging to the run."""
         from kit.engine import start_engine
 
-        engine = start_engine(self.params, log_file=self.paths.engine_log)
+        engine = start_engine(engine_params or self.params, log_file=self.paths.engine_log)
         self.environment = environment.capture(engine.device, engine.model_path)
         self.save("running")
         return engine

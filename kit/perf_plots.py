@@ -1,0 +1,122 @@
+"""Static matplotlib figures for the performance report (inlined as PNG in the HTML)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless rendering; the notebook shows the returned figures
+import matplotlib.pyplot as plt  # noqa: E402
+
+PHASE_COLOURS = {"queue": "#c9c9c9", "prefill": "#e08a3c", "decode": "#3c7fe0"}
+VENDOR_METRICS = [
+    ("ttft_ms", "TTFT (ms)"),
+    ("tps", "TPS (output tokens/s)"),
+    ("prefill_ms", "prefill latency (ms)"),
+    ("decode_ms_per_token", "decode latency (ms/token)"),
+]
+
+
+def timeline(spans: list[dict[str, float]], title: str):
+    """One bar per request: queue, prefill, decode, from the batch's first arrival."""
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.4 * max(1, len(spans))))
+    for row, s in enumerate(spans):
+        parts = [
+            ("queue", s["queued"], s["scheduled"]),
+            ("prefill", s["scheduled"], s["first_token"]),
+            ("decode", s["first_token"], s["last_token"]),
+        ]
+        for phase, start, end in parts:
+            ax.barh(
+                row,
+                max(end - start, 0),
+                left=start,
+                color=PHASE_COLOURS[phase],
+                label=phase if row == 0 else None,
+            )
+    ax.set_yticks(range(len(spans)), [f"request {i}" for i in range(len(spans))])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since the first request was queued")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def sweep(points: list[dict[str, Any]]):
+    """TTFT and TPS against input_len (a line per batch size) and against batch size."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for col, (x_key, group_key) in enumerate(
+        (("input_len", "batch_size"), ("batch_size", "input_len"))
+    ):
+        groups: dict[Any, list[tuple[int, dict]]] = defaultdict(list)
+        for p in points:
+            groups[(p["params"][group_key], p["params"]["max_output_len"])].append(
+                (p["params"][x_key], p)
+            )
+        for row, (metric, source, label) in enumerate(
+            (("ttft_ms", "standard", "TTFT mean (ms)"), ("tps", "vendor", "TPS (output tokens/s)"))
+        ):
+            ax = axes[row][col]
+            for (group, out_len), series in sorted(groups.items()):
+                series.sort(key=lambda item: item[0])
+                ys = [_metric(p, source, metric) for _, p in series]
+                ax.plot(
+                    [x for x, _ in series],
+                    ys,
+                    marker="o",
+                    label=f"{group_key} {group}, out {out_len}",
+                )
+            ax.set_xlabel(x_key)
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="x-small")
+    fig.suptitle("Sweep")
+    fig.tight_layout()
+    return fig
+
+
+def _metric(point: dict[str, Any], source: str, metric: str) -> float | None:
+    if source == "standard" and metric == "ttft_ms":
+        return point["standard"]["ttft_ms"]["mean"]
+    return point[source].get(metric)
+
+
+def versus_references(point: dict[str, Any], device_label: str):
+    """The vendor's four columns: this run beside each matching reference row."""
+    refs = point.get("references") or []
+    labels = [f"this run ({device_label})"] + [r["device"] for r in refs]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    for ax, (key, title) in zip(axes, VENDOR_METRICS, strict=True):
+        values = [point["vendor"].get(key)] + [r.get(key) for r in refs]
+        ax.bar(
+            range(len(values)),
+            [v or 0 for v in values],
+            color=["#3c7fe0"] + ["#999999"] * len(refs),
+        )
+        ax.set_xticks(range(len(values)), labels, rotation=20, fontsize="small")
+        ax.set_title(title, fontsize="small")
+        ax.set_yscale("log")
+    p = point["params"]
+    fig.suptitle(
+        f"input_len {p['input_len']}, output {p['max_output_len']}, batch {p['batch_size']}"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def latency_distribution(point: dict[str, Any], timed_runs: list[Any]):
+    """Per-request TTFT and TPOT across all timed iterations."""
+    ttft = [t.ttft_s * 1000 for r in timed_runs for t in r.timings if t.ttft_s is not None]
+    tpot = [t.tpot_s * 1000 for r in timed_runs for t in r.timings if t.tpot_s is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    for ax, values, title in ((axes[0], ttft, "TTFT (ms)"), (axes[1], tpot, "TPOT (ms/token)")):
+        ax.hist(values, bins=min(20, max(3, len(values))), color="#3c7fe0", alpha=0.8)
+        ax.set_title(f"{title}, {len(values)} requests")
+        ax.set_ylabel("requests")
+    p = point["params"]
+    fig.suptitle(f"input_len {p['input_len']}, batch {p['batch_size']}")
+    fig.tight_layout()
+    return fig

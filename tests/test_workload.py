@@ -1,0 +1,101 @@
+"""Exact-length benchmark prompts on the tiny model's tokenizer and processor (no engine)."""
+
+import pytest
+
+from kit.params import ParameterError, build
+from kit.perf_run import PerfParams, plan_points, workload_builder
+from kit.prompts import PHI3V
+from kit.tokens import PromptTokenCounter
+from kit.workload import WorkloadBuilder, WorkloadError
+
+
+@pytest.fixture(scope="module")
+def counters(smoke_model):
+    return {n: PromptTokenCounter(str(smoke_model), n) for n in (4, 16)}
+
+
+@pytest.mark.parametrize("num_crops", [4, 16])
+@pytest.mark.parametrize("shapes", [[(1024, 1024)], [(480, 640)], [(1024, 1024), (512, 512)]])
+@pytest.mark.parametrize("input_len", [6000, 8192])
+def test_prompts_are_exactly_input_len(counters, num_crops, shapes, input_len):
+    builder = WorkloadBuilder(counters[num_crops], PHI3V, shapes)
+    request = builder.build(input_len, seed=input_len + num_crops)
+    recount = counters[num_crops].prompt_tokens(
+        request.prompt, [image.size for image in request.images]
+    )
+    assert request.num_tokens == recount == input_len
+    assert [image.size for image in request.images] == [(w, h) for h, w in shapes]
+    assert request.prompt.count("<|image_") == len(shapes)
+
+
+def test_requests_are_distinct(counters):
+    builder = WorkloadBuilder(counters[4], PHI3V, [(336, 336)])
+    batch = builder.batch(1024, 4, seed=1) + builder.batch(1024, 4, seed=2)
+    assert len({r.prompt for r in batch}) == 8
+    assert len({r.images[0].tobytes() for r in batch}) == 8
+    assert builder.batch(1024, 2, seed=1)[0].prompt == batch[0].prompt  # seeded
+
+
+def test_too_short_input_len_is_refused(counters):
+    builder = WorkloadBuilder(counters[4], PHI3V, [(1024, 1024)])
+    with pytest.raises(WorkloadError, match="below"):
+        builder.build(500, seed=0)
+
+
+def test_plan_rejects_points_that_cannot_fit(smoke_model):
+    params = build(
+        PerfParams,
+        {
+            "model": "smoke",
+            "input_len": [1024, 4000],
+            "max_output_len": 200,
+            "max_model_len": 4096,
+            "input_vision_shape": "1024,1024",
+        },
+    )
+    builder = workload_builder(params, str(smoke_model))
+    with pytest.raises(ParameterError, match="exceeds max_model_len"):
+        plan_points(params, builder)
+    params.input_len = [700]
+    with pytest.raises(ParameterError, match="below the"):
+        plan_points(params, builder)
+
+
+def test_perf_params_parse_lists_and_shapes():
+    params = build(
+        PerfParams,
+        {
+            "input_len": "8192,31744",
+            "batch_size": [1, 4],
+            "input_vision_shape": "1024,1024;512,512",
+        },
+    )
+    assert len(params.grid()) == 4 and params.limit_images == 2
+    assert params.engine_params().engine_args["enable_prefix_caching"] is False
+    assert params.engine_params().engine_args["mm_processor_cache_gb"] == 0
+    with pytest.raises(ParameterError, match="input_vision_shape"):
+        build(PerfParams, {"input_vision_shape": "1024"})
+
+
+def test_length_mismatch_fails_the_run():
+    from types import SimpleNamespace
+
+    from kit.perf_run import LengthMismatch, verify_lengths
+    from kit.workload import BenchRequest
+
+    request = BenchRequest(prompt="p", images=[], num_tokens=10)
+    ok = SimpleNamespace(prompt_token_ids=[0] * 10, outputs=[SimpleNamespace(token_ids=[1] * 4)])
+    verify_lengths([ok], [request], 4)
+    short_prompt = SimpleNamespace(prompt_token_ids=[0] * 9, outputs=ok.outputs)
+    with pytest.raises(LengthMismatch, match="9 prompt tokens"):
+        verify_lengths([short_prompt], [request], 4)
+    with pytest.raises(LengthMismatch, match="3 tokens instead of 4"):
+        verify_lengths(
+            [
+                SimpleNamespace(
+                    prompt_token_ids=[0] * 10, outputs=[SimpleNamespace(token_ids=[1] * 3)]
+                )
+            ],
+            [request],
+            4,
+        )
