@@ -47,9 +47,35 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--split", default="validation")
     score.add_argument("--out", type=Path, help="write the mmmu JSON here")
 
+    index = sub.add_parser("index", help="write outputs/index.html listing every run")
+    index.add_argument("--outputs", type=Path, help="default: the repo's outputs/ folder")
+
     verify = sub.add_parser("verify", help="verify a downloaded model or dataset folder")
     verify.add_argument("folder", type=Path)
     return parser
+
+
+def _render(notebook_path: Path, output: Path | None) -> int:
+    """HTML and Markdown reports of an executed notebook, with its results when found."""
+    import json
+
+    from kit.report import render_html, render_markdown
+
+    if not notebook_path.is_file():
+        print(f"error: {notebook_path} does not exist", file=sys.stderr)
+        return 2
+    results = None
+    for candidate in (
+        notebook_path.with_suffix(".results.json"),
+        notebook_path.parent / "results.json",
+    ):
+        if candidate.is_file():
+            results = json.loads(candidate.read_text())
+            break
+    out = output or notebook_path.with_suffix(".html")
+    print(render_html(notebook_path, out, results))
+    print(render_markdown(notebook_path, out.with_suffix(".md"), results))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,13 +94,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.command == "render":
-        from kit.report import render_html
+        return _render(args.notebook_path, args.output)
+    if args.command == "index":
+        from kit.index import write_index
 
-        if not args.notebook_path.is_file():
-            print(f"error: {args.notebook_path} does not exist", file=sys.stderr)
-            return 2
-        out = args.output or args.notebook_path.with_suffix(".html")
-        print(render_html(args.notebook_path, out))
+        print(write_index(args.outputs))
         return 0
     if args.command == "build-smoke-model":
         from kit.smoke import ensure_smoke_model

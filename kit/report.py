@@ -52,15 +52,64 @@ def html_table(
     )
 
 
+def kv_rows(mapping: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"name": k, "value": v} for k, v in mapping.items()]
+
+
 def kv_table(mapping: Mapping[str, Any], caption: str | None = None) -> str:
-    return html_table(
-        [{"name": k, "value": v} for k, v in mapping.items()], ["name", "value"], caption
-    )
+    return html_table(kv_rows(mapping), ["name", "value"], caption)
 
 
 def text_block(text: str) -> str:
     """Model or dataset text, escaped and shown with its whitespace."""
     return f'{TABLE_STYLE}<div class="kit-text">{escape(text)}</div>'
+
+
+def markdown_cell(value: Any) -> str:
+    """A pipe-table cell: HTML-escaped (wikis render raw HTML), pipes and newlines neutralised."""
+    text = escape(format_value(value)).replace("|", "\\|")
+    return text.replace("\r\n", "<br>").replace("\n", "<br>")
+
+
+def markdown_table(
+    rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None, caption: str | None = None
+) -> str:
+    rows = list(rows)
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
+    lines = [f"**{markdown_cell(caption)}**", ""] if caption else []
+    lines.append("| " + " | ".join(markdown_cell(c) for c in columns) + " |")
+    lines.append("|" + "|".join("---" for _ in columns) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(markdown_cell(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_text(text: str) -> str:
+    fence = "````" if "```" in text else "```"
+    return f"{fence}text\n{text}\n{fence}\n"
+
+
+def _display_bundle(html_fragment: str, markdown: str) -> None:
+    from IPython.display import display
+
+    display({"text/html": html_fragment, "text/markdown": markdown}, raw=True)
+
+
+def show_table(
+    rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None, caption: str | None = None
+) -> None:
+    """A results table: HTML in the report, a pipe table in report.md."""
+    rows = list(rows)
+    _display_bundle(html_table(rows, columns, caption), markdown_table(rows, columns, caption))
+
+
+def show_kv(mapping: Mapping[str, Any], caption: str | None = None) -> None:
+    show_table(kv_rows(mapping), ["name", "value"], caption)
+
+
+def show_text(text: str) -> None:
+    """Model, dataset or user text, escaped in both the HTML and the Markdown report."""
+    _display_bundle(text_block(text), markdown_text(text))
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -108,12 +157,57 @@ def show(fragment: str) -> None:
     display(HTML(fragment))
 
 
-def render_html(notebook_path: Path, html_path: Path) -> Path:
-    """Render without code cells or prompts, with a template that fetches nothing."""
+def header_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    from kit.summary import RunSummary
+
+    summary = RunSummary.of(dict(results))
+    rows = {
+        "notebook": summary.notebook,
+        "label": summary.label,
+        "started": summary.started_at,
+        "device": summary.device,
+        "model": summary.model,
+        "model revision": summary.revision,
+        "status": summary.status,
+        **summary.headline,
+    }
+    return kv_rows(rows)
+
+
+def _header_html(results: Mapping[str, Any] | None) -> str:
+    if not results:
+        return ""
+    table = html_table(header_rows(results), ["name", "value"], "Run")
+    return f'<div class="kit-header" style="padding:1em 2em 0 2em">{table}</div>'
+
+
+def _footer_html(results: Mapping[str, Any] | None) -> str:
+    if not results:
+        return ""
+    from kit.summary import reproduce_command
+
+    return (
+        '<div class="kit-footer" style="padding:0 2em 2em 2em"><h2>Reproduce</h2>'
+        f"{text_block(reproduce_command(dict(results)))}</div>"
+    )
+
+
+def _read_notebook(notebook_path: Path):
     import nbformat
+
+    return nbformat.read(str(notebook_path), as_version=4)
+
+
+def render_html(
+    notebook_path: Path, html_path: Path, results: Mapping[str, Any] | None = None
+) -> Path:
+    """Render without code cells or prompts, with a template that fetches nothing.
+
+    With ``results`` (the run's results.json) the page opens with the run's identity and
+    headline numbers and ends with the command that reproduces it.
+    """
     from nbconvert import HTMLExporter
 
-    notebook = nbformat.read(str(notebook_path), as_version=4)
     exporter = HTMLExporter(
         template_name="kit_report",
         extra_template_basedirs=[str(TEMPLATE_DIR)],
@@ -121,6 +215,44 @@ def render_html(notebook_path: Path, html_path: Path) -> Path:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    body, _ = exporter.from_notebook_node(notebook)
+    resources = {"kit_header": _header_html(results), "kit_footer": _footer_html(results)}
+    body, _ = exporter.from_notebook_node(_read_notebook(notebook_path), resources=resources)
     html_path.write_text(body, encoding="utf-8")
     return html_path
+
+
+def render_markdown(
+    notebook_path: Path, md_path: Path, results: Mapping[str, Any] | None = None
+) -> Path:
+    """A wiki-ready copy: pipe tables, figures as PNG files in ``<name>_files/`` beside it."""
+    from nbconvert import MarkdownExporter
+    from traitlets.config import Config
+
+    config = Config()
+    config.MarkdownExporter.exclude_input = True
+    config.NbConvertBase.display_data_priority = [
+        "text/markdown",
+        "image/png",
+        "image/jpeg",
+        "text/plain",
+        "text/html",
+    ]
+    exporter = MarkdownExporter(config=config)
+    files_dir = f"{md_path.stem}_files"
+    body, resources = exporter.from_notebook_node(
+        _read_notebook(notebook_path), resources={"output_files_dir": files_dir}
+    )
+    for name, data in (resources.get("outputs") or {}).items():
+        target = md_path.parent / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    parts = []
+    if results:
+        from kit.summary import reproduce_command
+
+        parts.append(markdown_table(header_rows(results), ["name", "value"], "Run"))
+    parts.append(body)
+    if results:
+        parts.append("## Reproduce\n\n" + markdown_text(reproduce_command(dict(results))))
+    md_path.write_text("\n".join(parts), encoding="utf-8")
+    return md_path

@@ -112,6 +112,9 @@ class Run:
     environment: dict[str, Any] = field(default_factory=dict)
     _t0: float = field(default_factory=time.monotonic)
 
+    def parameters(self) -> dict[str, Any]:
+        return asdict(self.params)
+
     def record(self, key: str, value: Any) -> None:
         """Store a result section and save at once, so a later failure keeps it."""
         self.results[key] = value

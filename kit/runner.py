@@ -155,9 +155,14 @@ def execute(request: RunRequest) -> RunOutcome:
     _settle_results(results, request.notebook, values, error, time.monotonic() - started)
     report = None
     if executed.is_file():
-        from kit.report import render_html
+        from kit.report import render_html, render_markdown
 
-        report = render_html(executed, folder / "report.html")
+        document = json.loads(results.read_text())
+        report = render_html(executed, folder / "report.html", document)
+        render_markdown(executed, folder / "report.md", document)
+    from kit.index import write_index
+
+    write_index(folder.parent)
     return RunOutcome(folder, status, executed, report, results, error)
 
 
