@@ -25,6 +25,7 @@ from kit.params import ParameterError, build
 # notebook name -> its parameter dataclass
 SCHEMAS = {
     "demo": "kit.demo:DemoParams",
+    "download": "kit.download:DownloadParams",
     "perf": "kit.perf_run:PerfParams",
 }
 
