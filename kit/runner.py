@@ -27,6 +27,7 @@ SCHEMAS = {
     "demo": "kit.demo:DemoParams",
     "download": "kit.download:DownloadParams",
     "perf": "kit.perf_run:PerfParams",
+    "compare": "kit.compare:CompareParams",
 }
 
 

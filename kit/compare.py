@@ -1,0 +1,301 @@
+"""Comparing runs across devices: the vendor-style table with a baseline and ratios.
+
+Runs are read from their ``results.json`` only, so files copied from other machines
+compare like local runs. Failed runs and unreadable files are listed, never used as
+numbers; rows whose conditions differ from the baseline's (model revision, dtype,
+num_crops, image shape, kit major version) are flagged rather than silently mixed.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kit import REPO_ROOT
+from kit.params import ParameterError
+from kit.references import References, load_references
+from kit.run import RESULTS_FILE
+from kit.summary import ResultsError, device_name, load_results, model_revision
+
+PERF_METRICS = ("ttft_ms", "tps", "prefill_ms", "decode_ms_per_token")
+COMPARABLE_KEYS = ("model revision", "dtype", "num_crops", "image shape", "kit major")
+
+
+@dataclass
+class CompareParams:
+    runs: list[str] = field(default_factory=lambda: ["outputs/*"])
+    baseline: str = ""
+    label_by: str = "device"
+    label: str = ""
+
+    def check(self) -> None:
+        if not self.runs:
+            raise ParameterError("Parameter 'runs' is empty: give run folders, globs or files.")
+
+    def preflight(self) -> None:
+        load_runs(self.runs)
+
+
+@dataclass
+class LoadedRuns:
+    usable: list[dict[str, Any]]
+    excluded: list[dict[str, str]]  # path and reason
+
+
+def expand(patterns: list[str]) -> list[Path]:
+    """Run folders or results.json files matched by ``patterns`` (cwd first, then the repo)."""
+    found: list[Path] = []
+    for pattern in patterns:
+        matches = []
+        for base in (Path.cwd(), REPO_ROOT):
+            full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+            matches = sorted(glob.glob(full))
+            if matches:
+                break
+        for match in map(Path, matches):
+            if match.is_dir() and (match / RESULTS_FILE).is_file():
+                found.append(match / RESULTS_FILE)
+            elif match.is_file() and match.suffix == ".json":
+                found.append(match)
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
+
+
+def load_runs(patterns: list[str]) -> LoadedRuns:
+    paths = expand(patterns)
+    if not paths:
+        raise ParameterError(
+            f"Parameter 'runs': no run folder or results.json matches {patterns}. Give run "
+            "folders (outputs/<run>), globs such as 'outputs/*perf*', or results.json files "
+            "copied from other machines."
+        )
+    usable, excluded = [], []
+    for path in paths:
+        try:
+            results = load_results(path)
+        except ResultsError as exc:
+            excluded.append({"path": str(path), "reason": str(exc)})
+            continue
+        if results.get("status") != "ok":
+            reason = f"run {results.get('status')}: {results.get('error') or 'no error recorded'}"
+            excluded.append({"path": str(path), "reason": reason})
+            continue
+        if results.get("notebook") not in ("perf", "mmmu", "demo"):
+            excluded.append({"path": str(path), "reason": "not a perf, mmmu or demo run"})
+            continue
+        usable.append(results)
+    if not usable:
+        raise ParameterError(
+            f"Parameter 'runs': none of the {len(paths)} matched runs can be compared: "
+            + "; ".join(f"{e['path']}: {e['reason']}" for e in excluded)
+        )
+    return LoadedRuns(usable, excluded)
+
+
+def run_label(results: dict[str, Any], label_by: str) -> str:
+    params = results.get("parameters") or {}
+    if label_by == "device":
+        return device_name(results)
+    if label_by == "label":
+        return str(results.get("label") or params.get("label") or device_name(results))
+    if label_by in params:
+        return f"{label_by}={params[label_by]}"
+    raise ParameterError(
+        f"Parameter 'label_by': {label_by!r} is neither 'device', 'label' nor a parameter of "
+        f"the runs (they have: {', '.join(sorted(params))})."
+    )
+
+
+def conditions(results: dict[str, Any], point: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What must match for two numbers to be comparable."""
+    params = results.get("parameters") or {}
+    shape = (point or {}).get("params", {}).get("input_vision_shape")
+    return {
+        "model revision": model_revision(results),
+        "dtype": params.get("dtype"),
+        "num_crops": params.get("num_crops"),
+        "image shape": None if shape is None else str(shape),
+        "kit major": str(results.get("environment", {}).get("kit_version", "?")).split(".")[0],
+    }
+
+
+@dataclass
+class Entry:
+    """One comparable number set: a run's perf point, MMMU result or demo answer."""
+
+    label: str
+    kind: str  # perf, mmmu, demo
+    scenario: str
+    metrics: dict[str, float | None]
+    conditions: dict[str, Any]
+    source: str  # run folder or "reference"
+    sweep_key: tuple | None = None  # (batch_size, max_output_len) for sweep lines
+    input_len: int | None = None
+
+
+def entries_of(results: dict[str, Any], label_by: str) -> list[Entry]:
+    label = run_label(results, label_by)
+    source = str(Path(results.get("_path", ".")).parent)
+    out = []
+    for point in (results.get("perf") or {}).get("points", []):
+        p = point["params"]
+        out.append(
+            Entry(
+                label=label,
+                kind="perf",
+                scenario=scenario_name(p["input_len"], p["max_output_len"], p["batch_size"]),
+                metrics={k: point["vendor"].get(k) for k in PERF_METRICS},
+                conditions=conditions(results, point),
+                source=source,
+                sweep_key=(p["batch_size"], p["max_output_len"]),
+                input_len=p["input_len"],
+            )
+        )
+    if results.get("mmmu"):
+        mmmu = results["mmmu"]
+        params = results.get("parameters") or {}
+        out.append(
+            Entry(
+                label=label,
+                kind="mmmu",
+                scenario=f"MMMU {params.get('split', 'validation')}",
+                metrics={"accuracy": (mmmu.get("overall") or {}).get("acc")},
+                conditions=conditions(results),
+                source=source,
+            )
+        )
+    if results.get("demo"):
+        demo = results["demo"]
+        out.append(
+            Entry(
+                label=label,
+                kind="demo",
+                scenario="demo",
+                metrics={
+                    "ttft_ms": demo.get("ttft_ms"),
+                    "output_tokens_per_s": demo.get("output_tokens_per_s"),
+                },
+                conditions=conditions(results),
+                source=source,
+            )
+        )
+    return out
+
+
+def scenario_name(input_len: int, output_len: int, batch_size: int) -> str:
+    return f"in {input_len} / out {output_len} / bs {batch_size}"
+
+
+def reference_entries(refs: References, device: str) -> list[Entry]:
+    """The vendor's rows for ``device`` as entries (conditions as the vendor ran them)."""
+    vendor_conditions = {
+        "model revision": "vendor",
+        "dtype": "bfloat16",
+        "num_crops": 4,
+        "image shape": str([[1024, 1024]]),
+        "kit major": None,
+    }
+    out = []
+    for row in refs.perf:
+        if row.device.lower() == device.lower():
+            out.append(
+                Entry(
+                    label=f"{row.device} (vendor)",
+                    kind="perf",
+                    scenario=scenario_name(row.input_len, row.output_len, row.num_prompts),
+                    metrics=row.metrics(),
+                    conditions=vendor_conditions,
+                    source="reference",
+                )
+            )
+    for acc in refs.mmmu:
+        if acc.device.lower() == device.lower():
+            out.append(
+                Entry(
+                    label=f"{acc.device} (vendor)",
+                    kind="mmmu",
+                    scenario="MMMU validation",
+                    metrics={"accuracy": acc.accuracy},
+                    conditions=vendor_conditions,
+                    source="reference",
+                )
+            )
+    return out
+
+
+@dataclass
+class Comparison:
+    rows: list[dict[str, Any]]
+    baseline: str
+    excluded: list[dict[str, str]]
+    entries: list[Entry]
+
+
+def compare(
+    runs: list[dict[str, Any]],
+    baseline: str = "",
+    label_by: str = "device",
+    refs: References | None = None,
+    excluded: list[dict[str, str]] | None = None,
+) -> Comparison:
+    """One row per (label, scenario) with the baseline's values, ratios and flags."""
+    entries = [e for results in runs for e in entries_of(results, label_by)]
+    refs = refs if refs is not None else load_references()
+    baseline_entries, baseline_label = _resolve_baseline(baseline, entries, runs, refs, label_by)
+    by_scenario = {(e.kind, e.scenario): e for e in baseline_entries}
+    rows = []
+    for entry in baseline_entries + [e for e in entries if e not in baseline_entries]:
+        base = by_scenario.get((entry.kind, entry.scenario))
+        row: dict[str, Any] = {"label": entry.label, "kind": entry.kind, "scenario": entry.scenario}
+        row.update(entry.metrics)
+        if base is not None and base is not entry:
+            for key, value in entry.metrics.items():
+                ref = base.metrics.get(key)
+                row[f"{key} / baseline"] = (
+                    None if value is None or not ref else round(float(value) / float(ref), 3)
+                )
+            row["flags"] = flags(entry.conditions, base.conditions)
+        else:
+            row["flags"] = "baseline" if base is entry else "no baseline for this scenario"
+        rows.append(row)
+    return Comparison(rows, baseline_label, list(excluded or []), entries)
+
+
+def flags(conditions_: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """Which conditions differ from the baseline's ('' when all match)."""
+    differing = [
+        f"{key}: {conditions_.get(key)} vs {baseline.get(key)}"
+        for key in COMPARABLE_KEYS
+        if baseline.get(key) is not None and conditions_.get(key) != baseline.get(key)
+    ]
+    return "not comparable: " + "; ".join(differing) if differing else ""
+
+
+def _resolve_baseline(
+    baseline: str,
+    entries: list[Entry],
+    runs: list[dict[str, Any]],
+    refs: References,
+    label_by: str,
+) -> tuple[list[Entry], str]:
+    if not baseline:
+        first = entries_of(runs[0], label_by)
+        return first, first[0].label if first else ""
+    for results in runs:  # a run folder or results file
+        path = Path(results.get("_path", ""))
+        if baseline in (str(path), str(path.parent), path.parent.name):
+            own = entries_of(results, label_by)
+            return own, own[0].label if own else baseline
+    labelled = [e for e in entries if e.label == baseline]
+    if labelled:
+        return labelled, baseline
+    reference = reference_entries(refs, baseline)
+    if reference:
+        return reference, reference[0].label
+    known = sorted({e.label for e in entries} | {r.device for r in refs.perf})
+    raise ParameterError(
+        f"Parameter 'baseline': {baseline!r} is not a compared run, a label ({', '.join(known)}) "
+        "nor a reference device in params/references.yaml."
+    )

@@ -1,0 +1,122 @@
+"""Comparison logic on hand-written results.json files: aggregation, ratios, flags, errors."""
+
+import json
+
+import pytest
+
+from kit.compare import compare, load_runs
+from kit.index import write_index
+from kit.params import ParameterError
+from kit.references import load_references
+
+
+def perf_results(device, tps, ttft, dtype="bfloat16", status="ok", input_len=8192, label=""):
+    return {
+        "schema_version": 1,
+        "notebook": "perf",
+        "status": status,
+        "label": label,
+        "started_at": f"2026-11-25T10:00:0{len(device) % 10}",
+        "parameters": {"model": "m", "dtype": dtype, "num_crops": 4, "label": label},
+        "environment": {
+            "kit_version": "0.1.0",
+            "model": {"config_sha256": "ab" * 32},
+            "accelerator": {"name": device},
+        },
+        "perf": {
+            "device": device,
+            "points": [
+                {
+                    "params": {
+                        "input_len": input_len,
+                        "max_output_len": 1024,
+                        "batch_size": 4,
+                        "input_vision_shape": [[1024, 1024]],
+                    },
+                    "vendor": {
+                        "ttft_ms": ttft,
+                        "tps": tps,
+                        "prefill_ms": 100.0,
+                        "decode_ms_per_token": 20.0,
+                    },
+                }
+            ],
+        },
+        "error": None if status == "ok" else "boom",
+    }
+
+
+def write(tmp_path, name, data):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_ratios_against_a_run_baseline(tmp_path):
+    write(tmp_path, "a", perf_results("H100", tps=200.0, ttft=400.0))
+    write(tmp_path, "b", perf_results("L40S", tps=100.0, ttft=800.0))
+    loaded = load_runs([str(tmp_path / "*")])
+    result = compare(loaded.usable, baseline="L40S")
+    rows = {r["label"]: r for r in result.rows}
+    assert rows["L40S"]["flags"] == "baseline"
+    assert rows["H100"]["tps / baseline"] == 2.0
+    assert rows["H100"]["ttft_ms / baseline"] == 0.5
+    assert rows["H100"]["flags"] == ""
+
+
+def test_reference_device_baseline(tmp_path):
+    write(tmp_path, "a", perf_results("H100", tps=225.52, ttft=1299.095))
+    loaded = load_runs([str(tmp_path / "a")])
+    result = compare(loaded.usable, baseline="L40s", refs=load_references())
+    measured = next(r for r in result.rows if r["label"] == "H100")
+    assert measured["tps / baseline"] == 2.0  # L40s 8192 x 4 TPS is 112.76
+    assert measured["ttft_ms / baseline"] == 0.5  # L40s TTFT 2598.19
+    assert result.baseline == "L40s (vendor)"
+
+
+def test_differing_conditions_are_flagged_not_mixed(tmp_path):
+    write(tmp_path, "a", perf_results("L40S", tps=100.0, ttft=800.0))
+    write(tmp_path, "b", perf_results("S60", tps=50.0, ttft=900.0, dtype="float16"))
+    result = compare(load_runs([str(tmp_path / "*")]).usable, baseline="L40S")
+    s60 = next(r for r in result.rows if r["label"] == "S60")
+    assert s60["flags"] == "not comparable: dtype: float16 vs bfloat16"
+
+
+def test_failed_and_other_schema_runs_are_listed_not_used(tmp_path):
+    write(tmp_path, "ok", perf_results("L40S", tps=100.0, ttft=800.0))
+    write(tmp_path, "failed", perf_results("S60", tps=1.0, ttft=1.0, status="failed"))
+    newer = perf_results("H100", tps=1.0, ttft=1.0)
+    newer["schema_version"] = 99
+    write(tmp_path, "newer", newer)
+    loaded = load_runs([str(tmp_path / "*")])
+    assert [r["perf"]["device"] for r in loaded.usable] == ["L40S"]
+    reasons = {e["path"].split("/")[-2]: e["reason"] for e in loaded.excluded}
+    assert "run failed: boom" in reasons["failed"]
+    assert "schema_version 99" in reasons["newer"] and "newer kit" in reasons["newer"]
+
+
+def test_zero_matching_runs_is_a_clear_error(tmp_path):
+    with pytest.raises(ParameterError, match="no run folder or results.json matches"):
+        load_runs([str(tmp_path / "nothing*")])
+
+
+def test_label_by_parameter_and_unknown(tmp_path):
+    write(tmp_path, "a", perf_results("L40S", tps=100.0, ttft=800.0))
+    usable = load_runs([str(tmp_path / "a")]).usable
+    assert compare(usable, label_by="dtype").rows[0]["label"] == "dtype=bfloat16"
+    with pytest.raises(ParameterError, match="label_by"):
+        compare(usable, label_by="colour")
+
+
+def test_index_lists_runs_newest_first_with_escaped_text(tmp_path):
+    write(tmp_path, "20261125-100000-perf-aaaaaa", perf_results("<b>gpu</b>", 1.0, 1.0))
+    later = perf_results("L40S", 2.0, 2.0)
+    later["started_at"] = "2026-11-26T00:00:00"
+    write(tmp_path, "20261126-000000-perf-bbbbbb", later)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{not json")
+    page = write_index(tmp_path).read_text()
+    assert page.index("L40S") < page.index("&lt;b&gt;gpu&lt;/b&gt;")
+    assert "<b>gpu</b>" not in page
+    assert "not valid JSON" in page
