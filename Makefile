@@ -6,11 +6,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 ENGINE ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 VENV := .venv
 BIN := $(VENV)/bin
-DEPS_HASH := $(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
+# The environment is rebuilt when pyproject.toml or this recipe's version changes.
+VENV_RECIPE := 1
+DEPS_HASH := $(shell (cat pyproject.toml; echo $(VENV_RECIPE)) | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(ENGINE)-$(DEPS_HASH)
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: venv demo test test-fast lint format clean-venv
+.PHONY: venv demo test test-fast lint format clean-venv lab
 
 venv: $(STAMP)
 
@@ -35,6 +37,18 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
+
+# JupyterLab from .venv, on 127.0.0.1 only (reach it through an SSH tunnel, see README),
+# opened on notebooks/. `make lab LAB_PORT=8890` picks another port; a busy port is an error.
+# Containers often run as root, which Jupyter refuses unless told (--allow-root).
+LAB_PORT ?= 8888
+LAB_CMD = $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+	--ServerApp.port_retries=0 --ServerApp.root_dir=$(CURDIR) \
+	--ServerApp.default_url=/lab/tree/notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: venv
+	@echo "== JupyterLab on 127.0.0.1:$(LAB_PORT); from a laptop: ssh -N -L $(LAB_PORT):127.0.0.1:$(LAB_PORT) $$(whoami)@$$(hostname), then open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL printed below"
+	$(LAB_CMD)
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,0 +1,738 @@
+"""An interactive explorer on a live engine, for JupyterLab (``notebooks/explore.ipynb``).
+
+Images (paths and/or uploads), a question, num_crops, max_output_len and temperature go in;
+the answer comes out token by token, with the request's TTFT, prompt tokens split into text
+and image tokens, output tokens and tokens/s, and a history of the session's last answers.
+
+- The engine starts once (on the first Generate, with the Start button, or at once with the
+  notebook parameter ``start_engine``) and serves every later click.
+- num_crops, max_output_len and temperature are per request: num_crops travels in the
+  request's ``mm_processor_kwargs`` (FACTS.md section 2), so changing it needs no restart.
+- Engine-level settings (model, dtype, max_model_len, limit_images) need a new engine: when
+  they differ from the running one, Generate refuses and the Restart button applies them.
+- Bad input (no image, an unreadable upload or path, a prompt longer than max_model_len,
+  more images than the engine takes) is reported in the widget; the engine keeps running.
+- Streaming uses the engine under ``vllm.LLM`` (``llm_engine.add_request`` / ``step`` with
+  cumulative outputs, the loop ``LLM.generate`` itself runs); a vLLM without that API gets
+  ``LLM.generate`` and the answer at once.
+
+Everything shown that comes from the model or the user is escaped (kit.report helpers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import html
+import io
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from kit import report
+from kit.demo import VENDOR_PROMPT, DemoResult
+from kit.engine import Engine, EngineParams, resolve_model
+from kit.images import load_image
+from kit.params import ParameterError
+from kit.perf import timing_from_output
+from kit.prompts import PHI3V, ModelFamily
+from kit.tokens import PromptTokenCounter
+
+DTYPES = ["auto", "bfloat16", "float16", "float32"]
+ENGINE_SETTINGS = ("model", "dtype", "max_model_len", "limit_images")
+MAX_CROPS = 16
+TAG_NUMBER = re.compile(r"<\|image_(\d+)\|>")
+
+
+@dataclass
+class ExploreParams(EngineParams):
+    """The explorer notebook's parameters: engine settings plus the widget's first values."""
+
+    limit_images: int | None = 4  # images per prompt the engine accepts
+    prompt: str = VENDOR_PROMPT
+    image: list[str] = field(default_factory=lambda: ["demo"])
+    max_output_len: int = 256
+    temperature: float = 0.0
+    start_engine: bool = False  # True: start when the cell runs; False: on the first Generate
+    history_size: int = 10
+
+    def check(self) -> None:
+        if self.limit_images is None:
+            self.limit_images = 4
+        super().check()
+        if self.max_output_len < 1:
+            raise ParameterError("Parameter 'max_output_len' must be at least 1.")
+        if self.temperature < 0:
+            raise ParameterError("Parameter 'temperature' must be >= 0 (0 = greedy).")
+        if self.history_size < 1:
+            raise ParameterError("Parameter 'history_size' must be at least 1.")
+
+
+class RestartRequired(Exception):
+    """Engine-level settings in the widget differ from the running engine's."""
+
+
+# ----------------------------------------------------------------------------------------
+# Inputs: images, prompt, length checks (no engine needed)
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageInput:
+    name: str
+    image: Image.Image
+
+
+def images_from_paths(text: str) -> list[ImageInput]:
+    """One path per line (``demo`` = the kit's picture); ParameterError for a bad one."""
+    paths = [line.strip() for line in text.splitlines() if line.strip()]
+    return [ImageInput(path, load_image(path, "image")) for path in paths]
+
+
+def images_from_upload(files: Any) -> list[ImageInput]:
+    """ipywidgets FileUpload entries (name, content) decoded as RGB images."""
+    images = []
+    for entry in files or ():
+        name = entry["name"]
+        try:
+            with Image.open(io.BytesIO(bytes(entry["content"]))) as image:
+                images.append(ImageInput(name, image.convert("RGB")))
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise ParameterError(
+                f"Uploaded file {name!r} cannot be read as an image ({exc}). Upload a PNG, JPEG "
+                "or another format Pillow can open, or press 'Clear uploads' to drop it."
+            ) from exc
+    return images
+
+
+def build_prompt(question: str, num_images: int, family: ModelFamily = PHI3V) -> str:
+    """The chat prompt: image tags are added in front, or kept where the question has them."""
+    if not question.strip():
+        raise ParameterError("The prompt is empty: type a question about the image(s).")
+    numbers = [int(n) for n in TAG_NUMBER.findall(question)]
+    if num_images == 0:
+        if numbers:
+            raise ParameterError(
+                f"The prompt has an image tag (<|image_{numbers[0]}|>) but no image is given: "
+                "type an image path or upload an image, or remove the tag."
+            )
+        raise ParameterError(
+            "No image is given: type an image path (one per line; 'demo' is the kit's "
+            "picture) or upload an image."
+        )
+    if not numbers:
+        return family.prompt(question, num_images)
+    expected = list(range(1, num_images + 1))
+    if sorted(set(numbers)) != expected or len(numbers) != len(set(numbers)):
+        tags = ", ".join(f"<|image_{n}|>" for n in expected)
+        raise ParameterError(
+            f"The prompt's image tags ({', '.join(f'<|image_{n}|>' for n in numbers)}) do not "
+            f"match the {num_images} image(s) given: use each of {tags} once, or remove the "
+            "tags and the explorer puts them in front of the question."
+        )
+    return family.user_turn.format(images="", text=question)
+
+
+class TokenCounts:
+    """Prompt token counts per num_crops, from the model's own processor (cached)."""
+
+    def __init__(self, model_path: str, trust_remote_code: bool = True):
+        self.model_path = model_path
+        self.trust_remote_code = trust_remote_code
+        self._counters: dict[int, PromptTokenCounter] = {}
+
+    def counter(self, num_crops: int) -> PromptTokenCounter:
+        if num_crops not in self._counters:
+            self._counters[num_crops] = PromptTokenCounter(
+                self.model_path, num_crops, self.trust_remote_code
+            )
+        return self._counters[num_crops]
+
+    def image_tokens(self, image: Image.Image, num_crops: int) -> int:
+        return self.counter(num_crops).image_tokens(*image.size)
+
+    def text_tokens(self, prompt: str) -> int:
+        return self.counter(4).text_tokens(prompt)
+
+
+def check_length(
+    text_tokens: int, image_tokens: list[int], num_crops: int, max_model_len: int
+) -> None:
+    total = text_tokens + sum(image_tokens)
+    if total >= max_model_len:
+        images = " + ".join(map(str, image_tokens))
+        raise ParameterError(
+            f"The prompt is {total} tokens ({text_tokens} text + {images} image at num_crops "
+            f"{num_crops}), which leaves no room for an answer within the engine's "
+            f"max_model_len of {max_model_len}. Lower num_crops, use fewer or smaller images or "
+            "a shorter prompt, or set a larger max_model_len and restart the engine."
+        )
+
+
+@dataclass
+class Request:
+    question: str
+    prompt: str
+    images: list[ImageInput]
+    num_crops: int
+    max_output_len: int
+    temperature: float
+
+    def vllm_prompt(self) -> dict:
+        return {
+            "prompt": self.prompt,
+            "multi_modal_data": {"image": [item.image for item in self.images]},
+            "mm_processor_kwargs": {"num_crops": self.num_crops},
+        }
+
+
+@dataclass
+class Answer:
+    """One Generate click: what was asked and what came back, with timing."""
+
+    index: int
+    started_at: str
+    image_names: list[str]
+    num_crops: int
+    max_output_len: int
+    temperature: float
+    streamed: bool
+    cached_prompt_tokens: int | None
+    result: DemoResult
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def prompt_tokens_text(self) -> str:
+        r = self.result
+        images = " + ".join(map(str, r.num_image_tokens))
+        return f"{r.num_prompt_tokens} ({r.num_text_tokens} text + {images} image)"
+
+    def metric_rows(self) -> list[dict]:
+        r = self.result
+        rows = [
+            {"metric": "time to first token (ms)", "value": r.ttft_ms},
+            {"metric": "prompt tokens (text + image)", "value": self.prompt_tokens_text()},
+            {"metric": "output tokens", "value": r.num_output_tokens},
+            {"metric": "output tokens/s (output / end-to-end)", "value": r.output_tokens_per_s},
+            {"metric": "decode tokens/s", "value": r.decode_tokens_per_s},
+            {"metric": "end-to-end latency (ms)", "value": r.e2e_ms},
+            {
+                "metric": "prompt tokens served from the prefix cache",
+                "value": self.cached_prompt_tokens,
+            },
+            {"metric": "finish reason", "value": r.finish_reason},
+            {"metric": "num_crops", "value": self.num_crops},
+            {"metric": "streamed", "value": "yes" if self.streamed else "no (shown at once)"},
+        ]
+        if r.num_prompt_tokens != r.expected_prompt_tokens:
+            rows.append(
+                {
+                    "metric": "note",
+                    "value": f"vLLM saw {r.num_prompt_tokens} prompt tokens, the kit counted "
+                    f"{r.expected_prompt_tokens}",
+                }
+            )
+        return rows
+
+
+def short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ----------------------------------------------------------------------------------------
+# Running one request on a live engine
+# ----------------------------------------------------------------------------------------
+
+
+def stream_generate(llm: Any, prompt: dict, sampling: Any, on_text: Callable[[str], None]):
+    """Run one request, calling ``on_text`` with the answer so far after every step.
+
+    Returns ``(RequestOutput, streamed, finished_at_wall)``. Uses the engine under
+    ``vllm.LLM`` when it has the V1 ``add_request`` / ``step`` API, else ``LLM.generate``.
+    """
+    engine = getattr(llm, "llm_engine", None)
+    try:
+        from vllm.sampling_params import RequestOutputKind
+    except ImportError:  # pragma: no cover - other vLLM builds
+        RequestOutputKind = None  # noqa: N806
+    api = ("add_request", "step", "has_unfinished_requests", "abort_request")
+    if RequestOutputKind is None or not all(hasattr(engine, name) for name in api):
+        (output,) = llm.generate([prompt], sampling, use_tqdm=False)
+        on_text(output.outputs[0].text)
+        return output, False, None
+    sampling.output_kind = RequestOutputKind.CUMULATIVE
+    request_id = f"explore-{uuid.uuid4().hex[:12]}"
+    # outputs carry this id; add_request returns the engine's internal one (id + suffix)
+    ids = {request_id, engine.add_request(request_id, prompt, sampling)}
+    final = None
+    try:
+        while final is None and engine.has_unfinished_requests():
+            for output in engine.step():
+                if output.request_id not in ids:
+                    continue
+                on_text(output.outputs[0].text)
+                if output.finished:
+                    final = output
+    except BaseException:  # an interrupted kernel must not leave the request running
+        engine.abort_request([request_id])
+        raise
+    if final is None:
+        raise RuntimeError(f"the engine finished without an output for request {request_id}")
+    return final, True, time.time()
+
+
+def result_from_output(
+    output: Any,
+    request: Request,
+    text_tokens: int,
+    image_tokens: list[int],
+    wall_ms: float,
+    finished_at_wall: float | None = None,
+) -> DemoResult:
+    timing = timing_from_output(output, finished_at_wall)
+    completion = output.outputs[0]
+    n_out = len(completion.token_ids)
+
+    def ms(seconds: float | None) -> float | None:
+        return None if seconds is None else seconds * 1000
+
+    return DemoResult(
+        question=request.question,
+        prompt=request.prompt,
+        generated_text=completion.text,
+        finish_reason=completion.finish_reason,
+        image_sizes=[item.image.size for item in request.images],
+        num_prompt_tokens=len(output.prompt_token_ids),
+        expected_prompt_tokens=text_tokens + sum(image_tokens),
+        num_text_tokens=text_tokens,
+        num_image_tokens=image_tokens,
+        num_output_tokens=n_out,
+        ttft_ms=ms(timing.ttft_s),
+        decode_ms=ms(timing.decode_s),
+        e2e_ms=ms(timing.e2e_s),
+        wall_ms=wall_ms,
+        output_tokens_per_s=n_out / timing.e2e_s if timing.e2e_s else None,
+        decode_tokens_per_s=(n_out - 1) / timing.decode_s if timing.decode_s else None,
+    )
+
+
+def shutdown_engine(engine: Engine) -> None:
+    """Stop a vLLM engine's processes (V1 ``engine_core.shutdown``), then drop it."""
+    core = getattr(getattr(engine.llm, "llm_engine", None), "engine_core", None)
+    stop = getattr(core, "shutdown", None)
+    if callable(stop):
+        stop()
+    engine.llm = None
+    gc.collect()
+
+
+def start_engine_logged(params: EngineParams, log_file: Path) -> Engine:
+    from kit.engine import start_engine
+
+    return start_engine(params, log_file=log_file)
+
+
+# ----------------------------------------------------------------------------------------
+# The widget
+# ----------------------------------------------------------------------------------------
+
+
+def _message(text: str, kind: str = "info") -> str:
+    colors = {"info": "#235", "ok": "#253", "error": "#a00", "warning": "#850"}
+    icon = {"error": "⚠ ", "warning": "⚠ "}.get(kind, "")
+    return (
+        f'<div style="color:{colors[kind]};white-space:pre-wrap">{html.escape(icon + text)}</div>'
+    )
+
+
+class Explorer:
+    """The widget and the live engine behind it (one per notebook kernel)."""
+
+    def __init__(
+        self,
+        params: ExploreParams | None = None,
+        session_dir: Path | None = None,
+        engine_factory: Callable[[EngineParams, Path], Engine] | None = None,
+        family: ModelFamily = PHI3V,
+    ):
+        import ipywidgets as w
+
+        self.params = params or ExploreParams()
+        self.params.check()
+        self.family = family
+        self._session_dir = session_dir
+        self._factory = engine_factory or start_engine_logged
+        self.engine: Engine | None = None
+        self.engine_settings: dict[str, Any] | None = None
+        self.engine_start_s: float | None = None
+        self.history: list[Answer] = []
+        self.last_answer: Answer | None = None
+        self._answers = 0
+        self._counts: dict[str, TokenCounts] = {}
+        p = self.params
+
+        wide = w.Layout(width="95%")
+        label = {"description_width": "110px"}
+        dtypes = DTYPES if p.dtype in DTYPES else [*DTYPES, p.dtype]
+        self.model = w.Text(
+            value=p.model,
+            description="model",
+            continuous_update=False,
+            layout=wide,
+            style=label,
+        )
+        self.dtype = w.Dropdown(options=dtypes, value=p.dtype, description="dtype", style=label)
+        self.max_model_len = w.BoundedIntText(
+            value=p.max_model_len, min=1, max=10_000_000, description="max_model_len", style=label
+        )
+        self.limit_images = w.BoundedIntText(
+            value=p.limit_images, min=1, max=64, description="limit_images", style=label
+        )
+        self.engine_button = w.Button(description="Start engine", icon="play")
+        self.engine_status = w.HTML()
+
+        self.paths = w.Textarea(
+            value="\n".join(p.image),
+            description="image paths",
+            placeholder="one path per line; 'demo' is the kit's picture",
+            continuous_update=False,
+            layout=w.Layout(width="95%", height="4.5em"),
+            style=label,
+        )
+        self.upload = w.FileUpload(accept="image/*", multiple=True, description="Upload images")
+        self.clear_uploads = w.Button(description="Clear uploads", icon="trash")
+        self.images_info = w.HTML()
+
+        self.prompt = w.Textarea(
+            value=p.prompt,
+            description="prompt",
+            layout=w.Layout(width="95%", height="5em"),
+            style=label,
+        )
+        self.num_crops = w.IntSlider(
+            value=p.num_crops, min=1, max=MAX_CROPS, description="num_crops", style=label
+        )
+        self.max_output_len = w.BoundedIntText(
+            value=p.max_output_len, min=1, max=1_000_000, description="max_output_len", style=label
+        )
+        self.temperature = w.BoundedFloatText(
+            value=p.temperature, min=0.0, max=5.0, step=0.1, description="temperature", style=label
+        )
+        self.generate_button = w.Button(
+            description="Generate", button_style="primary", icon="paper-plane"
+        )
+        self.message = w.HTML()
+        self.answer = w.HTML()
+        self.metrics = w.HTML()
+        self.history_view = w.HTML()
+
+        self.engine_button.on_click(lambda _: self._guard(self.restart_engine))
+        self.generate_button.on_click(lambda _: self.generate())
+        self.clear_uploads.on_click(lambda _: setattr(self.upload, "value", ()))
+        for widget in (self.model, self.dtype, self.max_model_len, self.limit_images):
+            widget.observe(lambda _: self._refresh_engine_status(), names="value")
+        for widget in (self.paths, self.upload, self.num_crops, self.model):
+            widget.observe(lambda _: self.refresh_images(), names="value")
+
+        h3 = "<h4 style='margin:6px 0 2px'>{}</h4>".format
+        self.widget = w.VBox(
+            [
+                w.HTML(h3("Engine (changing these needs a restart)")),
+                w.HBox([self.dtype, self.max_model_len, self.limit_images]),
+                self.model,
+                w.HBox([self.engine_button]),
+                self.engine_status,
+                w.HTML(h3("Images")),
+                self.paths,
+                w.HBox([self.upload, self.clear_uploads]),
+                self.images_info,
+                w.HTML(h3("Request (per click, no restart needed)")),
+                self.prompt,
+                w.HBox([self.num_crops, self.max_output_len, self.temperature]),
+                w.HBox([self.generate_button]),
+                self.message,
+                self.answer,
+                self.metrics,
+                w.HTML(h3(f"History (last {p.history_size} answers)")),
+                self.history_view,
+            ]
+        )
+        self._refresh_engine_status()
+        self._render_history()
+
+    # ---- settings ------------------------------------------------------------------
+
+    def widget_settings(self) -> dict[str, Any]:
+        return {
+            "model": self.model.value.strip(),
+            "dtype": self.dtype.value,
+            "max_model_len": int(self.max_model_len.value),
+            "limit_images": int(self.limit_images.value),
+        }
+
+    def engine_params(self) -> EngineParams:
+        """The notebook's engine parameters with the widget's engine-level settings."""
+        params = dataclasses.replace(self.params, **self.widget_settings())
+        params.check()
+        fields = {f.name for f in dataclasses.fields(EngineParams)}
+        return EngineParams(**{k: v for k, v in asdict(params).items() if k in fields})
+
+    def pending_changes(self) -> dict[str, tuple[Any, Any]]:
+        if self.engine_settings is None:
+            return {}
+        now = self.widget_settings()
+        return {
+            k: (self.engine_settings[k], now[k])
+            for k in ENGINE_SETTINGS
+            if self.engine_settings[k] != now[k]
+        }
+
+    @property
+    def session_dir(self) -> Path:
+        """Where this session's engine.log and answers.jsonl go (made on first use)."""
+        if self._session_dir is None:
+            from kit.run import new_run_dir, outputs_dir
+
+            self._session_dir = new_run_dir("explore", outputs_dir())
+        self._session_dir.mkdir(parents=True, exist_ok=True)
+        return self._session_dir
+
+    def _counts_for(self, model: str) -> TokenCounts:
+        if model not in self._counts:  # the same path the engine resolves the model to
+            self._counts[model] = TokenCounts(resolve_model(model), self.params.trust_remote_code)
+        return self._counts[model]
+
+    # ---- engine --------------------------------------------------------------------
+
+    def start_engine(self) -> Engine:
+        """Start the engine with the widget's settings unless one runs already."""
+        if self.engine is not None:
+            return self.engine
+        params = self.engine_params()
+        settings = self.widget_settings()
+        self.engine_status.value = _message(
+            f"Starting the engine (model {settings['model']}); this takes a while (~30-60 s for "
+            f"the tiny model on CPU). vLLM's log: {self.session_dir / 'engine.log'}"
+        )
+        t0 = time.perf_counter()
+        self.engine = self._factory(params, self.session_dir / "engine.log")
+        self.engine_start_s = time.perf_counter() - t0
+        self.engine_settings = settings
+        self._refresh_engine_status()
+        return self.engine
+
+    def stop_engine(self) -> None:
+        engine, self.engine, self.engine_settings = self.engine, None, None
+        if engine is not None:
+            shutdown_engine(engine)
+        self._refresh_engine_status()
+
+    def restart_engine(self) -> Engine:
+        """Start, or stop and start again with the widget's engine settings."""
+        self.engine_params()  # a bad setting fails here, before the running engine stops
+        if self.engine is not None and not self.pending_changes():
+            self.message.value = _message("The engine already runs with these settings.")
+            return self.engine
+        self.stop_engine()
+        engine = self.start_engine()
+        self.message.value = _message("Engine ready.", "ok")
+        return engine
+
+    def _refresh_engine_status(self) -> None:
+        if self.engine is None:
+            self.engine_button.description = "Start engine"
+            self.engine_button.button_style = ""
+            self.engine_status.value = _message(
+                "No engine yet: it starts on the first Generate, or press Start engine."
+            )
+            return
+        s = self.engine_settings
+        running = (
+            f"Engine running: model {s['model']} ({self.engine.model_path}), dtype {s['dtype']}, "
+            f"max_model_len {s['max_model_len']}, limit_images {s['limit_images']}, device "
+            f"{self.engine.device}; started in {self.engine_start_s:.0f} s. "
+            f"vLLM's log: {self.session_dir / 'engine.log'}"
+        )
+        changes = self.pending_changes()
+        if changes:
+            self.engine_button.description = "Restart engine"
+            self.engine_button.button_style = "warning"
+            self.engine_status.value = _message(running) + _message(
+                f"Changed: {describe_changes(changes)}. Press 'Restart engine' to apply "
+                "(Generate is paused until then), or set them back.",
+                "warning",
+            )
+        else:
+            self.engine_button.description = "Restart engine"
+            self.engine_button.button_style = ""
+            self.engine_status.value = _message(running, "ok")
+
+    # ---- inputs --------------------------------------------------------------------
+
+    def read_images(self) -> list[ImageInput]:
+        return images_from_paths(self.paths.value) + images_from_upload(self.upload.value)
+
+    def read_request(self) -> Request:
+        """The widget's request, or a ParameterError that says what to fix."""
+        images = self.read_images()
+        limit = int(self.limit_images.value)
+        if len(images) > limit:
+            raise ParameterError(
+                f"{len(images)} images are given, but the engine takes at most {limit} per "
+                "prompt (limit_images). Remove some, or raise limit_images and restart."
+            )
+        question = self.prompt.value
+        return Request(
+            question=question,
+            prompt=build_prompt(question, len(images), self.family),
+            images=images,
+            num_crops=int(self.num_crops.value),
+            max_output_len=int(self.max_output_len.value),
+            temperature=float(self.temperature.value),
+        )
+
+    def refresh_images(self) -> None:
+        """Image sizes and their image tokens at every num_crops (no engine needed)."""
+        try:
+            images = self.read_images()
+            if not images:
+                self.images_info.value = _message("No image yet.")
+                return
+            counts = self._counts_for(self.model.value.strip())
+            selected = int(self.num_crops.value)
+            rows = []
+            for item in images:
+                row = {"image": item.name, "size (w x h)": "{} x {}".format(*item.image.size)}
+                for crops in range(1, MAX_CROPS + 1):
+                    mark = " ◀" if crops == selected else ""
+                    row[f"{crops}{mark}"] = counts.image_tokens(item.image, crops)
+                rows.append(row)
+            self.images_info.value = report.html_table(
+                rows, caption="Image tokens at each num_crops (◀ the selected one)"
+            )
+        except Exception as exc:  # shown in the widget; nothing else depends on it
+            self.images_info.value = _message(str(exc), "error")
+
+    # ---- generate ------------------------------------------------------------------
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        """Run a button's action; errors become a message, the engine keeps running."""
+        self.generate_button.disabled = self.engine_button.disabled = True
+        try:
+            return action()
+        except (ParameterError, RestartRequired) as exc:
+            self.message.value = _message(str(exc), "error")
+        except Exception as exc:
+            alive = " The engine keeps running." if self.engine is not None else ""
+            self.message.value = _message(f"{type(exc).__name__}: {exc}.{alive}", "error")
+        finally:
+            self.generate_button.disabled = self.engine_button.disabled = False
+            self._refresh_engine_status()
+        return None
+
+    def generate(self) -> Answer | None:
+        """What the Generate button does; returns the answer, or None after a message."""
+        self.message.value = _message("Working…")
+        return self._guard(self._generate)
+
+    def _generate(self) -> Answer:
+        changes = self.pending_changes()
+        if changes:
+            raise RestartRequired(
+                f"Engine settings changed ({describe_changes(changes)}): press 'Restart engine' "
+                "to apply them, or set them back. Nothing was sent to the running engine."
+            )
+        request = self.read_request()
+        settings = self.widget_settings()
+        counts = self._counts_for(settings["model"])
+        text_tokens = counts.text_tokens(request.prompt)
+        image_tokens = [counts.image_tokens(i.image, request.num_crops) for i in request.images]
+        check_length(text_tokens, image_tokens, request.num_crops, settings["max_model_len"])
+        engine = self.start_engine()
+        self.message.value = _message("Generating…")
+        self.answer.value = report.text_block("")
+        self.metrics.value = ""
+        sampling = engine.sampling_params(
+            max_tokens=request.max_output_len,
+            temperature=request.temperature,
+            seed=self.params.seed,
+        )
+        started_at = datetime.now().isoformat(timespec="seconds")
+        t0 = time.perf_counter()
+        output, streamed, finished_wall = stream_generate(
+            engine.llm, request.vllm_prompt(), sampling, self._show_partial
+        )
+        wall_ms = (time.perf_counter() - t0) * 1000
+        result = result_from_output(
+            output, request, text_tokens, image_tokens, wall_ms, finished_wall
+        )
+        self._answers += 1
+        answer = Answer(
+            index=self._answers,
+            started_at=started_at,
+            image_names=[item.name for item in request.images],
+            num_crops=request.num_crops,
+            max_output_len=request.max_output_len,
+            temperature=request.temperature,
+            streamed=streamed,
+            cached_prompt_tokens=getattr(output, "num_cached_tokens", None),
+            result=result,
+        )
+        self._record(answer)
+        self.message.value = _message(f"Answer {answer.index} done.", "ok")
+        return answer
+
+    def _show_partial(self, text: str) -> None:
+        self.answer.value = report.text_block(text)
+
+    def _record(self, answer: Answer) -> None:
+        self.last_answer = answer
+        self.history = [*self.history, answer][-self.params.history_size :]
+        self.answer.value = report.text_block(answer.result.generated_text)
+        self.metrics.value = report.html_table(
+            answer.metric_rows(), caption=f"Answer {answer.index}: request timing"
+        )
+        self._render_history()
+        with (self.session_dir / "answers.jsonl").open("a") as fh:
+            fh.write(json.dumps(answer.to_dict(), default=str) + "\n")
+
+    def history_rows(self) -> list[dict]:
+        return [
+            {
+                "#": a.index,
+                "time": a.started_at[11:],
+                "images": ", ".join(a.image_names),
+                "num_crops": a.num_crops,
+                "prompt": short(a.result.question, 60),
+                "answer": short(a.result.generated_text, 80),
+                "TTFT (ms)": a.result.ttft_ms,
+                "prompt tokens (text + image)": a.prompt_tokens_text(),
+                "output tokens": a.result.num_output_tokens,
+                "tokens/s": a.result.output_tokens_per_s,
+            }
+            for a in reversed(self.history)
+        ]
+
+    def _render_history(self) -> None:
+        rows = self.history_rows()
+        self.history_view.value = report.html_table(rows) if rows else _message("No answers yet.")
+
+    def display(self) -> None:
+        from IPython.display import display
+
+        self.refresh_images()
+        display(self.widget)
+
+
+def describe_changes(changes: dict[str, tuple[Any, Any]]) -> str:
+    return ", ".join(f"{name} {old} → {new}" for name, (old, new) in changes.items())
