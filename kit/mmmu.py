@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kit.params import ParameterError
+
 # --------------------------------------------------------------------------------------------
 # Constants
 # --------------------------------------------------------------------------------------------
@@ -113,8 +115,11 @@ Gold = str | list[str]
 T = TypeVar("T")
 
 
-class DatasetError(ValueError):
-    """The MMMU folder cannot be used as asked; the message says what to do."""
+class DatasetError(ParameterError):
+    """The MMMU folder cannot be used as asked; the message says what to do.
+
+    A ParameterError (hence a ValueError), so `python -m kit run` rejects it before any run
+    folder is made or engine started, like any other bad parameter."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,15 +158,65 @@ class Question:
         return select_images(self, policy)
 
     def load_images(self, policy: str = "first", rgb: bool = True) -> list[Any]:
-        """Decode the images chosen by `policy` into PIL images (RGB unless rgb=False)."""
-        from PIL import Image
-
+        """Decode the images chosen by `policy` into PIL images (RGB unless rgb=False).
+        Questions loaded with `lazy_images=True` need an `ImageReader` instead."""
         out = []
         for k in select_images(self, policy):
-            img = Image.open(io.BytesIO(self.images[k]["bytes"]))
-            img.load()
-            out.append(img.convert("RGB") if rgb and img.mode != "RGB" else img)
+            data = self.images[k].get("bytes")
+            if data is None:
+                raise ValueError(
+                    f"{self.id}: image_{k} was loaded lazily; read it with ImageReader"
+                )
+            out.append(decode_image(data, rgb))
         return out
+
+
+def decode_image(data: bytes, rgb: bool = True) -> Any:
+    """Fully decode image bytes with Pillow (errors surface here, not later in the engine)."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img.convert("RGB") if rgb and img.mode != "RGB" else img
+
+
+class ImageReader:
+    """Image bytes of lazily loaded questions, read from their parquet file on demand.
+
+    Keeps the image columns of ONE parquet file (one subject) in memory at a time; callers
+    that walk questions in official order therefore read each file once, and memory is bounded
+    by the largest subject instead of growing with the number of questions."""
+
+    def __init__(self) -> None:
+        self._file: str | None = None
+        self._table: Any = None
+
+    def image_bytes(self, question: Question, k: int) -> bytes:
+        ref = question.images[k]
+        if ref.get("bytes") is not None:
+            return ref["bytes"]
+        if ref["file"] != self._file:
+            import pyarrow.parquet as pq
+
+            names = set(pq.ParquetFile(ref["file"]).schema_arrow.names)
+            self._table = None  # free the previous file before reading the next
+            self._table = pq.read_table(
+                ref["file"], columns=[c for c in IMAGE_COLUMNS if c in names]
+            )
+            self._file = ref["file"]
+        value = self._table.column(f"image_{k}")[ref["file_row"]].as_py()
+        return value["bytes"]
+
+    def load_images(self, question: Question, policy: str = "first", rgb: bool = True):
+        """Decoded images chosen by `policy`, in order (PIL errors propagate)."""
+        return [
+            decode_image(self.image_bytes(question, k), rgb)
+            for k in select_images(question, policy)
+        ]
+
+    def close(self) -> None:
+        self._file = None
+        self._table = None
 
 
 def parse_options(s: str | Sequence[str] | None) -> list[str]:
@@ -613,7 +668,8 @@ def resolve_subjects(subjects: str | Sequence[str] | None) -> list[str]:
     return sorted(set(names), key=_SUBJECT_RANK.__getitem__)
 
 
-def _check_split(split: str) -> None:
+def check_split(split: str) -> None:
+    """Refuse the test split (answers withheld) and unknown splits."""
     if split == "test":
         raise DatasetError(
             "The MMMU test split has its answers withheld (the hub stores empty golds), so it "
@@ -631,10 +687,31 @@ def load_split(
     split: str,
     subjects: str | Sequence[str] | None = None,
     limit: int | None = None,
+    lazy_images: bool = False,
 ) -> list[Question]:
     """Read `<dataset_dir>/<Subject>/<split>-*.parquet` for each subject, in official order.
-    `limit` keeps the first N questions of EACH subject (quick runs keep every group)."""
-    _check_split(split)
+    `limit` keeps the first N questions of EACH subject (quick runs keep every group).
+    With `lazy_images`, image bytes stay on disk until an `ImageReader` asks for them."""
+    files = check_dataset(dataset_dir, split, subjects)
+    questions: list[Question] = []
+    for s, paths in files.items():
+        rows = [
+            row
+            for path in paths
+            for row in (_read_rows_lazy(path) if lazy_images else _read_rows(path))
+        ]
+        if limit is not None:
+            rows = rows[: max(limit, 0)]
+        questions.extend(_to_question(s, i, row) for i, row in enumerate(rows))
+    return questions
+
+
+def check_dataset(
+    dataset_dir: str | Path, split: str, subjects: str | Sequence[str] | None = None
+) -> dict[str, list[Path]]:
+    """Check folder, subject files and required columns (parquet schemas only: cheap) and
+    return subject -> parquet files, in official order."""
+    check_split(split)
     names = resolve_subjects(subjects)
     root = Path(dataset_dir).expanduser()
     if not root.is_dir():
@@ -650,28 +727,65 @@ def load_split(
             f"{', '.join(missing)} (expected <Subject>/{split}-00000-of-00001.parquet). To get "
             f"them, {DOWNLOAD_HINT}."
         )
-    questions: list[Question] = []
-    for s in names:
-        rows = [row for path in files[s] for row in _read_rows(path)]
-        if limit is not None:
-            rows = rows[: max(limit, 0)]
-        questions.extend(_to_question(s, i, row) for i, row in enumerate(rows))
-    return questions
+    for paths in files.values():
+        for path in paths:
+            _columns(path)
+    return files
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of one parquet file as dicts, after checking the required columns exist."""
+def present_subjects(dataset_dir: str | Path, split: str) -> list[str]:
+    """Subjects (official order) whose folder holds the split's parquet file(s)."""
+    root = Path(dataset_dir).expanduser()
+    return [s for s in SUBJECTS if split_files(root, s, split)]
+
+
+def _columns(path: Path) -> list[str]:
+    """The columns to read from one parquet file, after checking the required ones exist."""
     import pyarrow.parquet as pq
 
-    names = set(pq.ParquetFile(path).schema_arrow.names)
+    try:
+        names = set(pq.ParquetFile(path).schema_arrow.names)
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for non-parquet files
+        raise DatasetError(
+            f"{str(path)!r} cannot be read as a parquet file ({exc}). Re-download it: "
+            f"{DOWNLOAD_HINT}."
+        ) from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         raise DatasetError(
             f"{str(path)!r} is not an MMMU parquet file: column(s) {', '.join(missing)} "
             f"missing (required: {', '.join(REQUIRED_COLUMNS)}). Re-download it: {DOWNLOAD_HINT}."
         )
-    columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in names]
-    return pq.read_table(path, columns=columns).to_pylist()
+    return [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in names]
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of one parquet file as dicts, after checking the required columns exist."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=_columns(path)).to_pylist()
+
+
+def _read_rows_lazy(path: Path) -> list[dict[str, Any]]:
+    """Rows without image bytes: each present image becomes a reference
+    {"bytes": None, "path", "file", "file_row"} that `ImageReader` resolves later."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    columns = _columns(path)
+    table = pq.read_table(path, columns=columns)
+    image_cols = [c for c in columns if c in IMAGE_COLUMNS]
+    rows = table.drop_columns(image_cols).to_pylist()
+    for col in image_cols:
+        lengths = pc.binary_length(pc.struct_field(table[col], "bytes")).to_pylist()
+        names = pc.struct_field(table[col], "path").to_pylist()
+        for i, row in enumerate(rows):
+            row[col] = (
+                {"bytes": None, "path": names[i], "file": str(path), "file_row": i}
+                if lengths[i]
+                else None
+            )
+    return rows
 
 
 def _to_question(subject: str, row_index: int, row: dict[str, Any]) -> Question:
@@ -683,7 +797,7 @@ def _to_question(subject: str, row_index: int, row: dict[str, Any]) -> Question:
     images = {
         k: img
         for k in range(1, 8)
-        if isinstance(img := row.get(f"image_{k}"), dict) and img.get("bytes")
+        if isinstance(img := row.get(f"image_{k}"), dict) and (img.get("bytes") or img.get("file"))
     }
     return Question(
         id=qid,

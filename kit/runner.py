@@ -26,6 +26,7 @@ from kit.params import ParameterError, build
 SCHEMAS = {
     "demo": "kit.demo:DemoParams",
     "download": "kit.download:DownloadParams",
+    "mmmu": "kit.mmmu_run:MMMUParams",
     "perf": "kit.perf_run:PerfParams",
     "compare": "kit.compare:CompareParams",
 }

@@ -555,3 +555,42 @@ def test_unknown_subject_suggests_closest(tmp_path):
     assert "'Maths' (did you mean 'Math'?)" in msg
     assert "'art_theory' (did you mean 'Art_Theory'?)" in msg
     assert "'Zzz'" in msg
+
+
+# --------------------------------------------------------------------------------------------
+# Lazy image loading (the notebook keeps image bytes on disk until a chunk needs them)
+# --------------------------------------------------------------------------------------------
+
+
+def test_lazy_loading_matches_eager(fixture_dir):
+    eager = M.load_split(fixture_dir, "validation", ["Art", "Math"], limit=5)
+    lazy = M.load_split(fixture_dir, "validation", ["Art", "Math"], limit=5, lazy_images=True)
+    assert [q.id for q in lazy] == [q.id for q in eager]
+    reader = M.ImageReader()
+    for e, z in zip(eager, lazy, strict=True):
+        assert (z.question, z.options, z.answer, z.row) == (e.question, e.options, e.answer, e.row)
+        assert z.image_refs == e.image_refs
+        assert all(ref["bytes"] is None and ref["file"] for ref in z.images.values())
+        for k in z.image_refs:
+            assert reader.image_bytes(z, k) == e.images[k]["bytes"]
+        assert [i.size for i in reader.load_images(z, "all")] == [
+            i.size for i in e.load_images("all")
+        ]
+    with pytest.raises(ValueError, match="ImageReader"):
+        lazy[0].load_images()
+
+
+def test_decode_image_errors_surface_at_decode():
+    with pytest.raises(Exception):  # noqa: B017 - PIL raises UnidentifiedImageError (OSError)
+        M.decode_image(b"not an image")
+
+
+def test_check_dataset_is_schema_only_and_lists_present_subjects(fixture_dir, tmp_path):
+    files = M.check_dataset(fixture_dir, "dev", ["Physics", "Art"])
+    assert list(files) == ["Art", "Physics"]
+    assert M.present_subjects(fixture_dir, "validation") == sorted(F.DEFAULT_SUBJECTS)
+    bad = tmp_path / "Art"
+    bad.mkdir()
+    (bad / "validation-00000-of-00001.parquet").write_text("not parquet")
+    with pytest.raises(M.DatasetError, match="cannot be read as a parquet file"):
+        M.check_dataset(tmp_path, "validation", ["Art"])

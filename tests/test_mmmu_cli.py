@@ -1,0 +1,166 @@
+"""``python -m kit mmmu-score``: responses made anywhere, scored with the official rules.
+No engine: the synthetic fixture and hand-made response files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from kit import mmmu as M
+from kit import mmmu_cli
+from kit.mmmu_run import fixture_dataset
+
+from .conftest import run_kit
+
+
+@pytest.fixture(scope="module")
+def fixture_dir() -> Path:
+    return fixture_dataset()
+
+
+@pytest.fixture(scope="module")
+def questions(fixture_dir) -> list[M.Question]:
+    return M.load_split(fixture_dir, "validation")
+
+
+def gold_response(q: M.Question) -> str:
+    if q.is_multiple_choice:
+        return f"({q.answer})"
+    gold = q.answer[0] if isinstance(q.answer, list) else q.answer
+    return f"The answer is {gold}"
+
+
+def write_jsonl(path: Path, lines: list) -> Path:
+    path.write_text(
+        "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines),
+        encoding="utf-8",
+    )
+    return path
+
+
+def score(tmp_path, lines, capsys, split="validation", dataset="fixture"):
+    preds = write_jsonl(tmp_path / "preds.jsonl", lines)
+    out = tmp_path / "score.json"
+    args = argparse.Namespace(dataset=dataset, predictions=preds, split=split, out=out)
+    code = mmmu_cli.score_main(args)
+    captured = capsys.readouterr()
+    document = json.loads(out.read_text()) if out.is_file() else None
+    return code, captured, document
+
+
+def test_fixture_covers_all_thirty_subjects(questions):
+    assert [q.subject for q in questions] == [s for s in M.SUBJECTS for _ in range(8)]
+
+
+def test_all_gold_answers_score_one(tmp_path, capsys, questions):
+    lines = [{"id": q.id, "response": gold_response(q)} for q in questions]
+    code, captured, doc = score(tmp_path, lines, capsys)
+    assert code == 0, captured.err
+    assert captured.err == ""
+    assert "Overall 1.000 (240/240 correct)" in captured.out
+    mmmu = doc["mmmu"]
+    assert mmmu["overall"] == {"acc": 1.0, "n": 240, "correct": 240}
+    assert list(mmmu["groups"]) == list(M.GROUPS)
+    assert list(mmmu["subjects"]) == list(M.SUBJECTS)
+    assert mmmu["fallbacks"] == 0 and mmmu["errors"] == 0
+    assert mmmu["counts"] == {"questions": 240, "answered": 240, "errors": 0, "fallbacks": 0}
+    assert [r["source"] for r in mmmu["references"]][:2] == ["S60", "L40s"]
+    assert all(doc["problems"][k] == [] for k in doc["problems"])
+    assert len(doc["records"]) == 240 and all(r["correct"] for r in doc["records"])
+
+
+def test_same_verdicts_as_the_protocol_module(tmp_path, capsys, questions):
+    """Noise responses: fallbacks drawn from ONE Random(42) in official order, whatever the
+    order of the lines in the file."""
+    rng = random.Random(7)
+    noise = ["no idea", "B", "I think it is (C)", "3", "blue", "", "the answer is 1,234"]
+    responses = {q.id: rng.choice(noise) for q in questions}
+    lines = [{"id": i, "response": r} for i, r in responses.items()]
+    rng.shuffle(lines)
+    code, captured, doc = score(tmp_path, lines, capsys)
+    assert code == 0, captured.err
+    expected = M.score_predictions(questions, responses)
+    assert doc["mmmu"]["overall"] == expected.overall.to_dict()
+    assert doc["mmmu"]["fallbacks"] == expected.counts.fallbacks > 0
+    assert [r["parsed"] for r in doc["records"]] == [
+        json.loads(json.dumps(r.parsed)) for r in expected.records
+    ]
+    assert [r["used_fallback"] for r in doc["records"]] == [
+        r.used_fallback for r in expected.records
+    ]
+    assert f"Overall {expected.overall.acc:.3f}" in captured.out
+
+
+def test_problems_are_reported_not_skipped(tmp_path, capsys, questions):
+    good = [{"id": q.id, "response": gold_response(q)} for q in questions[2:]]
+    lines = [
+        *good,
+        "this is not json",
+        '["a", "list"]',
+        {"response": "A"},
+        {"id": questions[2].id},
+        {"id": questions[3].id + "x", "response": 5},
+        {"id": "validation_Nope_1", "response": "A"},
+        {"id": questions[2].id, "response": "(Z) a later duplicate"},
+        {"id": questions[0].id, "response": None},
+    ]
+    code, captured, doc = score(tmp_path, lines, capsys)
+    assert code == 1
+    p = doc["problems"]
+    n = len(good)
+    assert [m["line"] for m in p["malformed_lines"]] == [n + 1, n + 2, n + 3, n + 4, n + 5]
+    assert "not JSON" in p["malformed_lines"][0]["reason"]
+    assert 'no "response"' in p["malformed_lines"][3]["reason"]
+    assert p["unknown_ids"] == ["validation_Nope_1"]
+    assert p["duplicate_ids"] == [questions[2].id]
+    assert p["missing_ids"] == [questions[1].id]
+    assert p["null_responses"] == [questions[0].id]
+    err = captured.err
+    for text in ("5 malformed line(s)", "validation_Nope_1", "duplicate", "no line", "null"):
+        assert text in err, text
+    # The first line of a duplicated id counts; missing and null answers are wrong, not dropped.
+    mmmu = doc["mmmu"]
+    assert mmmu["counts"]["questions"] == 240 and mmmu["errors"] == 2
+    assert mmmu["overall"] == {"acc": round(238 / 240, 3), "n": 240, "correct": 238}
+    record = {r["id"]: r for r in doc["records"]}
+    assert record[questions[1].id]["missing"] and not record[questions[1].id]["correct"]
+    assert record[questions[2].id]["correct"]
+
+
+def test_partial_dataset_is_flagged(tmp_path, capsys):
+    from kit.mmmu_fixture import write_fixture
+
+    folder = write_fixture(tmp_path / "two", subjects=("Art", "Physics"), per_subject=3)
+    qs = M.load_split(folder, "validation", ["Art", "Physics"])
+    lines = [{"id": q.id, "response": gold_response(q)} for q in qs]
+    code, captured, doc = score(tmp_path, lines, capsys, dataset=str(folder))
+    assert code == 1
+    assert doc["mmmu"]["overall"] == {"acc": 1.0, "n": 6, "correct": 6}
+    assert len(doc["problems"]["dataset_missing_subjects"]) == 28
+    assert "lacks 28 subject(s)" in captured.err
+
+
+def test_cli_end_to_end_and_refusals(tmp_path, questions):
+    preds = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": q.id, "response": gold_response(q)} for q in questions]
+    )
+    out = tmp_path / "nested" / "s.json"
+    proc = run_kit(
+        "mmmu-score", "--dataset", "fixture", "--predictions", str(preds), "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Overall 1.000" in proc.stdout and json.loads(out.read_text())["mmmu"]["overall"]
+    proc = run_kit(
+        "mmmu-score", "--dataset", "fixture", "--predictions", str(preds), "--split", "test"
+    )
+    assert proc.returncode == 2 and "withheld" in proc.stderr
+    proc = run_kit("mmmu-score", "--dataset", str(tmp_path / "no"), "--predictions", str(preds))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert "download" in proc.stderr
+    proc = run_kit("mmmu-score", "--dataset", "fixture", "--predictions", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "--predictions" in proc.stderr
+    assert "Traceback" not in proc.stderr

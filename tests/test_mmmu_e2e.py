@@ -1,0 +1,453 @@
+"""The MMMU notebook: run logic without an engine, then end to end on the tiny model.
+
+Engine runs (slow): one full run on a fixture copy with an undecodable image, and one
+resume of a hand-made interrupted run folder (seeded answers plus a torn last line) with
+image_policy "all"; a third resume of the finished run starts no engine at all.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from kit import mmmu as M
+from kit import mmmu_cli
+from kit.mmmu_run import (
+    LiveScorer,
+    MMMUParams,
+    PredictionLog,
+    Progress,
+    build_request,
+    check_same_parameters,
+    fixture_dataset,
+)
+from kit.params import ParameterError, build
+
+from .conftest import REPO, run_kit
+
+RUN1_SUBJECTS = ["Art", "Computer_Science", "Economics", "History", "Pharmacy", "Physics"]
+RUN2_SUBJECTS = ["Art", "History", "Physics"]
+BROKEN_ID = "validation_Physics_2"
+SEEDED = 4
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """Six fixture subjects (one per group); image_1 of BROKEN_ID is not an image."""
+    source = fixture_dataset()
+    dest = tmp_path_factory.mktemp("mmmu-data")
+    for subject in RUN1_SUBJECTS:
+        shutil.copytree(source / subject, dest / subject)
+    path = dest / "Physics" / "validation-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    for row in rows:
+        if row["id"] == BROKEN_ID:
+            row["image_1"] = {"bytes": b"\x89PNG but not really", "path": "broken.png"}
+    pq.write_table(table.from_pylist(rows, schema=table.schema), path)
+    return dest
+
+
+def _params(**values) -> MMMUParams:
+    return build(MMMUParams, values)
+
+
+# --------------------------------------------------------------------------------------------
+# Without an engine
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ({"split": "test"}, "withheld"),
+        ({"split": "train"}, "Unknown MMMU split"),
+        ({"subjects": "Maths,Art"}, "did you mean 'Math'"),
+        ({"image_policy": "every"}, "'first'"),
+        ({"limit": 0}, "'limit'"),
+        ({"batch_size": -1}, "'batch_size'"),
+        ({"max_output_len": 0}, "'max_output_len'"),
+        ({"dataset": " "}, "'dataset' is empty"),
+    ],
+)
+def test_parameter_checks(values, expected):
+    with pytest.raises(ParameterError, match=re.escape(expected)):
+        _params(**values)
+
+
+def test_defaults_and_subjects():
+    p = _params()
+    assert (p.dataset, p.split, p.image_policy, p.max_output_len, p.batch_size) == (
+        "fixture",
+        "validation",
+        "first",
+        10,
+        0,
+    )
+    assert p.subject_names() is None and _params(subjects="all").subject_names() is None
+    assert _params(subjects="Physics,Art").subject_names() == ["Physics", "Art"]
+    assert p.effective_batch == p.chunk_size and _params(batch_size=1).effective_batch == 1
+    assert issubclass(M.DatasetError, ParameterError)
+
+
+def _preflight_dataset(tmp_path: Path, kind: str) -> str:
+    if kind == "missing-folder":
+        return str(tmp_path / "nowhere")
+    if kind == "missing-subjects":
+        from kit.mmmu_fixture import write_fixture
+
+        return str(write_fixture(tmp_path / "partial", subjects=("Art",), per_subject=2))
+    folder = tmp_path / "cols" / "Art"
+    folder.mkdir(parents=True)
+    pq.write_table(
+        pq.read_table(fixture_dataset() / "Art" / "validation-00000-of-00001.parquet").drop(
+            ["options"]
+        ),
+        folder / "validation-00000-of-00001.parquet",
+    )
+    return str(tmp_path / "cols")
+
+
+@pytest.mark.parametrize(
+    "kind,values,expected",
+    [
+        ("missing-folder", {}, "does not exist"),
+        ("missing-subjects", {}, "lacks the 'validation' split of 29 subject(s): Accounting"),
+        ("wrong-columns", {"subjects": "Art"}, "column(s) options missing"),
+        ("not-a-folder-or-hub-id", {}, "does not exist"),
+    ],
+)
+def test_bad_dataset_fails_preflight(tmp_path, kind, values, expected):
+    from kit.runner import preflight
+
+    if kind == "not-a-folder-or-hub-id":
+        dataset = str(tmp_path / "a" / "b" / "c")
+    else:
+        dataset = _preflight_dataset(tmp_path, kind)
+    with pytest.raises(M.DatasetError) as err:
+        preflight("mmmu", {"dataset": dataset, **values})
+    assert expected in str(err.value)
+    if kind != "wrong-columns":
+        assert "python -m kit run download" in str(err.value)
+
+
+def test_rejected_before_any_run_folder_or_engine(outputs, tmp_path):
+    for args, expected in (
+        (["-p", "dataset", str(tmp_path / "nowhere")], "does not exist"),
+        (["-p", "split", "test"], "withheld"),
+    ):
+        proc = run_kit(
+            "run",
+            "mmmu",
+            "-f",
+            "params/smoke-mmmu.yaml",
+            *args,
+            env={"KIT_OUTPUTS_DIR": str(outputs)},
+            timeout=300,
+        )
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert expected in proc.stderr and "Traceback" not in proc.stderr
+        assert not outputs.exists() or not any(outputs.iterdir())
+
+
+def test_lazy_requests_by_image_policy(dataset):
+    qs = M.load_split(dataset, "validation", ["Art", "Physics"], lazy_images=True)
+    assert all(ref["bytes"] is None for q in qs for ref in q.images.values())
+    multi = next(q for q in qs if len(M.referenced_images(q)) >= 3)
+    reader = M.ImageReader()
+    first = build_request(multi, _params(image_policy="first", limit_images=7), reader)
+    every = build_request(multi, _params(image_policy="all", limit_images=7), reader)
+    assert first.images == [1] and len(first.request["multi_modal_data"]["image"]) == 1
+    assert first.prompt.startswith("<|user|>\n<|image_1|>\n" + multi.question)
+    n = len(M.referenced_images(multi))
+    assert every.images == M.referenced_images(multi)
+    tags = "".join(f"<|image_{k}|>\n" for k in range(1, n + 1))
+    assert every.prompt == f"<|user|>\n{tags}{M.build_prompt(multi)}<|end|>\n<|assistant|>\n"
+    assert len(every.request["multi_modal_data"]["image"]) == n
+    assert "<image 2>" in every.prompt  # markers stay literally in the text
+    refused = build_request(multi, _params(image_policy="all", limit_images=2), reader)
+    assert refused.request is None and f"needs {n} images" in refused.error
+    broken = next(q for q in qs if q.id == BROKEN_ID)
+    failed = build_request(broken, _params(), reader)
+    assert failed.request is None and failed.error.startswith("image failed to decode")
+
+
+def test_prediction_log_drops_a_torn_tail_and_keeps_first_duplicates(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    good = [{"id": "a", "response": "x"}, {"id": "b", "response": "y"}]
+    text = "".join(json.dumps(r) + "\n" for r in good)
+    path.write_text(text + "not json\n" + json.dumps({"id": "a", "response": "z"}) + '\n{"id": "c"')
+    loaded = PredictionLog(path).load()
+    assert list(loaded.lines) == ["a", "b"] and loaded.lines["a"]["response"] == "x"
+    assert loaded.duplicates == ["a"] and loaded.malformed == [3]
+    assert loaded.torn_tail == '{"id": "c"'
+    assert path.read_text().endswith("\n") and '{"id": "c"' not in path.read_text()
+    assert (tmp_path / "predictions.jsonl.torn").read_text() == '{"id": "c"\n'
+    PredictionLog(path).append([{"id": "c", "response": "w"}])
+    assert PredictionLog(path).load().lines["c"]["response"] == "w"
+
+
+def test_live_scoring_with_a_resumed_prefix_equals_final_scoring(dataset):
+    qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, lazy_images=True)
+    rng = random.Random(3)
+    responses = {q.id: rng.choice(["no idea", "(B)", "A", "3", "red", None]) for q in qs}
+    expected = M.score_predictions(qs, responses)
+    scorer = LiveScorer(qs)
+    for q in qs[:17]:  # earlier attempt
+        scorer.add(q.id, responses[q.id])
+    got = scorer.advance()
+    for chunk in M.iter_chunks(qs[17:], 5):
+        for q in chunk:
+            scorer.add(q.id, responses[q.id])
+        new = scorer.advance()
+        assert [r.id for r in new] == [q.id for q in chunk]
+        got += new
+    assert got == expected.records
+    assert sum(r.used_fallback for r in got) == expected.counts.fallbacks > 0
+
+
+def test_resume_refuses_changed_answer_parameters(tmp_path):
+    meta = tmp_path / "predictions.meta.json"
+    check_same_parameters(meta, _params())
+    check_same_parameters(meta, _params(batch_size=1, limit=3))  # not answer-changing
+    with pytest.raises(ParameterError, match="image_policy: 'first' -> 'all'"):
+        check_same_parameters(meta, _params(image_policy="all"))
+
+
+def test_progress_line(capsys):
+    progress = Progress(total=10, already=4, interval_s=0)
+    progress.update(3)
+    line = capsys.readouterr().out
+    assert line.startswith("[mmmu] 7/10 questions (70.0%) | ") and "q/s" in line
+    assert "ETA" in line
+
+
+# --------------------------------------------------------------------------------------------
+# End to end on the tiny model
+# --------------------------------------------------------------------------------------------
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run1(tmp_path_factory, dataset, smoke_model):
+    outputs = tmp_path_factory.mktemp("outputs")
+    proc = run_kit(
+        "run",
+        "mmmu",
+        "-f",
+        "params/smoke-mmmu.yaml",
+        "-p",
+        "dataset",
+        str(dataset),
+        "-p",
+        "subjects",
+        ",".join(RUN1_SUBJECTS),
+        "-p",
+        "limit",
+        "2",
+        "-p",
+        "chunk_size",
+        "5",
+        env={"KIT_OUTPUTS_DIR": str(outputs)},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    (folder,) = [p for p in outputs.iterdir() if p.is_dir()]
+    return folder, proc
+
+
+@pytest.mark.slow
+def test_run_records_every_question_once_in_official_order(run1, dataset):
+    folder, proc = run1
+    for name in ("mmmu.ipynb", "report.html", "results.json", "predictions.jsonl", "engine.log"):
+        assert (folder / name).is_file(), name
+    qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
+    lines = _lines(folder / "predictions.jsonl")
+    assert [x["id"] for x in lines] == [q.id for q in qs]
+    for line, q in zip(lines, qs, strict=True):
+        assert set(line) >= {"id", "subject", "prompt", "images", "response", "parsed"}
+        assert set(line) >= {"correct", "fallback", "error", "gold"}
+        assert (
+            line["prompt"] == f"<|user|>\n<|image_1|>\n{M.build_prompt(q)}<|end|>\n<|assistant|>\n"
+        )
+        assert line["images"] == [1] and line["subject"] == q.subject
+        if q.id != BROKEN_ID:
+            assert isinstance(line["response"], str) and line["error"] is None
+            assert line["num_output_tokens"] <= 10
+    out = proc.stdout + proc.stderr
+    assert "[mmmu] 12 questions: 0 already in predictions.jsonl, 12 to answer" in out
+    assert "[mmmu] 12/12 questions (100.0%)" in out  # progress reaches papermill's log
+
+
+@pytest.mark.slow
+def test_undecodable_image_is_an_error_and_the_run_continues(run1):
+    folder, _ = run1
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "ok" and results["error"] is None
+    mmmu = results["mmmu"]
+    assert mmmu["counts"] == {
+        "questions": 12,
+        "answered": 11,
+        "errors": 1,
+        "fallbacks": mmmu["fallbacks"],
+    }
+    ((error,),) = [mmmu["error_questions"]]
+    assert error["id"] == BROKEN_ID and error["error"].startswith("image failed to decode")
+    line = next(x for x in _lines(folder / "predictions.jsonl") if x["id"] == BROKEN_ID)
+    assert line["response"] is None and line["correct"] is False and line["error"]
+    assert "image failed to decode" in (folder / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_results_match_an_independent_scoring_of_the_predictions(run1, dataset):
+    folder, _ = run1
+    mmmu = json.loads((folder / "results.json").read_text())["mmmu"]
+    lines = _lines(folder / "predictions.jsonl")
+    qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
+    report = M.score_predictions(qs, {x["id"]: x["response"] for x in lines})
+    summary = json.loads(json.dumps(report.to_dict()))
+    for key in ("overall", "groups", "subjects", "by_question_type", "by_difficulty", "counts"):
+        assert mmmu[key] == summary[key], key
+    assert list(mmmu["groups"]) == list(M.GROUPS)  # one subject per group
+    assert mmmu["fallbacks"] == sum(x["fallback"] for x in lines)
+    assert mmmu["parse_mismatches"] == 0
+    assert mmmu["parameters"]["image_policy"] == "first" and mmmu["parameters"]["limit"] == 2
+    assert not mmmu["comparable_with_references"] and mmmu["deviations"]
+    # The scorer CLI gives the same verdicts (questions beyond limit 2 are reported missing).
+    document, _ = mmmu_cli.score(str(dataset), folder / "predictions.jsonl")
+    records = {r["id"]: r for r in document["records"]}
+    for x in lines:
+        assert (records[x["id"]]["parsed"], records[x["id"]]["correct"]) == (
+            x["parsed"],
+            x["correct"],
+        )
+    assert len(document["problems"]["missing_ids"]) == 6 * 8 - 12
+
+
+@pytest.mark.slow
+def test_report_escapes_dataset_and_model_text(run1):
+    folder, _ = run1
+    report = (folder / "report.html").read_text()
+    assert "&lt;image 1&gt;" in report and "<image 1>" not in report
+    for text in ("MMMU Overall vs references", "S60", "0.428", "Art and Design", "Letters"):
+        assert text in report, text
+    assert "data:image/png;base64," in report  # charts and thumbnails, inline
+    assert not re.search(r"<script[^>]+src=[\"']?https?://", report)
+    wrong = [x for x in _lines(folder / "predictions.jsonl") if x["response"] and not x["correct"]]
+    assert wrong
+    for x in wrong:  # the gallery shows every wrong answer here (gallery_size 12)
+        assert html.escape(x["response"], quote=False) in report
+    assert "Loading safetensors" not in report
+
+
+@pytest.mark.slow
+def test_resume_of_a_finished_run_starts_no_engine(run1, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(run1[0], folder)
+    before = (folder / "predictions.jsonl").read_bytes()
+    proc = run_kit("run", "mmmu", "--resume", str(folder), timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (folder / "predictions.jsonl").read_bytes() == before
+    assert (folder / "mmmu.attempt-1.ipynb").is_file() and (folder / "report.html").is_file()
+    old = json.loads((run1[0] / "results.json").read_text())["mmmu"]
+    new = json.loads((folder / "results.json").read_text())["mmmu"]
+    assert new["overall"] == old["overall"] and new["subjects"] == old["subjects"]
+    assert new["timing"]["previously_answered"] == 12 and new["timing"]["answered"] == 0
+    assert "Engine arguments" not in (folder / "report.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory, dataset, smoke_model):
+    """An interrupted run folder made by hand: SEEDED answers, then a line cut by a kill."""
+    folder = tmp_path_factory.mktemp("interrupted")
+    values = yaml.safe_load((REPO / "params/smoke-mmmu.yaml").read_text())
+    values.update(
+        dataset=str(dataset), subjects=RUN2_SUBJECTS, limit=3, image_policy="all", chunk_size=4
+    )
+    (folder / "parameters.yaml").write_text(yaml.safe_dump(values))
+    qs = M.load_split(dataset, "validation", RUN2_SUBJECTS, limit=3, lazy_images=True)
+    rng = random.Random(M.FALLBACK_SEED)
+    seeded = []
+    for q in qs[: SEEDED + 1]:
+        response = "no idea at all" if q.is_multiple_choice else "4"
+        result = M.score_question(q, response, rng)
+        seeded.append(
+            json.dumps(
+                {
+                    "id": q.id,
+                    "response": response,
+                    "parsed": result.parsed,
+                    "correct": result.correct,
+                    "fallback": result.used_fallback,
+                    "error": None,
+                }
+            )
+            + "\n"
+        )
+    assert any('"fallback": true' in s for s in seeded[:SEEDED])  # the replay matters
+    head = "".join(seeded[:SEEDED])
+    torn = seeded[SEEDED][:25]
+    (folder / "predictions.jsonl").write_text(head + torn)
+    proc = run_kit("run", "mmmu", "--resume", str(folder))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return folder, qs, head, torn
+
+
+@pytest.mark.slow
+def test_resume_keeps_earlier_answers_and_completes_without_duplicates(resumed):
+    folder, qs, head, torn = resumed
+    text = (folder / "predictions.jsonl").read_text()
+    assert text.startswith(head)
+    lines = _lines(folder / "predictions.jsonl")
+    assert [x["id"] for x in lines] == [q.id for q in qs]  # each once, official order
+    assert (folder / "predictions.jsonl.torn").read_text() == torn + "\n"
+    mmmu = json.loads((folder / "results.json").read_text())["mmmu"]
+    assert mmmu["timing"]["previously_answered"] == SEEDED
+    assert mmmu["timing"]["answered"] + mmmu["timing"]["errors"] == len(qs) - SEEDED
+    assert mmmu["parse_mismatches"] == 0 and mmmu["counts"]["questions"] == len(qs)
+    report = M.score_predictions(qs, {x["id"]: x["response"] for x in lines})
+    assert mmmu["overall"] == report.overall.to_dict()
+    assert mmmu["fallbacks"] == report.counts.fallbacks
+
+
+@pytest.mark.slow
+def test_resume_with_image_policy_all_sends_every_referenced_image(resumed):
+    folder, qs, _, _ = resumed
+    by_id = {q.id: q for q in qs}
+    new = _lines(folder / "predictions.jsonl")[SEEDED:]
+    multi = [x for x in new if len(x["images"]) > 1]
+    assert multi, "the resumed part must include multi-image questions"
+    for x in new:
+        q = by_id[x["id"]]
+        assert x["images"] == M.select_images(q, "all")
+        tags = "".join(f"<|image_{k}|>\n" for k in range(1, len(x["images"]) + 1))
+        assert x["prompt"].startswith(f"<|user|>\n{tags}")
+        if x["id"] != BROKEN_ID:
+            assert x["error"] is None and x["num_prompt_tokens"] > 144 * len(x["images"])
+    results = json.loads((folder / "results.json").read_text())
+    assert results["parameters"]["limit_images"] == max(len(x["images"]) for x in new)
+
+
+def test_png_output_is_a_real_png():
+    from kit.mmmu_run import letter_chart
+
+    report = M.summarize(
+        [
+            M.QuestionResult("validation_Art_1", "Art", M.MULTIPLE_CHOICE, "Easy", "A", "B", False),
+            M.QuestionResult("validation_Art_2", "Art", M.MULTIPLE_CHOICE, "Easy", "C", "C", True),
+        ]
+    )
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(letter_chart(report))).format == "PNG"
