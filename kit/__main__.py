@@ -12,7 +12,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute a notebook into a new run folder and render it")
-    run.add_argument("notebook", help="notebook name: demo")
+    run.add_argument("notebook", help="notebook name: demo, perf, mmmu, download or compare")
     run.add_argument("-f", "--parameters-file", action="append", default=[], metavar="YAML")
     run.add_argument("-y", "--parameters-yaml", action="append", default=[], metavar="TEXT")
     run.add_argument(

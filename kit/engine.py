@@ -51,6 +51,7 @@ class EngineParams:
     gpu_memory_utilization: float | None = None
     enforce_eager: bool | None = None
     trust_remote_code: bool = True
+    allow_changed_remote_code: bool = False  # run a downloaded model whose .py files changed
     num_crops: int = 4
     limit_images: int | None = None  # images per prompt; None = what the notebook needs
     seed: int = 0
@@ -76,7 +77,7 @@ class EngineParams:
 
     def preflight(self) -> None:
         """File and engine-argument checks that need no engine (may build the tiny model)."""
-        resolve_model(self.model)
+        remote_code_changes(self, resolve_model(self.model))
         check_engine_args(self.engine_args)
 
 
@@ -141,6 +142,18 @@ def resolve_model(model: str) -> str:
         "pass a hub id such as microsoft/Phi-3.5-vision-instruct when online, or use "
         "model: smoke for the embedded tiny model."
     )
+
+
+def remote_code_changes(params: EngineParams, model_path: str) -> list[dict]:
+    """Python files of a downloaded model that differ from its manifest (vLLM runs them).
+
+    Refused unless ``allow_changed_remote_code``; folders without a manifest pass.
+    """
+    if not (params.trust_remote_code and Path(model_path).is_dir()):
+        return []
+    from kit.download import check_remote_code
+
+    return check_remote_code(model_path, allow_changed=params.allow_changed_remote_code)
 
 
 def valid_engine_arg_names() -> list[str]:
@@ -234,6 +247,7 @@ class Engine:
     model_path: str
     kwargs: dict
     device: str
+    remote_code_changes: list = field(default_factory=list)
 
     @property
     def tokenizer(self):
@@ -245,12 +259,25 @@ class Engine:
         return SamplingParams(**kwargs)
 
 
-def prepare_engine_kwargs(params: EngineParams) -> tuple[str, DeviceDefaults, dict]:
+def prepare_engine_kwargs(params: EngineParams) -> tuple[str, DeviceDefaults, dict, list]:
     """Every check that can fail before an engine starts; returns the LLM kwargs."""
     model_path = resolve_model(params.model)
+    changes = remote_code_changes(params, model_path)
     check_engine_args(params.engine_args)
     defaults = device_defaults()
-    return model_path, defaults, engine_kwargs(params, model_path, defaults)
+    return model_path, defaults, engine_kwargs(params, model_path, defaults), changes
+
+
+class EngineStartError(RuntimeError):
+    """vLLM did not start; the message carries the end of the engine's own log."""
+
+
+def log_tail(log_file: Path, lines: int = 12) -> str:
+    try:
+        text = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
 
 
 @contextlib.contextmanager
@@ -280,17 +307,31 @@ def output_to(log_file: Path):
 def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:
     """Check the parameters, then start vLLM (the slow part: ~30 s for the tiny model on CPU).
 
-    With ``log_file``, vLLM's logs and the engine processes' output go there.
+    With ``log_file``, vLLM's logs and the engine processes' output go there, and a failed
+    start is re-raised with the end of that log, where vLLM writes the real cause.
     """
     if log_file is not None and "vllm" not in sys.modules:
         route_engine_logs(log_file)
-    with output_to(log_file) if log_file is not None else contextlib.nullcontext():
-        model_path, defaults, kwargs = prepare_engine_kwargs(params)
-        for key, value in defaults.environment.items():
-            os.environ.setdefault(key, value)
-        from vllm import LLM
+    model_path, defaults, kwargs, changes = prepare_engine_kwargs(params)
+    for key, value in defaults.environment.items():
+        os.environ.setdefault(key, value)
+    try:
+        with output_to(log_file) if log_file is not None else contextlib.nullcontext():
+            from vllm import LLM
 
-        llm = LLM(**kwargs)
+            llm = LLM(**kwargs)
+    except Exception as exc:
+        if log_file is None:
+            raise
+        raise EngineStartError(
+            f"vLLM could not start the engine ({type(exc).__name__}: {exc}). The engine's own "
+            f"output is in {log_file}; it ends with:\n{log_tail(log_file)}"
+        ) from exc
     return Engine(
-        llm=llm, params=params, model_path=model_path, kwargs=kwargs, device=defaults.device
+        llm=llm,
+        params=params,
+        model_path=model_path,
+        kwargs=kwargs,
+        device=defaults.device,
+        remote_code_changes=changes,
     )

@@ -126,6 +126,8 @@ class Run:
 
         engine = start_engine(engine_params or self.params, log_file=self.paths.engine_log)
         self.environment = environment.capture(engine.device, engine.model_path)
+        if engine.remote_code_changes:  # the user opted in: say so in every report
+            self.environment["model"]["remote_code_changes"] = engine.remote_code_changes
         self.save("running")
         return engine
 

@@ -31,7 +31,7 @@ def demo_run(tmp_path_factory, smoke_model):
         env={"KIT_OUTPUTS_DIR": str(outputs)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (folder,) = outputs.iterdir()
+    (folder,) = outputs.glob("*-demo-*")
     return folder, proc
 
 

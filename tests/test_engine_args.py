@@ -60,3 +60,20 @@ def test_model_resolution(tmp_path):
         resolve_model(str(tmp_path / "missing" / "Phi-3.5-vision-instruct"))
     with pytest.raises(ParameterError, match="no config.json"):
         resolve_model(str(tmp_path))
+
+
+def test_changed_remote_code_is_refused_before_the_engine(tmp_path, smoke_model):
+    import json
+    import shutil
+
+    from kit.download import remote_code
+
+    folder = tmp_path / "model"
+    shutil.copytree(smoke_model, folder)
+    manifest = {"kit_manifest": 1, "kind": "model", "remote_code": remote_code(folder)}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    EngineParams(model=str(folder)).preflight()  # unchanged: accepted
+    (folder / "processing_phi3_v.py").write_text("import os  # tampered\n")
+    with pytest.raises(ParameterError, match="processing_phi3_v.py"):
+        EngineParams(model=str(folder)).preflight()
+    EngineParams(model=str(folder), allow_changed_remote_code=True).preflight()

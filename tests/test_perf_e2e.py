@@ -27,7 +27,7 @@ def perf_run(tmp_path_factory, smoke_model):
         env={"KIT_OUTPUTS_DIR": str(outputs)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (folder,) = outputs.iterdir()
+    (folder,) = outputs.glob("*-perf-*")
     return folder, json.loads((folder / "results.json").read_text())
 
 
