@@ -312,21 +312,25 @@ def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:
     """
     if log_file is not None and "vllm" not in sys.modules:
         route_engine_logs(log_file)
-    model_path, defaults, kwargs, changes = prepare_engine_kwargs(params)
-    for key, value in defaults.environment.items():
-        os.environ.setdefault(key, value)
-    try:
-        with output_to(log_file) if log_file is not None else contextlib.nullcontext():
-            from vllm import LLM
+    failure = None
+    # Inside the redirect: importing vLLM (also for the engine_args check) prints warnings.
+    with output_to(log_file) if log_file is not None else contextlib.nullcontext():
+        model_path, defaults, kwargs, changes = prepare_engine_kwargs(params)
+        for key, value in defaults.environment.items():
+            os.environ.setdefault(key, value)
+        from vllm import LLM
 
+        try:
             llm = LLM(**kwargs)
-    except Exception as exc:
-        if log_file is None:
-            raise
+        except Exception as exc:
+            if log_file is None:
+                raise
+            failure = exc
+    if failure is not None:
         raise EngineStartError(
-            f"vLLM could not start the engine ({type(exc).__name__}: {exc}). The engine's own "
-            f"output is in {log_file}; it ends with:\n{log_tail(log_file)}"
-        ) from exc
+            f"vLLM could not start the engine ({type(failure).__name__}: {failure}). The "
+            f"engine's own output is in {log_file}; it ends with:\n{log_tail(log_file)}"
+        ) from failure
     return Engine(
         llm=llm,
         params=params,

@@ -112,3 +112,27 @@ def test_plain_papermill_writes_results_next_to_output(tmp_path, smoke_model):
     results = json.loads((tmp_path / "out.results.json").read_text())
     assert results["status"] == "ok" and results["demo"]["num_output_tokens"] == 8
     assert (tmp_path / "out.engine.log").is_file()
+
+
+@pytest.mark.slow
+def test_failed_run_leaves_notebook_report_and_status(tmp_path, smoke_model):
+    # 0.99 of RAM for the KV cache cannot be had on a CPU: vLLM refuses at start-up
+    proc = run_kit(
+        "run",
+        "demo",
+        "-f",
+        "params/smoke-demo.yaml",
+        "-p",
+        "gpu_memory_utilization",
+        "0.99",
+        env={"KIT_OUTPUTS_DIR": str(tmp_path)},
+    )
+    assert proc.returncode == 1
+    (folder,) = tmp_path.glob("*-demo-*")
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "failed"
+    assert "EngineStartError" in results["error"] and "engine.log" in results["error"]
+    assert (folder / "demo.ipynb").is_file()
+    report = (folder / "report.html").read_text()
+    assert "EngineStartError" in report and "status" in report
+    assert "failed" in (tmp_path / "index.html").read_text()

@@ -1,0 +1,132 @@
+"""Headless Chromium for report checks: screenshots, the rendered DOM, and outbound requests.
+
+Chromium is started with its background networking off and every request forced through a
+recording proxy on 127.0.0.1 that refuses to forward anything, so "no request left the
+machine" is an observation (the proxy's log is empty), not an assumption.
+"""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import socketserver
+import subprocess
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--no-pings",
+    "--no-default-browser-check",
+    "--metrics-recording-only",
+    "--safebrowsing-disable-auto-update",
+    "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,Translate,MediaRouter,"
+    "AutofillServerCommunication,InterestFeedContentSuggestions,SafeBrowsing,"
+    "PrivacySandboxSettings4,SignInProfileCreation",
+]
+
+
+def ensure_chromium() -> str:
+    """Debian's chromium, installed with apt when missing (CI and dev machines run as root)."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"could not install chromium ({' '.join(command)}): {proc.stderr[-500:]}"
+            )
+    found = shutil.which("chromium")
+    if not found:
+        raise RuntimeError("apt-get installed chromium but it is not on PATH")
+    return found
+
+
+class _RecordingProxy(http.server.BaseHTTPRequestHandler):
+    requests: list[str]
+
+    def _refuse(self) -> None:
+        self.server.requests.append(f"{self.command} {self.path}")  # type: ignore[attr-defined]
+        self.send_error(403, "this proxy forwards nothing")
+
+    do_GET = do_POST = do_HEAD = do_CONNECT = do_OPTIONS = _refuse
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+
+@contextmanager
+def recording_proxy():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _RecordingProxy)
+    server.daemon_threads = True
+    server.requests = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _chromium(chromium: str, proxy_port: int, *args: str, timeout: int = 120) -> str:
+    with tempfile.TemporaryDirectory() as profile:
+        command = [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--proxy-server=http://127.0.0.1:{proxy_port}",
+            "--proxy-bypass-list=<-loopback>",
+            *args,
+        ]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"chromium failed ({proc.returncode}): {proc.stderr[-800:]}")
+    return proc.stdout
+
+
+def _host(request_line: str) -> str:
+    target = request_line.split(" ", 1)[1]
+    target = target.split("://", 1)[-1]
+    return target.split("/", 1)[0].split(":", 1)[0]
+
+
+def browser_own_hosts(chromium: str) -> set[str]:
+    """Hosts Chromium contacts by itself (sign-in, connectivity) with an empty page."""
+    with recording_proxy() as proxy:
+        _chromium(
+            chromium,
+            proxy.server_address[1],
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            "about:blank",
+        )
+        return {_host(r) for r in proxy.requests}
+
+
+def load_page(
+    chromium: str, page: Path, screenshot: Path, ignore_hosts: set[str] = frozenset()
+) -> tuple[str, list[str]]:
+    """Screenshot and rendered DOM of ``page``, plus the requests it made that tried to
+    leave the machine (the browser's own background hosts, seen on about:blank, excluded)."""
+    with recording_proxy() as proxy:
+        port = proxy.server_address[1]
+        url = page.resolve().as_uri()
+        _chromium(chromium, port, "--window-size=1280,2400", f"--screenshot={screenshot}", url)
+        dom = _chromium(chromium, port, "--virtual-time-budget=5000", "--dump-dom", url)
+        return dom, [r for r in proxy.requests if _host(r) not in ignore_hosts]
