@@ -80,6 +80,45 @@ class DemoResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_output(
+        cls,
+        output,
+        question: str,
+        prompt: str,
+        image_sizes: list[tuple[int, int]],
+        text_tokens: int,
+        image_tokens: list[int],
+        wall_ms: float,
+        finished_at_wall: float | None = None,
+    ) -> DemoResult:
+        """One finished ``RequestOutput`` with the kit's own token count beside vLLM's."""
+        timing = timing_from_output(output, finished_at_wall)
+        completion = output.outputs[0]
+        n_out = len(completion.token_ids)
+
+        def ms(seconds: float | None) -> float | None:
+            return None if seconds is None else seconds * 1000
+
+        return cls(
+            question=question,
+            prompt=prompt,
+            generated_text=completion.text,
+            finish_reason=completion.finish_reason,
+            image_sizes=image_sizes,
+            num_prompt_tokens=len(output.prompt_token_ids),
+            expected_prompt_tokens=text_tokens + sum(image_tokens),
+            num_text_tokens=text_tokens,
+            num_image_tokens=image_tokens,
+            num_output_tokens=n_out,
+            ttft_ms=ms(timing.ttft_s),
+            decode_ms=ms(timing.decode_s),
+            e2e_ms=ms(timing.e2e_s),
+            wall_ms=wall_ms,
+            output_tokens_per_s=n_out / timing.e2e_s if timing.e2e_s else None,
+            decode_tokens_per_s=(n_out - 1) / timing.decode_s if timing.decode_s else None,
+        )
+
     def timing_rows(self) -> list[dict]:
         return [
             {"metric": "time to first token (ms)", "value": self.ttft_ms},
@@ -108,32 +147,14 @@ def generate(engine: Engine, params: DemoParams, inputs: DemoInputs) -> DemoResu
     start = time.perf_counter()
     (output,) = engine.llm.generate([request], sampling, use_tqdm=False)
     wall_ms = (time.perf_counter() - start) * 1000
-    timing = timing_from_output(output)
     counter = PromptTokenCounter(engine.model_path, params.num_crops, params.trust_remote_code)
     sizes = [image.size for image in inputs.images]
-    image_tokens = [counter.image_tokens(w, h) for w, h in sizes]
-    text_tokens = counter.text_tokens(inputs.prompt)
-    completion = output.outputs[0]
-    n_out = len(completion.token_ids)
-
-    def ms(seconds: float | None) -> float | None:
-        return None if seconds is None else seconds * 1000
-
-    return DemoResult(
+    return DemoResult.from_output(
+        output,
         question=params.prompt,
         prompt=inputs.prompt,
-        generated_text=completion.text,
-        finish_reason=completion.finish_reason,
         image_sizes=sizes,
-        num_prompt_tokens=len(output.prompt_token_ids),
-        expected_prompt_tokens=text_tokens + sum(image_tokens),
-        num_text_tokens=text_tokens,
-        num_image_tokens=image_tokens,
-        num_output_tokens=n_out,
-        ttft_ms=ms(timing.ttft_s),
-        decode_ms=ms(timing.decode_s),
-        e2e_ms=ms(timing.e2e_s),
+        text_tokens=counter.text_tokens(inputs.prompt),
+        image_tokens=[counter.image_tokens(w, h) for w, h in sizes],
         wall_ms=wall_ms,
-        output_tokens_per_s=n_out / timing.e2e_s if timing.e2e_s else None,
-        decode_tokens_per_s=(n_out - 1) / timing.decode_s if timing.decode_s else None,
     )

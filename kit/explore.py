@@ -42,7 +42,6 @@ from kit.demo import VENDOR_PROMPT, DemoResult
 from kit.engine import Engine, EngineParams, resolve_model
 from kit.images import load_image
 from kit.params import ParameterError
-from kit.perf import timing_from_output
 from kit.prompts import PHI3V, ModelFamily
 from kit.tokens import PromptTokenCounter
 
@@ -299,30 +298,15 @@ def result_from_output(
     wall_ms: float,
     finished_at_wall: float | None = None,
 ) -> DemoResult:
-    timing = timing_from_output(output, finished_at_wall)
-    completion = output.outputs[0]
-    n_out = len(completion.token_ids)
-
-    def ms(seconds: float | None) -> float | None:
-        return None if seconds is None else seconds * 1000
-
-    return DemoResult(
+    return DemoResult.from_output(
+        output,
         question=request.question,
         prompt=request.prompt,
-        generated_text=completion.text,
-        finish_reason=completion.finish_reason,
         image_sizes=[item.image.size for item in request.images],
-        num_prompt_tokens=len(output.prompt_token_ids),
-        expected_prompt_tokens=text_tokens + sum(image_tokens),
-        num_text_tokens=text_tokens,
-        num_image_tokens=image_tokens,
-        num_output_tokens=n_out,
-        ttft_ms=ms(timing.ttft_s),
-        decode_ms=ms(timing.decode_s),
-        e2e_ms=ms(timing.e2e_s),
+        text_tokens=text_tokens,
+        image_tokens=image_tokens,
         wall_ms=wall_ms,
-        output_tokens_per_s=n_out / timing.e2e_s if timing.e2e_s else None,
-        decode_tokens_per_s=(n_out - 1) / timing.decode_s if timing.decode_s else None,
+        finished_at_wall=finished_at_wall,
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from kit.environment import file_sha256
 
 BUILDER_VERSION = 1
 DEFAULT_SEED = 0
@@ -98,10 +99,10 @@ def is_valid(folder: Path, seed: int = DEFAULT_SEED) -> bool:
         return False
     if manifest.get("builder_version") != BUILDER_VERSION or manifest.get("seed") != seed:
         return False
-    if manifest.get("files", {}).get("processing_phi3_v.py") != _sha256(PROCESSOR_SOURCE):
+    if manifest.get("files", {}).get("processing_phi3_v.py") != file_sha256(PROCESSOR_SOURCE):
         return False  # the kit's processor changed since this folder was built
     return all(
-        (folder / name).is_file() and _sha256(folder / name) == digest
+        (folder / name).is_file() and file_sha256(folder / name) == digest
         for name, digest in manifest.get("files", {}).items()
     )
 
@@ -166,7 +167,7 @@ def build_smoke_model(dest: Path, seed: int = DEFAULT_SEED) -> None:
         {
             "builder_version": BUILDER_VERSION,
             "seed": seed,
-            "files": {name: _sha256(dest / name) for name in files},
+            "files": {name: file_sha256(dest / name) for name in files},
         },
     )
 
@@ -320,14 +321,6 @@ def _write_weights(path: Path, seed: int, specials: dict[str, int], tokenizer_vo
 
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
