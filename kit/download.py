@@ -120,6 +120,7 @@ class DownloadParams:
     what: str = "both"  # "model", "dataset" or "both"
     verify: bool = True  # check sizes and sha256 against the source after downloading
     endpoint: str = ""  # "": the client default (or HF_ENDPOINT / MODELSCOPE_ENDPOINT)
+    label: str = ""  # free text that names this run in the run index
 
     def check(self) -> None:
         self.source = self.source.strip().lower()
