@@ -98,7 +98,7 @@ def versus_references(point: dict[str, Any], device_label: str):
         )
         ax.set_xticks(range(len(values)), labels, rotation=20, fontsize="small")
         ax.set_title(title, fontsize="small")
-        ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
     p = point["params"]
     fig.suptitle(
         f"input_len {p['input_len']}, output {p['max_output_len']}, batch {p['batch_size']}"
