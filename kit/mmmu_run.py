@@ -821,12 +821,13 @@ def count_rows(outcome: Outcome) -> list[dict[str, Any]]:
 
 
 def png_bytes(figure: Any) -> bytes:
+    """A pyplot-free Figure as PNG (it needs a canvas attached first)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    from kit.report import figure_png
+
     FigureCanvasAgg(figure)
-    buf = io.BytesIO()
-    figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
+    return figure_png(figure)
 
 
 def subject_chart(report: M.ScoreReport, references: Sequence[float] = ()) -> bytes:
