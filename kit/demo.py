@@ -14,7 +14,7 @@ from PIL import Image
 
 from kit.engine import Engine, EngineParams
 from kit.images import load_images
-from kit.params import ParameterError
+from kit.params import ParameterError, check_generation
 from kit.perf import timing_from_output
 from kit.prompts import PHI3V, ModelFamily
 from kit.tokens import PromptTokenCounter
@@ -42,10 +42,7 @@ class DemoParams(EngineParams):
                 f"Parameter 'limit_images' ({self.limit_images}) is below the number of images "
                 f"({len(self.image)}). Fix: -p limit_images {len(self.image)}, or leave it unset."
             )
-        if self.max_output_len < 1:
-            raise ParameterError("Parameter 'max_output_len' must be at least 1.")
-        if self.temperature < 0:
-            raise ParameterError("Parameter 'temperature' must be >= 0 (0 = greedy).")
+        check_generation(self.max_output_len, self.temperature)
 
     def preflight(self) -> None:
         load_images(self.image, "image")

@@ -1089,16 +1089,10 @@ def build_manifest(
 
 
 def _tool_versions(source: str) -> dict[str, str | None]:
-    from importlib import metadata
+    from kit.environment import package_versions
 
     names = ("huggingface_hub",) if source == "huggingface" else ("modelscope", "modelscope-hub")
-    out: dict[str, str | None] = {"kit": __version__}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {"kit": __version__, **package_versions(names)}
 
 
 def _result_from_manifest(

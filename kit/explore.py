@@ -41,7 +41,7 @@ from kit import report
 from kit.demo import VENDOR_PROMPT, DemoResult
 from kit.engine import Engine, EngineParams, resolve_model
 from kit.images import load_image
-from kit.params import ParameterError
+from kit.params import ParameterError, check_generation
 from kit.prompts import PHI3V, ModelFamily
 from kit.tokens import PromptTokenCounter
 
@@ -67,10 +67,7 @@ class ExploreParams(EngineParams):
         if self.limit_images is None:
             self.limit_images = 4
         super().check()
-        if self.max_output_len < 1:
-            raise ParameterError("Parameter 'max_output_len' must be at least 1.")
-        if self.temperature < 0:
-            raise ParameterError("Parameter 'temperature' must be >= 0 (0 = greedy).")
+        check_generation(self.max_output_len, self.temperature)
         if self.history_size < 1:
             raise ParameterError("Parameter 'history_size' must be at least 1.")
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from kit import mmmu as M
 from kit.engine import HUB_ID, Engine, EngineParams
-from kit.params import ParameterError
+from kit.params import ParameterError, check_generation
 from kit.prompts import PHI3V, ModelFamily
 
 FIXTURE = "fixture"
@@ -109,10 +109,7 @@ class MMMUParams(EngineParams):
                 f"vendor protocol) or 'all' (every image the question and options reference), "
                 f"got {self.image_policy!r}."
             )
-        if self.max_output_len < 1:
-            raise ParameterError("Parameter 'max_output_len' must be at least 1 (vendor: 10).")
-        if self.temperature < 0:
-            raise ParameterError("Parameter 'temperature' must be >= 0 (0 = greedy, vendor).")
+        check_generation(self.max_output_len, self.temperature, "vendor: 10", "0 = greedy, vendor")
         if self.batch_size < 0:
             raise ParameterError(
                 "Parameter 'batch_size' must be 0 (let vLLM batch, chunk by chunk), 1 (one "

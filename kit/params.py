@@ -67,6 +67,20 @@ def build(schema: type, values: dict[str, Any]) -> Any:
     return params
 
 
+def check_generation(
+    max_output_len: int,
+    temperature: float,
+    output_note: str = "",
+    temperature_note: str = "0 = greedy",
+) -> None:
+    """The checks every notebook that generates shares (notes say what the vendor used)."""
+    if max_output_len < 1:
+        note = f" ({output_note})" if output_note else ""
+        raise ParameterError(f"Parameter 'max_output_len' must be at least 1{note}.")
+    if temperature < 0:
+        raise ParameterError(f"Parameter 'temperature' must be >= 0 ({temperature_note}).")
+
+
 def unknown_parameter_error(unknown: list[str], valid: list[str]) -> ParameterError:
     parts = []
     for name in unknown:

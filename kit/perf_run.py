@@ -27,8 +27,8 @@ from kit.perf import (
     vendor_columns,
 )
 from kit.prompts import PHI3V
-from kit.references import load_references, match_references, ratios
-from kit.roofline import efficiency, load_device_peaks, roofline_bounds
+from kit.references import match_references, ratios
+from kit.roofline import efficiency, roofline_bounds
 from kit.tokens import PromptTokenCounter
 from kit.workload import BenchRequest, WorkloadBuilder
 
@@ -323,15 +323,6 @@ def point_record(
             ),
         }
     return record
-
-
-def references() -> Any:
-    return load_references()
-
-
-def device_peaks(extra: dict | None = None) -> dict:
-    """Datasheet peaks from params/references.yaml plus the run's ``device_peaks``."""
-    return load_device_peaks(extra=extra)
 
 
 def vendor_table(records: list[dict[str, Any]], device_label: str) -> list[dict[str, Any]]:

@@ -140,7 +140,7 @@ class Run:
             "started_at": self.started_at,
             "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
             "duration_s": round(time.monotonic() - self._t0, 3),
-            "parameters": asdict(self.params),
+            "parameters": self.parameters(),
             **self.results,
             "environment": self.environment,
             "error": error,

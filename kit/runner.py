@@ -155,12 +155,11 @@ def execute(request: RunRequest) -> RunOutcome:
     finally:
         os.environ.pop("KIT_RUN_DIR", None)
     status = "ok" if error is None else "failed"
-    _settle_results(results, request.notebook, values, error, time.monotonic() - started)
+    document = _settle_results(results, request.notebook, values, error, time.monotonic() - started)
     report = None
     if executed.is_file():
         from kit.report import render_html, render_markdown
 
-        document = json.loads(results.read_text())
         report = render_html(executed, folder / "report.html", document)
         render_markdown(executed, folder / "report.md", document)
     from kit.index import write_index
@@ -171,7 +170,7 @@ def execute(request: RunRequest) -> RunOutcome:
 
 def _settle_results(
     path: Path, notebook: str, values: dict, error: str | None, seconds: float
-) -> None:
+) -> dict[str, Any]:
     """Make results.json say how the run ended, keeping what the notebook already saved."""
     try:
         document = json.loads(path.read_text())
@@ -189,6 +188,7 @@ def _settle_results(
         document["error"] = "the notebook ended without finishing its run record"
     document.setdefault("duration_s", round(seconds, 3))
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return document
 
 
 def _loader():
