@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import html
-import io
 import json
 import re
 import time
@@ -35,12 +34,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from kit import report
 from kit.demo import VENDOR_PROMPT, DemoResult
 from kit.engine import Engine, EngineParams, resolve_model
-from kit.images import load_image
+from kit.images import decode_image_bytes, load_image
 from kit.params import ParameterError, check_generation
 from kit.prompts import PHI3V, ModelFamily
 from kit.tokens import PromptTokenCounter
@@ -94,18 +93,15 @@ def images_from_paths(text: str) -> list[ImageInput]:
 
 
 def images_from_upload(files: Any) -> list[ImageInput]:
-    """ipywidgets FileUpload entries (name, content) decoded as RGB images."""
+    """ipywidgets FileUpload entries (name, content), decoded as the model sees them."""
     images = []
     for entry in files or ():
         name = entry["name"]
         try:
-            with Image.open(io.BytesIO(bytes(entry["content"]))) as image:
-                images.append(ImageInput(name, image.convert("RGB")))
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise ParameterError(
-                f"Uploaded file {name!r} cannot be read as an image ({exc}). Upload a PNG, JPEG "
-                "or another format Pillow can open, or press 'Clear uploads' to drop it."
-            ) from exc
+            image = decode_image_bytes(bytes(entry["content"]), name, "upload")
+        except ParameterError as exc:
+            raise ParameterError(f"{exc} Or press 'Clear uploads' to drop it.") from exc
+        images.append(ImageInput(name, image))
     return images
 
 

@@ -1,17 +1,51 @@
-"""Loading user images with clear errors, and the kit's own demo picture."""
+"""Loading user images as the model sees them, with clear errors, and the kit's own pictures.
+
+Every loaded image is normalised the way vLLM normalises it (EXIF orientation applied,
+transparency composited onto white; see kit.image_io), so the picture a report shows, the
+size the kit counts image tokens from and the pixels the engine gets are one image.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 import random
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from kit import PACKAGE_DIR, REPO_ROOT
+from kit import PACKAGE_DIR, REPO_ROOT, image_io
 from kit.params import ParameterError
 
 DEMO_IMAGE = PACKAGE_DIR / "assets" / "demo_robot.png"
+MAX_PIXELS_ENV = "KIT_MAX_IMAGE_PIXELS"
+# vLLM's VLLM_MAX_IMAGE_PIXELS default, which is also Pillow's decompression-bomb error limit.
+DEFAULT_MAX_PIXELS = 178_956_970
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def max_image_pixels() -> int | None:
+    """The largest image (width x height) the kit decodes: $KIT_MAX_IMAGE_PIXELS, 0 = no limit."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ParameterError(
+            f"Environment variable {MAX_PIXELS_ENV}={text!r} is not a pixel count. Set it to "
+            "a whole number such as 400000000, to 0 for no limit, or unset it "
+            f"for the default {DEFAULT_MAX_PIXELS}."
+        )
+    return value or None
 
 
 def resolve_image_path(path: str, parameter: str = "image") -> Path:
@@ -19,9 +53,16 @@ def resolve_image_path(path: str, parameter: str = "image") -> Path:
     if path == "demo":
         return DEMO_IMAGE
     candidate = Path(path).expanduser()
-    for option in (candidate, REPO_ROOT / candidate):
+    options = (candidate, REPO_ROOT / candidate)
+    for option in options:
         if option.is_file():
             return option.resolve()
+    for option in options:
+        if option.is_dir():
+            raise ParameterError(
+                f"Parameter {parameter!r}: {str(option)!r} is a directory, not an image file. "
+                "Pass the path of an image file in it (list several paths for several images)."
+            )
     raise ParameterError(
         f"Parameter {parameter!r}: image file {path!r} does not exist (looked in "
         f"{Path.cwd()} and {REPO_ROOT}). Pass an existing image path, or 'demo' for the "
@@ -30,22 +71,96 @@ def resolve_image_path(path: str, parameter: str = "image") -> Path:
 
 
 def load_image(path: str, parameter: str = "image") -> Image.Image:
-    """Open and fully decode an image as RGB, or raise a ParameterError saying why not."""
+    """Read and normalise an image file as vLLM would, or raise a ParameterError saying why not."""
     resolved = resolve_image_path(path, parameter)
     try:
-        with Image.open(resolved) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        data = resolved.read_bytes()
+    except OSError as exc:
         raise ParameterError(
-            f"Parameter {parameter!r}: {str(resolved)!r} cannot be read as an image ({exc}). "
-            "Pass a PNG, JPEG or another format Pillow can open."
+            f"Parameter {parameter!r}: {str(resolved)!r} cannot be read ({exc}). Check the "
+            "file's permissions, or pass another image."
         ) from exc
+    return decode_image_bytes(data, str(resolved), parameter)
 
 
 def load_images(paths: list[str], parameter: str = "image") -> list[Image.Image]:
     if not paths:
         raise ParameterError(f"Parameter {parameter!r} is empty: give at least one image path.")
     return [load_image(path, parameter) for path in paths]
+
+
+def decode_image_bytes(data: bytes, source: str, parameter: str = "image") -> Image.Image:
+    """Decode image bytes into the RGB image the model sees; ``source`` names them in errors."""
+    if not data:
+        raise ParameterError(
+            f"Parameter {parameter!r}: {source!r} cannot be read as an image: it is empty "
+            "(0 bytes). Pass the complete file (re-export or copy it again)."
+        )
+    limit = max_image_pixels()
+    formats = image_io.allowed_formats()  # imports vLLM, if any, outside the error handling
+    with _kit_pixel_limit_only():
+        try:
+            image = image_io.open_untrusted(data)
+        except UnidentifiedImageError as exc:
+            raise ParameterError(
+                f"Parameter {parameter!r}: {source!r} cannot be read as an image: it is not in "
+                f"a format vLLM accepts ({_format_names(formats)}), or its header is "
+                "damaged. Convert it to PNG or JPEG."
+            ) from exc
+        except DECODE_ERRORS as exc:
+            raise _corrupt(parameter, source, exc) from exc
+        width, height = image.size
+        if limit is not None and width * height > limit:
+            raise _too_large(parameter, source, width, height, limit)
+        try:
+            image.load()
+            return image_io.normalize(image)
+        except DECODE_ERRORS as exc:
+            raise _corrupt(parameter, source, exc) from exc
+
+
+def _format_names(formats: tuple[str, ...]) -> str:
+    common = [name for name in ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF") if name in formats]
+    return ", ".join(common) + f" and {len(formats) - len(common)} more"
+
+
+def _too_large(parameter: str, source: str, width: int, height: int, limit: int) -> ParameterError:
+    pixels = width * height
+    origin = (
+        "the default, as in vLLM and Pillow"
+        if limit == DEFAULT_MAX_PIXELS
+        else f"set by {MAX_PIXELS_ENV}"
+    )
+    return ParameterError(
+        f"Parameter {parameter!r}: {source!r} is {width}x{height} = {pixels:,} pixels, above "
+        f"the kit's limit of {limit:,} pixels ({origin}), which guards against decompression "
+        "bombs. If you trust the file, raise the limit with the environment variable "
+        f"{MAX_PIXELS_ENV} (e.g. `{MAX_PIXELS_ENV}={pixels} python -m kit ...`, or "
+        f"os.environ[{MAX_PIXELS_ENV!r}] = '{pixels}' in a notebook before loading; 0 = no "
+        "limit), or better, pass a downscaled copy: the model resizes every image to a few "
+        "336x336 tiles anyway."
+    )
+
+
+def _corrupt(parameter: str, source: str, exc: Exception) -> ParameterError:
+    return ParameterError(
+        f"Parameter {parameter!r}: {source!r} cannot be read as an image: it is truncated or "
+        f"corrupt ({type(exc).__name__}: {exc}). Pass an intact copy (re-export or download "
+        "it again)."
+    )
+
+
+@contextmanager
+def _kit_pixel_limit_only() -> Iterator[None]:
+    """Pillow's own bomb check (a process-wide setting) would refuse images above vLLM's
+    default before the kit's limit applies; the kit checks the header size itself instead."""
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def draw_demo_image(size: int = 512, seed: int = 7) -> Image.Image:
