@@ -38,14 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("draw-demo-image", help="redraw kit/assets/demo_robot.png")
 
     score = sub.add_parser(
-        "mmmu-score", help="score MMMU responses made anywhere with the official rules"
+        "mmmu-score", help="score MMMU responses made anywhere, official and vendor-strict"
     )
     score.add_argument("--dataset", required=True, help="MMMU-layout folder, or 'fixture'")
     score.add_argument(
         "--predictions", required=True, type=Path, help='JSONL of {"id", "response"}'
     )
     score.add_argument("--split", default="validation")
-    score.add_argument("--out", type=Path, help="write the mmmu JSON here")
+    score.add_argument(
+        "--out", type=Path, help="write the mmmu JSON (both scorings, one record per question)"
+    )
 
     index = sub.add_parser("index", help="write outputs/index.html listing every run")
     index.add_argument("--outputs", type=Path, help="default: the repo's outputs/ folder")

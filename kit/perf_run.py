@@ -9,26 +9,39 @@ verified from what vLLM returns; a mismatch fails the run.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kit.engine import Engine, EngineParams, resolve_model
 from kit.params import ParameterError
 from kit.perf import (
     PerfPoint,
+    RequestMarks,
     RunMeasurement,
+    budget_steps,
     check_fits,
     expand_grid,
     kv_cache_warning,
     parse_vision_shape,
     standard_columns,
+    summarize_schedules,
     vendor_columns,
 )
+from kit.phi3v_processor import hd_padded_size
 from kit.prompts import PHI3V
-from kit.references import match_references, ratios
-from kit.roofline import efficiency, roofline_bounds
+from kit.references import load_references, match_references, ratios
+from kit.roofline import (
+    DevicePeaks,
+    ModelFigures,
+    PointShape,
+    bounds,
+    efficiency,
+    load_device_peaks,
+    read_model_figures,
+    views_per_request,
+)
 from kit.tokens import PromptTokenCounter
 from kit.workload import BenchRequest, WorkloadBuilder
 
@@ -55,7 +68,7 @@ class PerfParams(EngineParams):
         except ValueError as exc:
             raise ParameterError(f"{exc}. Fix the parameter and run again.") from exc
         if self.limit_images is None:
-            self.limit_images = len(shapes)
+            self.limit_images = max(1, len(shapes))
         super().check()
         if self.iterations < 1:
             raise ParameterError("Parameter 'iterations' must be at least 1 (timed repetitions).")
@@ -137,22 +150,15 @@ def plan_points(params: PerfParams, builder: WorkloadBuilder) -> list[PlannedPoi
     return points
 
 
-def kv_cache_tokens(engine: Engine) -> int | None:
-    """Tokens the engine's KV cache holds (None when this vLLM does not expose it)."""
-    try:
-        cache = engine.llm.llm_engine.vllm_config.cache_config
-        return int(cache.num_gpu_blocks) * int(cache.block_size)
-    except (AttributeError, TypeError):
-        return None
-
-
 def kv_warnings(engine: Engine, points: list[PlannedPoint]) -> list[str]:
-    capacity = kv_cache_tokens(engine)
+    capacity = engine.config.get("kv_cache_tokens")
     if capacity is None:
         return []
     warnings = []
     for p in points:
-        text = kv_cache_warning(p.batch_size, p.input_len, p.max_output_len, capacity)
+        text = kv_cache_warning(
+            p.batch_size, p.input_len, p.max_output_len, capacity, engine.config.get("block_size")
+        )
         if text:
             warnings.append(f"point {p.index}: {text}")
     return warnings
@@ -198,7 +204,7 @@ class PointResult:
     point: PerfPoint
     timed: list[RunMeasurement]
     probe: RunMeasurement | None
-    timeline: list[dict[str, float]]  # first timed iteration, seconds from its first arrival
+    timeline: list[dict[str, float]]  # first timed iteration, see request_timeline
 
 
 def run_point(
@@ -216,17 +222,17 @@ def run_point(
     if params.ttft_probe:
         probe, _ = timed_generate(engine, batch(PHASE_PROBE, 0), 1, params.seed)
         log(f"{label}: TTFT probe done ({probe.wall_s:.2f} s)")
-    timed, timeline = [], []
+    timed = []
     for i in range(params.iterations):
-        measurement, outputs = timed_generate(
+        measurement, _ = timed_generate(
             engine, batch(PHASE_TIMED, i), planned.max_output_len, params.seed
         )
         timed.append(measurement)
-        if i == 0:
-            timeline = request_timeline(outputs)
+        schedule = measurement.schedule
+        steps = "one step" if schedule.staggered is False else f"{schedule.scheduling_steps} steps"
         log(
             f"{label}: iteration {i + 1}/{params.iterations}: {measurement.wall_s:.2f} s, "
-            f"{measurement.tps:.1f} output tokens/s"
+            f"{measurement.tps:.1f} output tokens/s, batch first scheduled in {steps}"
         )
     point = PerfPoint(
         input_len=planned.input_len,
@@ -239,94 +245,206 @@ def run_point(
         max_model_len=params.max_model_len,
         vendor=vendor_columns(timed, [probe] if probe else []),
         standard=standard_columns(timed),
+        schedule=summarize_schedules(
+            [m.schedule for m in timed], probe.schedule if probe else None
+        ),
     )
-    return PointResult(point=point, timed=timed, probe=probe, timeline=timeline)
+    return PointResult(
+        point=point, timed=timed, probe=probe, timeline=request_timeline(timed[0].marks)
+    )
 
 
-def request_timeline(outputs: list[Any]) -> list[dict[str, float]]:
-    """Queue / prefill / decode spans per request (V1 engine clock, or V0 wall clock)."""
-    spans = []
-    for output in outputs:
-        m = output.metrics
-        if hasattr(m, "queued_ts"):
-            marks = (m.queued_ts, m.scheduled_ts, m.first_token_ts, m.last_token_ts)
-        else:
-            marks = (m.arrival_time, m.first_scheduled_time, m.first_token_time, m.finished_time)
-        spans.append(marks)
-    if not spans:
+def request_timeline(marks: list[RequestMarks]) -> list[dict[str, float | None]]:
+    """Per request, seconds: queue / prefill / decode spans from the first request's queueing
+    (engine clock), and arrival from the first arrival (wall clock; never mixed with the other)."""
+    queued = [m.queued for m in marks if m.queued is not None]
+    arrivals = [m.arrival for m in marks if m.arrival is not None]
+    if not queued:
         return []
-    origin = min(s[0] for s in spans)
+    origin, first_arrival = min(queued), min(arrivals) if arrivals else None
+
+    def since(value: float | None, start: float | None) -> float | None:
+        return None if value is None or start is None else value - start
+
     return [
         {
-            "queued": q - origin,
-            "scheduled": s - origin,
-            "first_token": f - origin,
-            "last_token": last - origin,
+            "arrival": since(m.arrival, first_arrival),
+            "queued": since(m.queued, origin),
+            "scheduled": since(m.scheduled, origin),
+            "first_token": since(m.first_token, origin),
+            "last_token": since(m.last_token, origin),
         }
-        for q, s, f, last in spans
+        for m in marks
     ]
 
 
-def model_size(model_path: str) -> tuple[int | None, int | None]:
-    """(weight bytes, parameter count) from the checkpoint's safetensors headers."""
-    folder = Path(model_path)
-    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
-    if not files:
-        return None, None
-    from safetensors import safe_open
+@dataclass
+class RecordContext:
+    """What every point record of a run is measured against."""
 
-    weight_bytes = sum(f.stat().st_size for f in files)
-    params = 0
-    for file in files:
-        with safe_open(str(file), "pt") as fh:
-            for name in fh.keys():
-                shape = fh.get_slice(name).get_shape()
-                count = 1
-                for dim in shape:
-                    count *= dim
-                params += count
-    return weight_bytes, params
+    device: str
+    scheduling: str
+    engine_config: dict[str, Any]
+    references: Any
+    peaks: dict[str, DevicePeaks]
+    figures: ModelFigures | None
+    views_per_request: int
 
 
-def point_record(
-    result: PointResult,
-    references: Any,
-    device: str,
-    model: tuple[int | None, int | None],
-    peaks: Any = None,
-) -> dict[str, Any]:
-    """One entry of results.json ``perf.points``: parameters, both column sets, references,
-    the request timeline and roofline bounds (None with a reason for unknown devices)."""
+def record_context(run: Any, engine: Engine) -> RecordContext:
+    """The device (parameter, else detected), references, peaks and model figures of a run."""
+    params: PerfParams = run.params
+    views = views_per_request(params.vision_shapes(), params.num_crops, hd_padded_size)
+    return RecordContext(
+        device=params.device or run.environment["accelerator"]["name"],
+        scheduling=params.scheduling,
+        engine_config=engine.config,
+        references=load_references(),
+        peaks=load_device_peaks(extra=params.device_peaks),
+        figures=read_model_figures(engine.model_path, engine.config.get("dtype")),
+        views_per_request=views,
+    )
+
+
+def scheduling_verdict(point: PerfPoint, engine_config: dict[str, Any]) -> dict[str, Any]:
+    """How the point's batches were first scheduled against what the token budget allows.
+
+    ``budget_steps`` is what vLLM 0.6 needed with every request waiting (one step for
+    4 x 8192 at a 32768-token budget, four for 31744 x 4); a batch that took more steps
+    than that was staggered by something else (V1's front end, KV-cache room).
+    """
+    schedule = point.schedule
+    budget = budget_steps(
+        point.batch_size, point.input_len, engine_config.get("max_num_batched_tokens")
+    )
+    if engine_config.get("chunked_prefill") is not False:
+        budget = 1
+    steps = schedule.scheduling_steps_max if schedule else 0
+    return {
+        "budget_steps": budget,
+        "staggered_beyond_budget": bool(schedule and schedule.staggered and steps > budget),
+    }
+
+
+def comparison_warnings(
+    point: PerfPoint,
+    scheduling: str,
+    verdict: dict[str, Any],
+    vendor_shape: list[tuple[int, int]] | None = None,
+) -> list[str]:
+    """Why a comparison of this point with the vendor's rows may mislead (empty: it does not)."""
+    warnings = []
+    if vendor_shape is not None and point.input_vision_shape != vendor_shape:
+        shapes = ";".join(f"{h},{w}" for h, w in point.input_vision_shape or []) or "none"
+        vendor = ";".join(f"{h},{w}" for h, w in vendor_shape)
+        warnings.append(
+            f"input_vision_shape {shapes} where the vendor used {vendor}: the image tokens "
+            "and the image tower's work differ"
+        )
+    if scheduling != "vendor":
+        warnings.append(
+            f"scheduling: {scheduling}; the vendor's rows come from vLLM 0.6, which scheduled a "
+            "batch together (rerun with -p scheduling vendor to compare like for like)"
+        )
+    schedule = point.schedule
+    if point.batch_size > 1 and verdict["staggered_beyond_budget"]:
+        warnings.append(
+            f"staggered batch: its requests were first scheduled in up to "
+            f"{schedule.scheduling_steps_max} engine steps where the token budget needs "
+            f"{verdict['budget_steps']} ({schedule.scheduling_spread_ms_max or 0:.0f} ms apart), "
+            "so prefill and TTFT do not measure the vendor's batch prefill"
+        )
+    return warnings
+
+
+def point_shape(point: PerfPoint, context: RecordContext, verdict: dict[str, Any]) -> PointShape:
+    """How many requests one measured prefill and one decode step cover, for the bounds.
+
+    Without chunked prefill every request first scheduled in a step is prefilled whole in
+    it, and its measured prefill is that step: the bound may count the step's requests
+    (at least the fewest any step held). Otherwise only the request's own tokens count.
+    """
+    config = context.engine_config
+    prefilled = 1
+    if config.get("chunked_prefill") is False and not verdict["staggered_beyond_budget"]:
+        budget = config.get("max_num_batched_tokens") or point.input_len
+        per_step = min(point.batch_size, max(1, budget // point.input_len))
+        steps = math.ceil(point.batch_size / per_step)
+        prefilled = point.batch_size - per_step * (steps - 1)  # the last step holds the fewest
+    decoding = point.batch_size
+    capacity, block = config.get("kv_cache_tokens"), config.get("block_size") or 1
+    if capacity:  # sequences that fit the KV cache together decode together
+        per_request = math.ceil((point.input_len + point.max_output_len) / block) * block
+        decoding = max(1, min(point.batch_size, capacity // per_request))
+    return PointShape(
+        input_len=point.input_len,
+        max_output_len=point.max_output_len,
+        batch_size=point.batch_size,
+        image_views=context.views_per_request,
+        prefilled_together=prefilled,
+        decoding_together=decoding,
+    )
+
+
+def point_record(result: PointResult, context: RecordContext) -> dict[str, Any]:
+    """One entry of results.json ``perf.points``: parameters, both column sets, how the
+    batches were scheduled, the vendor rows with ratios (and warnings where the comparison
+    misleads), the request timeline and roofline bounds."""
     record = result.point.to_dict()
     measured = record["vendor"]
+    verdict = scheduling_verdict(result.point, context.engine_config)
+    vendor_shape = context.references.perf_command.get("input_vision_shape")
+    warnings = comparison_warnings(
+        result.point,
+        context.scheduling,
+        verdict,
+        None if vendor_shape is None else parse_vision_shape(vendor_shape),
+    )
+    record["schedule"].update(verdict)
+    record["schedule"]["iterations"] = [m.schedule.to_dict() for m in result.timed]
     record["references"] = [
-        {**row.to_dict(), "ratios": ratios(measured, row)}
-        for row in match_references(result.point.params(), references)
+        {**row.to_dict(), "ratios": ratios(measured, row), "warnings": warnings}
+        for row in match_references(result.point.params(), context.references)
     ]
     record["timeline"] = result.timeline
     record["observed"] = {  # what vLLM reported, across all timed requests
         "prompt_tokens": sorted({t.num_prompt_tokens for r in result.timed for t in r.timings}),
         "output_tokens": sorted({t.num_output_tokens for r in result.timed for t in r.timings}),
     }
-    weight_bytes, num_params = model
-    if weight_bytes and num_params:
-        prefill_tokens = result.point.input_len * result.point.batch_size
-        bounds = roofline_bounds(device, weight_bytes, num_params, prefill_tokens, peaks)
-        record["roofline"] = {
-            **bounds.to_dict(),
-            "decode_efficiency": efficiency(
-                measured.get("decode_ms_per_token"), bounds.decode_ms_per_token
-            ),
-            "prefill_efficiency": efficiency(
-                measured.get("prefill_ms"),
-                None if bounds.prefill_s is None else bounds.prefill_s * 1000,
-            ),
-        }
+    if context.figures is None:
+        record["roofline"] = None
+        return record
+    shape = point_shape(result.point, context, verdict)
+    b = bounds(context.figures, shape, context.device, context.peaks)
+    record["roofline"] = {
+        **b.to_dict(),
+        "shape": asdict(shape),
+        "decode_efficiency": efficiency(
+            measured.get("decode_ms_per_token"), b.decode_ms_per_token
+        ).to_dict(),
+        "prefill_efficiency": efficiency(measured.get("prefill_ms"), b.prefill_ms).to_dict(),
+    }
     return record
 
 
+def batch_scheduling(record: dict[str, Any]) -> str:
+    """How a point's batches were first scheduled, in words."""
+    if record["params"]["batch_size"] == 1:
+        return "single request"
+    schedule = record.get("schedule") or {}
+    if schedule.get("staggered") is None:
+        return "unknown"
+    steps = schedule.get("scheduling_steps_max")
+    if schedule.get("staggered_beyond_budget"):
+        return f"staggered ({steps} steps; the token budget needs {schedule['budget_steps']})"
+    if schedule["staggered"]:
+        return f"{steps} steps, as the token budget needs (as vLLM 0.6)"
+    return "one step"
+
+
 def vendor_table(records: list[dict[str, Any]], device_label: str) -> list[dict[str, Any]]:
-    """The vendor table's layout: each measured row, its reference rows, and the ratios."""
+    """The vendor table's layout: each measured row, its reference rows, and the ratios,
+    with how the batch was scheduled and a warning where the ratio compares unlike things."""
     rows = []
     for record in records:
         p = record["params"]
@@ -335,13 +453,41 @@ def vendor_table(records: list[dict[str, Any]], device_label: str) -> list[dict[
             "output-len": p["max_output_len"],
             "num-prompts": p["batch_size"],
         }
-        rows.append({"source": f"measured ({device_label})", **scenario, **record["vendor"]})
+        rows.append(
+            {
+                "source": f"measured ({device_label})",
+                **scenario,
+                **record["vendor"],
+                "batch scheduling": batch_scheduling(record),
+            }
+        )
         for ref in record.get("references", []):
             metrics = {k: ref[k] for k in ("ttft_ms", "tps", "prefill_ms", "decode_ms_per_token")}
             rows.append({"source": f"vendor {ref['device']}", **scenario, **metrics})
-            ratio = {k: v for k, v in ref["ratios"].items()}
-            rows.append({"source": f"measured / {ref['device']}", **scenario, **ratio})
+            warning = "; ".join(ref.get("warnings") or [])
+            rows.append(
+                {
+                    "source": f"measured / {ref['device']}" + (" (WARNING)" if warning else ""),
+                    **scenario,
+                    **ref["ratios"],
+                    "batch scheduling": warning,
+                }
+            )
     return rows
+
+
+def comparison_warning_lines(records: list[dict[str, Any]]) -> list[str]:
+    """One line per point whose vendor comparison carries a warning."""
+    lines = []
+    for record in records:
+        refs = record.get("references") or []
+        if refs and refs[0].get("warnings"):
+            p = record["params"]
+            lines.append(
+                f"WARNING input_len {p['input_len']} x batch {p['batch_size']}: "
+                + "; ".join(refs[0]["warnings"])
+            )
+    return lines
 
 
 def standard_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -379,24 +525,30 @@ def standard_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def roofline_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def shown(eff: dict[str, Any] | None) -> Any:
+        if not eff:
+            return None
+        return eff["value"] if eff.get("error") is None else "ERROR: " + eff["error"]
+
     rows = []
     for record in records:
         bounds = record.get("roofline")
         if not bounds:
             continue
         p = record["params"]
+        shape = bounds.get("shape") or {}
         rows.append(
             {
                 "point": f"{p['input_len']} x {p['batch_size']}",
                 "device": bounds["device"],
                 "decode bound (ms/token)": bounds["decode_ms_per_token"],
                 "decode measured (ms/token)": record["vendor"]["decode_ms_per_token"],
-                "decode efficiency": bounds["decode_efficiency"],
-                "prefill bound (ms)": None
-                if bounds["prefill_s"] is None
-                else bounds["prefill_s"] * 1000,
+                "decode efficiency": shown(bounds["decode_efficiency"]),
+                "sequences per decode step": shape.get("decoding_together"),
+                "prefill bound (ms)": bounds["prefill_ms"],
                 "prefill measured (ms)": record["vendor"]["prefill_ms"],
-                "prefill efficiency": bounds["prefill_efficiency"],
+                "prefill efficiency": shown(bounds["prefill_efficiency"]),
+                "requests per prefill": shape.get("prefilled_together"),
                 "note": bounds["reason"] or "",
             }
         )

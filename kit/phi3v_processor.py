@@ -169,17 +169,22 @@ class Phi3VProcessor(ProcessorMixin):
         return self.image_processor.calc_num_image_tokens_from_image_size(width, height)
 
     def __call__(self, text=None, images=None, num_crops=None, return_tensors=None, **kwargs):
-        image_inputs = {}
-        if images:
-            image_inputs = self.image_processor(images, num_crops=num_crops)
+        if not images:
+            # As the published processor: without images the text is only tokenized, tags
+            # included as plain text. vLLM calls it so (e.g. vLLM 0.24 with its multimodal
+            # processor cache on: text "<|image_1|>" alone).
+            texts = [text] if isinstance(text, str) or text is None else list(text)
+            encoded = [self.tokenizer(t or "").input_ids for t in texts]
+            data = {"input_ids": encoded, "attention_mask": [[1] * len(ids) for ids in encoded]}
+            return BatchFeature(data, tensor_type=return_tensors)
+        image_inputs = self.image_processor(images, num_crops=num_crops)
         token_ids = self._tokenize_with_images(text or "", image_inputs.get("num_img_tokens", []))
         data = {
             "input_ids": [token_ids],
             "attention_mask": [[1] * len(token_ids)],
         }
-        if image_inputs:
-            data["pixel_values"] = image_inputs["pixel_values"]
-            data["image_sizes"] = image_inputs["image_sizes"]
+        data["pixel_values"] = image_inputs["pixel_values"]
+        data["image_sizes"] = image_inputs["image_sizes"]
         return BatchFeature(data, tensor_type=return_tensors)
 
     def _tokenize_with_images(self, text: str, image_token_counts: list[int]) -> list[int]:

@@ -54,6 +54,7 @@ class AccuracyReference:
     accuracy: float
     label: str | None = None
     source: str | None = None
+    scoring: str | None = None  # "vendor_strict" or "official" (docs/mmmu.md)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class References:
     model: dict[str, Any]
     source: str = ""
     perf_source: str = ""
+    perf_command: dict[str, Any] = field(default_factory=dict)  # the vendor's perf settings
     mmmu_source: str = ""
     devices_source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -104,6 +106,7 @@ def load_references(path: str | Path | None = None) -> References:
                 accuracy=float(r["accuracy"]),
                 label=r.get("label"),
                 source=r.get("source"),
+                scoring=r.get("scoring"),
             )
             for r in mmmu.get("rows") or []
         ],
@@ -111,6 +114,7 @@ def load_references(path: str | Path | None = None) -> References:
         model=dict(raw.get("model") or {}),
         source=str(raw.get("source", "") or ""),
         perf_source=str(perf.get("source", "") or ""),
+        perf_command=dict(perf.get("command") or {}),
         mmmu_source=str(mmmu.get("source", "") or ""),
         devices_source=devices_source,
         raw=raw,

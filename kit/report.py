@@ -112,6 +112,13 @@ def show_text(text: str) -> None:
     _display_bundle(text_block(text), markdown_text(text))
 
 
+def show_engine(engine: Any) -> None:
+    """The engine's effective configuration, with a banner when its weights are random."""
+    if engine.config.get("weights_note"):
+        show_text(engine.config["weights_note"])
+    show_kv(engine.config, "Engine (as vLLM configured it)")
+
+
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts as dotted keys, for one readable name/value table."""
     flat: dict[str, Any] = {}
@@ -168,6 +175,8 @@ def header_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         "device": summary.device,
         "model": summary.model,
         "model revision": summary.revision,
+        **({"weights": summary.weights} if summary.weights else {}),
+        **({"engine": summary.engine} if summary.engine else {}),
         "status": summary.status,
         **summary.headline,
     }

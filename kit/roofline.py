@@ -1,20 +1,53 @@
-"""Roofline lower bounds: how fast could a device possibly be, from its datasheet peaks.
+"""Roofline lower bounds: how fast a device could possibly run a point, from datasheet peaks.
 
-Decode reads every weight once per step, so a step cannot beat weight bytes / memory
-bandwidth (KV-cache reads come on top, so this is a lower bound). Prefill needs about
-2 x parameters x tokens FLOPs, so it cannot beat that / peak dense bf16 (attention FLOPs
-come on top). Peaks come from params/references.yaml; a device with no recorded figures
-yields None and a reason, never a guessed number.
+Two bounds, both lower bounds on time, so a measurement can approach them but never beat
+them (docs/methodology.md, "Roofline"):
+
+* decode step >= (language-model weight bytes + KV-cache bytes read) / memory bandwidth.
+  The weights read every step are the decoder layers, the final norm and ``lm_head``; not
+  the embedding table (a gather of a few rows) and not the image tower (prefill only).
+  Each sequence's step reads its whole KV cache: 2 x layers x kv_heads x head_dim x dtype
+  bytes per token of context, at the point's mean context (input_len + output_len / 2).
+* prefill of a request >= FLOPs / peak dense bf16: 2 x (decoder-layer parameters) per
+  prompt token, plus causal attention 2 x layers x tokens^2 x hidden, plus one ``lm_head``
+  row per request (only the last position is sampled), plus the image tower for the
+  request's views (CLIP ViT-L/14-336 up to ``layer_idx``, and the projector). When a
+  batch's requests are prefilled in one engine step (chunked prefill off, not staggered),
+  each request's measured prefill is that whole step, so the bound sums the batch.
+
+Model figures come from config.json (so a dummy-weight folder works); device peaks from
+params/references.yaml, matched by the names torch and nvidia-smi print. A device without
+recorded peaks gives None and a reason, never a guessed number. An efficiency
+(bound / measured) above 1 means the bound is wrong (peaks, figures or formula), and is
+reported as such rather than as a result.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from kit.references import References, load_references
+
+# CLIP ViT-L/14-336, which Phi-3-vision's image tower is (vLLM hard-codes these sizes).
+CLIP_HIDDEN = 1024
+CLIP_INTERMEDIATE = 4096
+CLIP_LAYERS = 24
+CLIP_PATCH = 14
+CLIP_IMAGE = 336
+CLIP_TOKENS = (CLIP_IMAGE // CLIP_PATCH) ** 2 + 1  # 576 patches + the class token
+MERGED_TOKENS_PER_VIEW = 144  # after the 2x2 merge the projector sees
+DTYPE_BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2}
+
+
+# ----------------------------------------------------------------------------------------
+# Device peaks
+# ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -26,10 +59,11 @@ class DevicePeaks:
     bf16_dense_tflops: float
     memory_GB: float | None = None
     source: str | None = None
+    names: tuple[str, ...] = ()  # what torch / nvidia-smi print for this device
 
 
 def _key(name: str) -> str:
-    """Lookup key: case, spaces and punctuation ignored ("L40s" == "L40S", "H100-SXM")."""
+    """Lookup key: case, spaces and punctuation ignored ("L40s" == "L40S")."""
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
@@ -41,8 +75,11 @@ def _peaks(name: str, d: Mapping[str, Any]) -> DevicePeaks:
             f"device {name!r} needs numeric memory_bandwidth_GBps and bf16_dense_tflops, "
             f"got {dict(d)!r}"
         ) from e
+    if not (math.isfinite(bw) and math.isfinite(tf) and bw > 0 and tf > 0):
+        raise ValueError(f"device {name!r}: peaks must be positive numbers, got {bw}, {tf}")
     mem = d.get("memory_GB")
-    return DevicePeaks(name, bw, tf, None if mem is None else float(mem), d.get("source"))
+    names = tuple(str(n) for n in d.get("names") or ())
+    return DevicePeaks(name, bw, tf, None if mem is None else float(mem), d.get("source"), names)
 
 
 def load_device_peaks(
@@ -59,56 +96,199 @@ def load_device_peaks(
 def find_device(
     device: str, peaks: Mapping[str, DevicePeaks]
 ) -> tuple[DevicePeaks | None, str | None]:
-    """(peaks, None) for a known device, (None, reason) otherwise."""
+    """(peaks, None) for a known device name or alias, (None, reason) otherwise."""
     wanted = _key(device)
-    for name, p in peaks.items():
-        if _key(name) == wanted:
+    for p in peaks.values():
+        if wanted in {_key(p.name), *(_key(n) for n in p.names)}:
             return p, None
     known = ", ".join(sorted(peaks)) or "none"
     return None, (
         f"no datasheet peaks recorded for device {device!r} (known: {known}); add its "
         "memory bandwidth and dense bf16 TFLOPS under `devices:` in params/references.yaml "
-        "or pass them as extra peaks"
+        "or pass them with -y 'device_peaks: {NAME: {memory_bandwidth_GBps: ..., "
+        "bf16_dense_tflops: ...}}'"
     )
 
 
-def decode_bound_ms_per_token(weight_bytes: float, bandwidth_GBps: float) -> float:
-    """Lower bound of one decode step, ms: all weights read once at peak bandwidth."""
-    if bandwidth_GBps <= 0 or weight_bytes <= 0:
-        raise ValueError("weight_bytes and bandwidth_GBps must be > 0")
-    return weight_bytes / (bandwidth_GBps * 1e9) * 1000.0
+# ----------------------------------------------------------------------------------------
+# Model figures
+# ----------------------------------------------------------------------------------------
 
 
-def prefill_flops(num_params: float, tokens: int) -> float:
-    """Dense forward FLOPs of a prefill: 2 x parameters x tokens (attention not counted)."""
-    return 2.0 * num_params * tokens
+@dataclass(frozen=True)
+class ModelFigures:
+    """What the bounds need from a model, from its config.json (weights never read)."""
+
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    dtype_bytes: int
+    clip_layers: int  # image-tower layers vLLM builds (0: no image tower)
+    projector_params: int
+
+    @property
+    def layer_params(self) -> int:
+        """One decoder layer: fused qkv, o, fused gate_up, down, two norms."""
+        h = self.hidden
+        qkv = h * (self.heads + 2 * self.kv_heads) * self.head_dim
+        return qkv + self.heads * self.head_dim * h + 3 * h * self.intermediate + 2 * h
+
+    @property
+    def decoder_params(self) -> int:
+        return self.layers * self.layer_params + self.hidden  # + the final norm
+
+    @property
+    def embedding_params(self) -> int:
+        return self.vocab * self.hidden
+
+    @property
+    def lm_head_params(self) -> int:
+        return self.vocab * self.hidden
+
+    @property
+    def clip_layer_params(self) -> int:
+        attn = 4 * (CLIP_HIDDEN * CLIP_HIDDEN + CLIP_HIDDEN)
+        mlp = 2 * CLIP_HIDDEN * CLIP_INTERMEDIATE + CLIP_INTERMEDIATE + CLIP_HIDDEN
+        return attn + mlp + 4 * CLIP_HIDDEN
+
+    @property
+    def vision_params(self) -> int:
+        if not self.clip_layers:
+            return 0
+        embeddings = 3 * CLIP_PATCH * CLIP_PATCH * CLIP_HIDDEN + (CLIP_TOKENS + 1) * CLIP_HIDDEN
+        tower = embeddings + 2 * CLIP_HIDDEN + self.clip_layers * self.clip_layer_params
+        return tower + self.projector_params
+
+    @property
+    def num_params(self) -> int:
+        lm = self.decoder_params + self.embedding_params + self.lm_head_params
+        return lm + self.vision_params
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.num_params * self.dtype_bytes
+
+    @property
+    def decode_weight_bytes(self) -> int:
+        """Weights every decode step reads: decoder layers, final norm, lm_head."""
+        return (self.decoder_params + self.lm_head_params) * self.dtype_bytes
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return 2 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
+
+    def text_prefill_flops(self, tokens: int) -> float:
+        """One request's language-model prefill: matmuls, causal attention, one lm_head row."""
+        matmul = 2.0 * (self.decoder_params - (2 * self.layers + 1) * self.hidden) * tokens
+        attention = 2.0 * self.layers * tokens * tokens * self.heads * self.head_dim
+        return matmul + attention + 2.0 * self.lm_head_params
+
+    def image_flops(self, views: int) -> float:
+        """The image tower over ``views`` 336x336 views (global view + crops), with projector."""
+        if not self.clip_layers or views <= 0:
+            return 0.0
+        patches = CLIP_TOKENS - 1
+        embed = 2.0 * 3 * CLIP_PATCH * CLIP_PATCH * CLIP_HIDDEN * patches
+        dense = 2.0 * (self.clip_layer_params - 4 * CLIP_HIDDEN) * CLIP_TOKENS
+        attention = 4.0 * CLIP_TOKENS * CLIP_TOKENS * CLIP_HIDDEN
+        per_view = embed + self.clip_layers * (dense + attention)
+        projector = 2.0 * self.projector_params * MERGED_TOKENS_PER_VIEW
+        return views * (per_view + projector)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "num_params": self.num_params,
+            "weight_bytes": self.weight_bytes,
+            "decode_weight_bytes": self.decode_weight_bytes,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+        }
 
 
-def prefill_bound_s(num_params: float, tokens: int, tflops: float) -> float:
-    """Lower bound of a prefill of ``tokens`` tokens, s, at peak dense bf16 throughput."""
-    if tflops <= 0 or num_params <= 0 or tokens <= 0:
-        raise ValueError("num_params, tokens and tflops must be > 0")
-    return prefill_flops(num_params, tokens) / (tflops * 1e12)
+def dtype_bytes(dtype: str | None, config: Mapping[str, Any]) -> int:
+    """Bytes per weight: the run's dtype, else the config's torch_dtype, else bf16."""
+    for candidate in (dtype, config.get("torch_dtype"), config.get("dtype")):
+        name = str(candidate or "").replace("torch.", "").lower()
+        if name in DTYPE_BYTES:
+            return DTYPE_BYTES[name]
+    return 2
 
 
-def efficiency(measured: float | None, bound: float | None) -> float | None:
-    """bound / measured for times (1.0 = at the roofline); None if either is missing.
+def clip_layers_built(layer_idx: int) -> int:
+    """CLIP layers vLLM builds for Phi-3-vision: up to ``layer_idx`` (negative from the end)."""
+    return CLIP_LAYERS + layer_idx + 1 if layer_idx < 0 else layer_idx + 1
 
-    A value above 1 means the measurement beat the bound: check units or the peaks.
-    """
-    if measured is None or bound is None or measured <= 0:
+
+def model_figures(config: Mapping[str, Any], dtype: str | None = None) -> ModelFigures:
+    """Figures of a Phi-3-family config.json (image tower when ``img_processor`` is set)."""
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    head_dim = int(config.get("head_dim") or hidden // heads)
+    img = config.get("img_processor") or {}
+    clip_layers = clip_layers_built(int(img.get("layer_idx", -2))) if img else 0
+    projector = 0
+    if img:
+        image_dim = int(img.get("image_dim_out", CLIP_HIDDEN)) * 4  # 2x2 merged features
+        projector = image_dim * hidden + hidden + hidden * hidden + hidden + 2 * image_dim
+    return ModelFigures(
+        hidden=hidden,
+        layers=int(config["num_hidden_layers"]),
+        heads=heads,
+        kv_heads=int(config.get("num_key_value_heads") or heads),
+        head_dim=head_dim,
+        intermediate=int(config["intermediate_size"]),
+        vocab=int(config["vocab_size"]),
+        dtype_bytes=dtype_bytes(dtype, config),
+        clip_layers=clip_layers,
+        projector_params=projector,
+    )
+
+
+def read_model_figures(model_path: str, dtype: str | None = None) -> ModelFigures | None:
+    """Figures of a local model folder; None for a hub id or a config without the fields."""
+    config = Path(model_path) / "config.json"
+    if not config.is_file():
         return None
-    return bound / measured
+    try:
+        return model_figures(json.loads(config.read_text()), dtype)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------------------
+# Bounds of one point
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PointShape:
+    """What one perf point asks of the device."""
+
+    input_len: int
+    max_output_len: int
+    batch_size: int
+    image_views: int  # 336x336 views per request (global + crops, all images)
+    prefilled_together: int  # requests whose prefill one measured prefill covers
+    decoding_together: int  # sequences one decode step serves
+
+    @property
+    def mean_context(self) -> float:
+        return self.input_len + self.max_output_len / 2
 
 
 @dataclass
 class RooflineBounds:
-    """Bounds for one device and scenario; values None (with ``reason``) if unknown."""
+    """Bounds for one device and point; values None (with ``reason``) if unknown."""
 
     device: str
     decode_ms_per_token: float | None
-    prefill_s: float | None
+    prefill_ms: float | None
     prefill_tflop: float
+    decode_gb_per_step: float
     reason: str | None = None
     source: str | None = None
 
@@ -116,27 +296,75 @@ class RooflineBounds:
         return asdict(self)
 
 
-def roofline_bounds(
-    device: str,
-    weight_bytes: float,
-    num_params: float,
-    prefill_tokens: int,
-    peaks: Mapping[str, DevicePeaks] | None = None,
-) -> RooflineBounds:
-    """Decode and prefill lower bounds of a model on ``device``.
+FORMULAS = (
+    "decode step (ms) >= (LM weight bytes read per step + sequences x KV bytes per token x "
+    "mean context) / memory bandwidth; LM weight bytes = (decoder layers + final norm + "
+    "lm_head) x dtype bytes (embedding table and image tower not read); KV bytes per token = "
+    "2 x layers x kv_heads x head_dim x dtype bytes; mean context = input_len + "
+    "max_output_len / 2.",
+    "prefill (ms) >= FLOPs / peak dense bf16, FLOPs per request = 2 x decoder-layer "
+    "parameters x tokens + 2 x layers x tokens^2 x hidden (causal attention) + 2 x lm_head "
+    "parameters (last position) + image tower (CLIP layers and projector over its 336x336 "
+    "views); summed over the requests prefilled in the same engine step.",
+    "efficiency = bound / measured: at most 1; above 1 the bound itself is wrong.",
+)
 
-    ``prefill_tokens`` is all tokens prefilled together (input_len x batch when the whole
-    batch prefills at once). ``peaks`` defaults to ``load_device_peaks()``.
-    """
-    table = peaks if peaks is not None else load_device_peaks()
-    tflop = prefill_flops(num_params, prefill_tokens) / 1e12
-    p, reason = find_device(device, table)
+
+def bounds(
+    figures: ModelFigures, shape: PointShape, device: str, peaks: Mapping[str, DevicePeaks]
+) -> RooflineBounds:
+    step_bytes = (
+        figures.decode_weight_bytes
+        + shape.decoding_together * figures.kv_bytes_per_token * shape.mean_context
+    )
+    per_request = figures.text_prefill_flops(shape.input_len) + figures.image_flops(
+        shape.image_views
+    )
+    flops = per_request * shape.prefilled_together
+    p, reason = find_device(device, peaks)
+    common = {"prefill_tflop": flops / 1e12, "decode_gb_per_step": step_bytes / 1e9}
     if p is None:
-        return RooflineBounds(device, None, None, tflop, reason=reason)
+        return RooflineBounds(device, None, None, reason=reason, **common)
     return RooflineBounds(
         device=p.name,
-        decode_ms_per_token=decode_bound_ms_per_token(weight_bytes, p.memory_bandwidth_GBps),
-        prefill_s=prefill_bound_s(num_params, prefill_tokens, p.bf16_dense_tflops),
-        prefill_tflop=tflop,
+        decode_ms_per_token=step_bytes / (p.memory_bandwidth_GBps * 1e9) * 1000.0,
+        prefill_ms=flops / (p.bf16_dense_tflops * 1e12) * 1000.0,
         source=p.source,
+        **common,
     )
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """bound / measured; ``error`` when above 1 (the bound cannot be beaten)."""
+
+    value: float | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def efficiency(measured: float | None, bound: float | None) -> Efficiency:
+    if measured is None or bound is None or measured <= 0:
+        return Efficiency(None)
+    ratio = bound / measured
+    if ratio > 1.0:
+        return Efficiency(
+            None,
+            f"bound {bound:.3g} above measured {measured:.3g} (ratio {ratio:.2f}): the "
+            "peaks, model figures or formula are wrong for this point, not the device fast",
+        )
+    return Efficiency(ratio)
+
+
+def views_per_request(shapes: Sequence[tuple[int, int]], num_crops: int, padded_size: Any) -> int:
+    """336x336 views the image tower runs per request: per image, its crops + one global.
+
+    ``padded_size(width, height, num_crops) -> (w, h)`` is the processor's HD canvas.
+    """
+    total = 0
+    for height, width in shapes:
+        w, h = padded_size(width, height, num_crops)
+        total += (w // CLIP_IMAGE) * (h // CLIP_IMAGE) + 1
+    return total

@@ -128,6 +128,7 @@ class Run:
         self.environment = environment.capture(engine.device, engine.model_path)
         if engine.remote_code_changes:  # the user opted in: say so in every report
             self.environment["model"]["remote_code_changes"] = engine.remote_code_changes
+        self.results["engine"] = engine.config
         self.save("running")
         return engine
 

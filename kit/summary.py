@@ -65,6 +65,23 @@ def device_name(results: dict[str, Any]) -> str:
     return str(accel.get("name") or accel.get("device") or "unknown")
 
 
+def engine_line(results: dict[str, Any]) -> str:
+    """vLLM version, scheduling mode and devices used, in one line ('' before engine start)."""
+    engine = results.get("engine") or {}
+    if not engine:
+        return ""
+    devices = engine.get("devices") or 1
+    return (
+        f"vLLM {engine.get('vllm_version', '?')}, scheduling {engine.get('scheduling', '?')}, "
+        f"{devices} device{'s' if devices != 1 else ''}"
+    )
+
+
+def weights_line(results: dict[str, Any]) -> str:
+    engine = results.get("engine") or {}
+    return engine.get("weights_note") or engine.get("weights") or ""
+
+
 def headline(results: dict[str, Any]) -> dict[str, Any]:
     """The few numbers a reader looks for first, per notebook."""
     if results.get("status") != "ok":
@@ -111,6 +128,8 @@ class RunSummary:
     model: str
     revision: str
     headline: dict[str, Any] = field(default_factory=dict)
+    engine: str = ""
+    weights: str = ""
 
     @classmethod
     def of(cls, results: dict[str, Any]) -> RunSummary:
@@ -125,4 +144,6 @@ class RunSummary:
             model=str(params.get("model", "?")),
             revision=model_revision(results),
             headline=headline(results),
+            engine=engine_line(results),
+            weights=weights_line(results),
         )

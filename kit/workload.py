@@ -35,6 +35,8 @@ class BenchRequest:
     num_tokens: int  # as the kit counted them; vLLM's count is checked after the run
 
     def as_vllm_input(self) -> dict:
+        if not self.images:  # a text-only point (input_vision_shape: none)
+            return {"prompt": self.prompt}
         return {"prompt": self.prompt, "multi_modal_data": {"image": self.images}}
 
 

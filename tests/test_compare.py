@@ -120,3 +120,29 @@ def test_index_lists_runs_newest_first_with_escaped_text(tmp_path):
     assert page.index("L40S") < page.index("&lt;b&gt;gpu&lt;/b&gt;")
     assert "<b>gpu</b>" not in page
     assert "not valid JSON" in page
+
+
+def test_dummy_weights_and_staggered_batches_are_flagged(tmp_path):
+    real = perf_results("H100", tps=200.0, ttft=400.0)
+    real["engine"] = {"scheduling": "vendor", "weights": "checkpoint"}
+    dummy = perf_results("H200", tps=300.0, ttft=300.0)
+    dummy["engine"] = {"scheduling": "vendor", "weights": "dummy"}
+    staggered = perf_results("L4", tps=20.0, ttft=3000.0)
+    staggered["engine"] = {"scheduling": "vllm", "weights": "checkpoint"}
+    staggered["perf"]["points"][0]["schedule"] = {
+        "staggered": True,
+        "staggered_beyond_budget": True,
+    }
+    for name, data in (("a", real), ("b", dummy), ("c", staggered)):
+        write(tmp_path, name, data)
+    usable = load_runs([str(tmp_path / "*")]).usable
+    rows = {r["label"]: r for r in compare(usable, baseline="H100").rows}
+    assert rows["H200"]["flags"] == "not comparable: weights: dummy vs checkpoint"
+    assert "scheduling: vllm vs vendor" in rows["L4"]["flags"]
+    # against the vendor's L40s rows (vLLM 0.6 prefilled 4 x 8192 in one step)
+    rows = {r["label"]: r for r in compare(usable, baseline="L40s").rows}
+    assert "batch: staggered vs as the token budget allows" in rows["L4"]["flags"]
+    assert "weights: dummy vs checkpoint" in rows["H200"]["flags"]
+    # two dummy runs compare as speed figures, still named as such
+    rows = {r["label"]: r for r in compare(usable, baseline="H200").rows}
+    assert rows["H200"]["flags"] == "baseline"

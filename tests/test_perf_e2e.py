@@ -69,3 +69,53 @@ def test_report_has_tables_and_figures(perf_run):
     assert "Vendor-compatible columns" in report and "Standard columns" in report
     assert report.count("data:image/png;base64,") >= 4 + 4 + 1  # timelines, histograms, sweep
     assert "no datasheet peaks recorded for device" in report
+
+
+@pytest.mark.slow
+def test_vendor_scheduling_prefills_each_batch_in_one_step(perf_run):
+    _, results = perf_run
+    engine = results["engine"]
+    assert engine["scheduling"] == "vendor" and engine["engine_core"] == "in-process"
+    assert engine["chunked_prefill"] is False and engine["max_num_batched_tokens"] == 4096
+    for point in results["perf"]["points"]:
+        if point["params"]["batch_size"] != 2:
+            continue
+        schedule = point["schedule"]
+        assert schedule["staggered"] is False and schedule["probe_staggered"] is False
+        for batch in schedule["iterations"]:  # same scheduler step, first tokens from it
+            assert batch["requests"] == 2
+            assert batch["scheduling_steps"] == 1 and batch["first_token_steps"] == 1
+            assert batch["scheduling_spread_ms"] == 0.0
+            assert batch["arrival_spread_ms"] >= 0.0
+
+
+@pytest.fixture(scope="module")
+def vllm_scheduling_run(tmp_path_factory, smoke_model):
+    outputs = tmp_path_factory.mktemp("outputs")
+    proc = run_kit(
+        "run",
+        "perf",
+        "-f",
+        "params/smoke-perf.yaml",
+        *("-p", "scheduling", "vllm", "-p", "input_len", "800", "-p", "max_output_len", "4"),
+        *("-p", "iterations", "1", "-p", "warmup", "0", "-p", "ttft_probe", "false"),
+        env={"KIT_OUTPUTS_DIR": str(outputs)},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (folder,) = outputs.glob("*-perf-*")
+    return folder, json.loads((folder / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_vllm_scheduling_records_the_spreads_whatever_they_are(vllm_scheduling_run):
+    folder, results = vllm_scheduling_run
+    engine = results["engine"]
+    assert engine["scheduling"] == "vllm" and engine["engine_core"] == "separate process"
+    (point,) = results["perf"]["points"]
+    (batch,) = point["schedule"]["iterations"]
+    assert batch["requests"] == 2 and batch["scheduling_steps"] in (1, 2)
+    assert batch["arrival_spread_ms"] >= 0 and batch["scheduling_spread_ms"] >= 0
+    assert batch["staggered"] is (batch["scheduling_steps"] == 2)
+    assert len(point["timeline"]) == 2 and point["timeline"][0]["arrival"] == 0.0
+    report = (folder / "report.html").read_text()
+    assert "scheduling vllm" in report  # the run header names the mode

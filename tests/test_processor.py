@@ -1,4 +1,5 @@
-"""The kit's Phi-3.5-vision image processor against FACTS.md's token counts."""
+"""The kit's Phi-3.5-vision image processor against the published image-token formula
+(docs/methodology.md, "Exact-length prompts and the image-token formula")."""
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from kit.phi3v_processor import (
     preprocess_image,
 )
 
-# (width, height) -> tokens at num_crops 4 and 16, from FACTS.md section 3
+# (width, height) -> tokens at num_crops 4 and 16, worked out with the formula by hand
 FACT_TOKENS = {
     (1024, 1024): (757, 2509),
     (640, 480): (757, 1921),
@@ -76,3 +77,49 @@ def test_processor_from_model_folder_expands_image_tags(smoke_model):
     assert image_positions == 2509
     with pytest.raises(ValueError, match="image tags"):
         processor(text="<|image_2|>", images=[Image.new("RGB", (64, 64))])
+
+
+def test_text_only_call_tokenizes_like_the_published_processor(smoke_model):
+    """vLLM may call the processor on text alone (0.24 does, for its processor cache); the
+    published processor then only tokenizes, image tags included as plain text."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(smoke_model, trust_remote_code=True, num_crops=4)
+    out = processor(text="<|image_1|>", num_crops=4)
+    assert out["input_ids"] == [processor.tokenizer("<|image_1|>").input_ids]
+    assert out["attention_mask"] == [[1] * len(out["input_ids"][0])]
+    batch = processor(text=["<|image_1|>", "hi"], return_tensors=None)
+    assert len(batch["input_ids"]) == 2 and "pixel_values" not in batch
+
+
+def test_vllm_processing_with_its_processor_cache_on(smoke_model):
+    """vLLM's own Phi3V multimodal processing (no engine) with the processor cache on: a
+    cache miss and a cache hit give the same prompt and placeholders as no cache."""
+    from vllm.config import ModelConfig
+    from vllm.multimodal import MULTIMODAL_REGISTRY
+    from vllm.multimodal.cache.base import MultiModalProcessorOnlyCache
+    from vllm.multimodal.processing import ProcessorInputs
+    from vllm.multimodal.processing.context import TimingContext
+
+    config = ModelConfig(
+        model=str(smoke_model),
+        trust_remote_code=True,
+        mm_processor_kwargs={"num_crops": 4},
+        mm_processor_cache_gb=1,
+    )
+    processor = MULTIMODAL_REGISTRY.create_processor(config)
+    cache = MultiModalProcessorOnlyCache(config)
+    prompt = processor.info.get_tokenizer()("<|user|>\n<|image_1|>\nHi<|end|>\n").input_ids
+    image = Image.new("RGB", (640, 480), (10, 200, 30))
+
+    def apply(with_cache):
+        items = processor.info.parse_mm_data({"image": [image]})
+        inputs = ProcessorInputs(prompt, items, cache=cache if with_cache else None)
+        out = processor.apply(inputs, TimingContext(enabled=False))
+        (placeholder,) = out["mm_placeholders"]["image"]
+        return out["prompt_token_ids"], placeholder.length
+
+    plain = apply(False)
+    assert plain[1] == num_image_tokens(640, 480, 4) == 757
+    assert apply(True) == plain  # miss: processed and stored
+    assert apply(True) == plain  # hit: taken from the cache
