@@ -1,8 +1,18 @@
-"""The official MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py), as pure functions.
+"""The MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py) as pure functions, with the
+vendor's stricter multiple-choice scoring beside it.
 
 Everything here is deterministic and engine-free: loading the hub parquet files, building the
 official prompts, parsing free-text responses, scoring and aggregating. The engine only has to
 turn `build_prompt(q)` plus `q.load_images(policy)` into a response string per question id.
+
+Two scorings of the same responses (docs/mmmu.md compares them):
+- ``official`` (`score_predictions`): a multiple-choice letter is read from "(X)", " X " or an
+  option's text, else drawn at random; open answers by the official open parsing.
+- ``vendor_strict`` (`score_predictions_vendor`): as the vendor's accuracy script (Enflame
+  vllm-gcu, benchmarks/benchmark_vision_language.py --acc) scores Phi-3.5-vision: a
+  multiple-choice answer counts only when ``response.strip()`` equals the gold letter; open
+  answers by the official open parsing. No random draw. Both produce a `ScoreReport`
+  aggregated the same way, so only the per-question verdicts differ.
 
 Faithfulness notes (why the code looks the way it does):
 - Subjects are evaluated in `SUBJECTS` order (the official CAT_SHORT2LONG order, which is
@@ -17,6 +27,7 @@ from __future__ import annotations
 import ast
 import difflib
 import io
+import math
 import random
 import re
 from collections import Counter
@@ -100,6 +111,22 @@ REQUIRED_COLUMNS = ("id", "question", "options", "answer", "question_type", "ima
 OPTIONAL_COLUMNS = ("explanation", "img_type", "topic_difficulty", "subfield", *IMAGE_COLUMNS[1:])
 IMAGE_POLICIES = ("first", "all")
 FALLBACK_SEED = 42
+OFFICIAL = "official"
+VENDOR_STRICT = "vendor_strict"
+SCORING_RULES = {
+    OFFICIAL: (
+        "official MMMU parsing: a multiple-choice letter is read from '(X)', ' X ' or the "
+        "option's text, else drawn by random.Random(42); open answers by the official open "
+        "parsing"
+    ),
+    VENDOR_STRICT: (
+        "the vendor's script (Enflame vllm-gcu benchmark_vision_language.py --acc): a "
+        "multiple-choice answer counts only when response.strip() equals the gold letter; "
+        "open answers by the official open parsing"
+    ),
+}
+#: Longest string a recorded parse keeps (an open answer's parse can be the whole response).
+PARSED_LIMIT = 200
 DOWNLOAD_HINT = (
     "run the download notebook: python -m kit run download -f params/download-mmmu.yaml, "
     "or copy the MMMU/MMMU hub dataset folder here"
@@ -167,17 +194,23 @@ class Question:
                 raise ValueError(
                     f"{self.id}: image_{k} was loaded lazily; read it with ImageReader"
                 )
-            out.append(decode_image(data, rgb))
+            out.append(decode_image(data, rgb, f"{self.id} image_{k}"))
         return out
 
 
-def decode_image(data: bytes, rgb: bool = True) -> Any:
-    """Fully decode image bytes with Pillow (errors surface here, not later in the engine)."""
+def decode_image(data: bytes, rgb: bool = True, source: str = "image bytes") -> Any:
+    """Image bytes as vLLM prepares them for the model (EXIF orientation applied,
+    transparency on white, RGB), fully decoded so errors surface here, not in the engine;
+    errors are ParameterErrors naming ``source``. ``rgb=False``: the image as stored."""
+    if rgb:
+        from kit.images import decode_image_bytes
+
+        return decode_image_bytes(data, source, "image")
     from PIL import Image
 
     img = Image.open(io.BytesIO(data))
     img.load()
-    return img.convert("RGB") if rgb and img.mode != "RGB" else img
+    return img
 
 
 class ImageReader:
@@ -210,7 +243,7 @@ class ImageReader:
     def load_images(self, question: Question, policy: str = "first", rgb: bool = True):
         """Decoded images chosen by `policy`, in order (PIL errors propagate)."""
         return [
-            decode_image(self.image_bytes(question, k), rgb)
+            decode_image(self.image_bytes(question, k), rgb, f"{question.id} image_{k}")
             for k in select_images(question, policy)
         ]
 
@@ -467,19 +500,57 @@ class QuestionResult:
     error: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Strict-JSON-able: a parsed "nan" or "inf" becomes a string (see `json_safe`)."""
+        out = asdict(self)
+        out["parsed"] = json_safe(self.parsed)
+        return out
 
 
-def score_question(question: Question, response: str | None, rng: random.Random) -> QuestionResult:
-    """Parse and judge one response. A missing response (None) is an error: wrong, no parse,
-    and no draw from rng."""
-    base = dict(
+def json_safe(value: Any) -> Any:
+    """Non-finite floats (an open answer "nan" or "1e999" parses to one) as the strings "NaN",
+    "Infinity", "-Infinity", so files stay strict JSON; text parses are lower-case, so these
+    cannot be confused with one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value
+
+
+def recorded_parsed(parsed: Any, limit: int = PARSED_LIMIT) -> tuple[Any, bool]:
+    """A parse as files record it: strict JSON, strings cut to `limit` characters (an open
+    answer without an answer indicator parses to the whole response, which the record
+    already holds). Returns (value, whether anything was cut)."""
+    cut = False
+
+    def clip(value: Any) -> Any:
+        nonlocal cut
+        if isinstance(value, str) and len(value) > limit:
+            cut = True
+            return value[:limit] + "…"
+        if isinstance(value, list):
+            return [clip(v) for v in value]
+        return value
+
+    return clip(json_safe(parsed)), cut
+
+
+def _result_base(question: Question) -> dict[str, Any]:
+    return dict(
         id=question.id,
         subject=question.subject,
         question_type=question.question_type,
         topic_difficulty=question.topic_difficulty,
         gold=question.answer,
     )
+
+
+def score_question(question: Question, response: str | None, rng: random.Random) -> QuestionResult:
+    """Parse and judge one response. A missing response (None) is an error: wrong, no parse,
+    and no draw from rng."""
+    base = _result_base(question)
     if response is None:
         return QuestionResult(**base, parsed=None, correct=False, error=True)
     if question.is_multiple_choice:
@@ -488,6 +559,28 @@ def score_question(question: Question, response: str | None, rng: random.Random)
         ok = eval_multi_choice(question.answer, letter)
         return QuestionResult(**base, parsed=letter, correct=ok, used_fallback=fallback)
     preds = parse_open(response)
+    return QuestionResult(**base, parsed=preds, correct=eval_open(question.answer, preds))
+
+
+def vendor_multi_choice(response: str) -> str:
+    """The vendor's multiple-choice "parse": the response without surrounding whitespace
+    (its Phi3VImageInput.dataset_pred_post_process); the gold must equal it exactly."""
+    return response.strip()
+
+
+def score_question_vendor(question: Question, response: str | None) -> QuestionResult:
+    """Judge one response the vendor's way: a multiple-choice answer is right only when
+    ``response.strip()`` is the gold letter ("(B)", "B.", "b" are wrong); open answers are
+    parsed as officially. No random draw; a missing response is an error, as officially."""
+    base = _result_base(question)
+    if response is None:
+        return QuestionResult(**base, parsed=None, correct=False, error=True)
+    if question.is_multiple_choice:
+        answer = vendor_multi_choice(response)
+        return QuestionResult(
+            **base, parsed=answer, correct=eval_multi_choice(question.answer, answer)
+        )
+    preds = parse_open(response.strip())
     return QuestionResult(**base, parsed=preds, correct=eval_open(question.answer, preds))
 
 
@@ -540,7 +633,8 @@ class ScoreReport:
     counts: Counts
     predicted_letters: dict[str, int]
     gold_letters: dict[str, int]
-    seed: int = FALLBACK_SEED
+    seed: int | None = FALLBACK_SEED  # None: the scoring draws nothing (vendor-strict)
+    scoring: str = OFFICIAL
 
     def to_dict(self, include_records: bool = False) -> dict[str, Any]:
         """JSON-able summary; the per-question records only on request (they are long)."""
@@ -580,9 +674,12 @@ def _accuracy_by(records: Iterable[QuestionResult], key: Any) -> dict[str, Accur
     return {k: Accuracy(round(c / n, 3), n, c) for k, (c, n) in tally.items()}
 
 
-def summarize(records: Sequence[QuestionResult], seed: int = FALLBACK_SEED) -> ScoreReport:
+def summarize(
+    records: Sequence[QuestionResult], seed: int | None = FALLBACK_SEED, scoring: str = OFFICIAL
+) -> ScoreReport:
     """Aggregate verdicts: subjects, groups and Overall the official way (micro-averages of
-    unrounded subject accuracies, rounded to 3 decimals). Groups without data are left out."""
+    unrounded subject accuracies, rounded to 3 decimals), whichever scoring made them. Groups
+    without data are left out."""
     raw: dict[str, tuple[float, int, int]] = {}
     for subject, acc in _accuracy_by(records, lambda r: r.subject).items():
         raw[subject] = (acc.correct / acc.n, acc.n, acc.correct)
@@ -603,7 +700,7 @@ def summarize(records: Sequence[QuestionResult], seed: int = FALLBACK_SEED) -> S
     )
 
     mc = [r for r in records if r.question_type == MULTIPLE_CHOICE]
-    predicted = Counter(r.parsed for r in mc if isinstance(r.parsed, str) and r.parsed)
+    predicted = Counter(r.parsed for r in mc if is_letter(r.parsed))
     gold = Counter(g for r in mc for g in (r.gold if isinstance(r.gold, list) else [r.gold]))
     return ScoreReport(
         records=list(records),
@@ -621,7 +718,14 @@ def summarize(records: Sequence[QuestionResult], seed: int = FALLBACK_SEED) -> S
         predicted_letters=dict(sorted(predicted.items())),
         gold_letters=dict(sorted(gold.items())),
         seed=seed,
+        scoring=scoring,
     )
+
+
+def is_letter(value: Any) -> bool:
+    """An option letter A-Z (a vendor-strict parse is any stripped response; only exact
+    letters count as predicted letters)."""
+    return isinstance(value, str) and len(value) == 1 and "A" <= value <= "Z"
 
 
 def score_predictions(
@@ -634,6 +738,33 @@ def score_predictions(
     rng = random.Random(seed)
     records = [score_question(q, responses.get(q.id), rng) for q in official_order(questions)]
     return summarize(records, seed=seed)
+
+
+def score_predictions_vendor(
+    questions: Iterable[Question],
+    responses: Mapping[str, str | None],
+    official: ScoreReport | None = None,
+) -> ScoreReport:
+    """The vendor-strict scoring of the same responses, aggregated like the official one.
+    Missing ids count as errors (wrong); the vendor's run answers every question.
+
+    Open questions are parsed exactly as officially (the official parser strips the response
+    first), so given `official`, the official report of the SAME responses, their verdicts
+    are taken from it instead of parsing long responses twice."""
+    known = {r.id: r for r in official.records} if official is not None else {}
+    records = [
+        known[q.id]
+        if q.id in known and not q.is_multiple_choice
+        else score_question_vendor(q, responses.get(q.id))
+        for q in official_order(questions)
+    ]
+    return summarize(records, seed=None, scoring=VENDOR_STRICT)
+
+
+def differing_verdicts(official: ScoreReport, vendor: ScoreReport) -> list[str]:
+    """Ids of the questions the two scorings judge differently, in official order."""
+    strict = {r.id: r.correct for r in vendor.records}
+    return [r.id for r in official.records if r.id in strict and strict[r.id] != r.correct]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,114 +1,106 @@
-"""``python -m kit mmmu-score``: score MMMU responses produced anywhere with the official rules.
+"""``python -m kit mmmu-score``: score MMMU responses produced anywhere, both ways.
 
 Input: a JSONL file, one ``{"id": "validation_Art_1", "response": "..."}`` per line (the
-notebook's ``predictions.jsonl`` qualifies; a ``null`` response counts as unanswered). The
-questions are every question of the split in the dataset folder; responses are parsed and
-scored exactly as in the notebook (one ``random.Random(42)`` consumed in official order).
+notebook's ``predictions.jsonl`` qualifies; a ``null`` response counts as unanswered), read by
+the notebook's own reader (``kit.mmmu_run.read_predictions``). The questions are every question
+of the split in the dataset folder; responses are scored exactly as in the notebook: with the
+official rules (one ``random.Random(42)`` consumed in official order) and with the vendor's
+strict rule (a multiple-choice answer counts only when ``response.strip()`` is the gold letter).
+Both Overalls are printed and written (``mmmu.overall`` and ``mmmu.scoring``, see
+kit.mmmu_report).
 
 Nothing is skipped silently: malformed lines, ids the dataset does not have, duplicate ids
 and questions without a response are listed on stderr and in the output JSON; missing
-answers are scored as wrong, so the Overall stays over the whole split.
+answers are scored as wrong, so the Overall stays over the whole split. Each record holds the
+response once; its ``parsed`` strings are cut to 200 characters (``parsed_truncated``).
 
-Exit status: 0 scored cleanly; 1 scored, with problems listed; 2 nothing scored (bad
-dataset, split or predictions file).
+Exit status: 0 scored cleanly; 1 scored, with problems listed; 2 nothing scored, or the
+output could not be written (bad dataset, split, predictions file or --out path: one
+paragraph on stderr says which and what to do).
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kit import mmmu as M
+from kit.mmmu_report import mmmu_section
+from kit.mmmu_run import LoadedPredictions, dumps_strict, read_predictions, resolve_dataset
 from kit.params import ParameterError
 
 SHOW = 10  # examples printed per kind of problem
 
 
-@dataclass
-class ReadPredictions:
-    responses: dict[str, str | None] = field(default_factory=dict)
-    malformed: list[dict[str, Any]] = field(default_factory=list)  # {"line", "reason"}
-    duplicates: list[str] = field(default_factory=list)
-    lines: int = 0
-
-
-def read_predictions(path: Path) -> ReadPredictions:
-    """Parse the JSONL; the first line of an id wins, later ones are reported as duplicates."""
-    out = ReadPredictions()
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for number, raw in enumerate(fh, 1):
-            out.lines = number
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError as exc:
-                out.malformed.append({"line": number, "reason": f"not JSON ({exc.msg})"})
-                continue
-            if not isinstance(record, dict):
-                out.malformed.append({"line": number, "reason": "not a JSON object"})
-                continue
-            qid = record.get("id")
-            if not isinstance(qid, str) or not qid:
-                out.malformed.append({"line": number, "reason": 'no string "id"'})
-                continue
-            if "response" not in record:
-                out.malformed.append({"line": number, "reason": f'{qid}: no "response"'})
-                continue
-            response = record["response"]
-            if response is not None and not isinstance(response, str):
-                out.malformed.append(
-                    {
-                        "line": number,
-                        "reason": f'{qid}: "response" is {type(response).__name__}, '
-                        "not a string or null",
-                    }
-                )
-                continue
-            if qid in out.responses:
-                out.duplicates.append(qid)
-                continue
-            out.responses[qid] = response
-    return out
-
-
 def load_questions(dataset: str, split: str) -> tuple[Path, list[M.Question], list[str]]:
     """Every question of the split in the dataset; also the subjects the folder lacks."""
-    from kit.mmmu_run import resolve_dataset
-
     M.check_split(split)
-    root = resolve_dataset(dataset, split, None)
-    M.check_dataset(root, split, M.present_subjects(root, split) or None)
-    subjects = M.present_subjects(root, split)
-    questions = M.load_split(root, split, subjects, lazy_images=True)
+    try:
+        root = resolve_dataset(dataset, split, None)
+        subjects = M.present_subjects(root, split)
+        M.check_dataset(root, split, subjects or None)
+        questions = M.load_split(root, split, subjects, lazy_images=True)
+    except OSError as exc:  # permissions, a vanished mount, ...
+        raise M.DatasetError(
+            f"--dataset {dataset!r} cannot be read ({_os_reason(exc)}). Check that the folder "
+            f"and its parquet files are readable by you (ls -l), or copy them somewhere they "
+            f"are; to get a fresh copy, {M.DOWNLOAD_HINT}."
+        ) from exc
     return root, questions, [s for s in M.SUBJECTS if s not in subjects]
+
+
+def _os_reason(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{type(exc).__name__}: {exc.strerror or exc}{where}"
+
+
+def load_predictions(path: Path) -> LoadedPredictions:
+    """The predictions file, or a ParameterError that says what is wrong with it."""
+    try:
+        check_predictions(path)
+        return read_predictions(path)
+    except OSError as exc:
+        raise ParameterError(
+            f"--predictions {str(path)!r} cannot be read ({_os_reason(exc)}). Make it "
+            "readable by you (ls -l; chmod u+r), or copy it somewhere readable and pass that."
+        ) from exc
+
+
+def check_predictions(path: Path) -> None:
+    if path.is_dir():
+        raise ParameterError(
+            f"--predictions {str(path)!r} is a folder; give the JSONL file inside it "
+            "(a notebook run folder holds predictions.jsonl)."
+        )
+    if not path.is_file():
+        raise ParameterError(
+            f"--predictions {str(path)!r} does not exist. Give a JSONL file with one "
+            '{"id": ..., "response": ...} per line, such as a run folder\'s predictions.jsonl.'
+        )
 
 
 def score(
     dataset: str, predictions: Path, split: str = "validation"
 ) -> tuple[dict[str, Any], M.ScoreReport]:
-    """The output document and the score report; raises ParameterError when nothing can be
-    scored."""
-    from kit.mmmu_run import mmmu_section
-
-    if not predictions.is_file():
-        raise ParameterError(f"--predictions {str(predictions)!r} does not exist.")
+    """The output document and the official score report; raises ParameterError when nothing
+    can be scored."""
+    read = load_predictions(predictions)
     root, questions, absent = load_questions(dataset, split)
-    read = read_predictions(predictions)
+    responses = read.responses
     ids = [q.id for q in questions]
     known = set(ids)
-    unknown = [i for i in read.responses if i not in known]
-    missing = [i for i in ids if i not in read.responses]
-    report = M.score_predictions(questions, read.responses)
+    unknown = [i for i in responses if i not in known]
+    missing = [i for i in ids if i not in responses]
+    report = M.score_predictions(questions, responses)
+    vendor = M.score_predictions_vendor(questions, responses, report)
     problems = {
-        "malformed_lines": read.malformed,
+        "malformed_lines": read.malformed_lines(),
         "unknown_ids": unknown,
         "missing_ids": missing,
         "duplicate_ids": read.duplicates,
-        "null_responses": [i for i, r in read.responses.items() if r is None and i in known],
+        "null_responses": [i for i, r in responses.items() if r is None and i in known],
         "dataset_missing_subjects": absent,
     }
     parameters = {
@@ -117,16 +109,21 @@ def score(
         "split": split,
         "subjects": sorted({q.subject for q in questions}, key=M.SUBJECTS.index),
         "predictions": str(predictions),
-        "prediction_lines": read.lines,
+        "prediction_lines": read.line_count,
     }
+    strict = {r.id: r.correct for r in vendor.records}
     records = []
     for r in report.records:
         record = r.to_dict()
-        record["response"] = read.responses.get(r.id)
-        record["missing"] = r.id not in read.responses
+        record["parsed"], cut = M.recorded_parsed(r.parsed)
+        if cut:
+            record["parsed_truncated"] = True
+        record["vendor_strict_correct"] = strict[r.id]
+        record["response"] = responses.get(r.id)
+        record["missing"] = r.id not in responses
         records.append(record)
     document = {
-        "mmmu": mmmu_section(report, parameters, {"source": "python -m kit mmmu-score"}),
+        "mmmu": mmmu_section(report, vendor, parameters, {"source": "python -m kit mmmu-score"}),
         "problems": problems,
         "records": records,
     }
@@ -188,25 +185,68 @@ def print_problems(problems: dict[str, Any], file: Any = None) -> int:
     return kinds
 
 
+def check_out(out: Path) -> None:
+    """Fail before scoring when --out cannot be written."""
+    fix = "Give a file in a folder you can write, e.g. --out outputs/mmmu-scores.json."
+    if out.is_dir():
+        raise ParameterError(f"--out {str(out)!r} is a folder. {fix}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(
+            f"--out {str(out)!r}: its folder cannot be created ({_os_reason(exc)}). {fix}"
+        ) from exc
+    target = out if out.exists() else out.parent
+    if not os.access(target, os.W_OK):
+        raise ParameterError(f"--out {str(out)!r} is not writable by you. {fix}")
+
+
+def write_document(out: Path, document: dict[str, Any]) -> None:
+    """Strict JSON, UTF-8; written in place (--out may be /dev/stdout). A lone surrogate from a
+    "\\ud800" escape in the input is written back as that escape."""
+    text = dumps_strict(document, indent=2, ensure_ascii=False) + "\n"
+    try:
+        with out.open("w", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ParameterError(
+            f"--out {str(out)!r} cannot be written ({_os_reason(exc)}). Give a file in a "
+            "folder you can write, on a disk with room for it, e.g. "
+            "--out outputs/mmmu-scores.json."
+        ) from exc
+
+
 def score_main(args: Any) -> int:
     """Entry point of ``python -m kit mmmu-score`` (args: dataset, predictions, split, out)."""
+    out = Path(args.out) if args.out is not None else None
     try:
+        if out is not None:
+            check_out(out)
         document, report = score(args.dataset, Path(args.predictions), args.split)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     kinds = print_problems(document["problems"])
     o = report.overall
-    print(f"MMMU {args.split}: Overall {o.acc:.3f} ({o.correct}/{o.n} correct)")
+    strict = document["mmmu"]["scoring"][M.VENDOR_STRICT]["overall"]
+    print(f"MMMU {args.split}: Overall {o.acc:.3f} ({o.correct}/{o.n} correct), official scoring")
+    print(
+        f"MMMU {args.split}: Overall {strict['acc']:.3f} ({strict['correct']}/{strict['n']} "
+        "correct), vendor-strict scoring (multiple choice right only when the stripped "
+        "response is the gold letter)"
+    )
     for group, acc in report.groups.items():
-        print(f"  {group:<32} {acc.acc:.3f}  (n={acc.n})")
+        print(f"  {group:<32} {acc.acc:.3f}  (n={acc.n}, official)")
     print(
         f"random fallback (seed {report.seed}): {report.counts.fallbacks} multiple-choice "
-        f"answer(s); unanswered (scored wrong): {report.counts.errors}"
+        f"answer(s); unanswered (scored wrong): {report.counts.errors}; judged differently "
+        f"by the two scorings: {document['mmmu']['scoring']['differing_questions']}"
     )
-    if args.out is not None:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    if out is not None:
+        try:
+            write_document(out, document)
+        except ParameterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {out}")
     return 1 if kinds else 0

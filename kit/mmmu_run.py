@@ -1,7 +1,7 @@
-"""The MMMU notebook's engine side: parameters, batched resumable answering, scoring, report.
+"""The MMMU notebook's engine side: parameters, batched resumable answering, scoring.
 
-The protocol itself (prompts, parsing, scoring, aggregation) is in :mod:`kit.mmmu`; this module
-feeds it. How a run proceeds:
+The protocol itself (prompts, parsing, both scorings, aggregation) is in :mod:`kit.mmmu`; the
+results.json section, tables, charts and gallery in :mod:`kit.mmmu_report`. How a run proceeds:
 
 1. :func:`prepare` resolves the dataset (a folder, a hub id, or ``fixture``), loads the
    questions in official order WITHOUT their image bytes, and reads the run's
@@ -11,17 +11,19 @@ feeds it. How a run proceeds:
    submitted; every answer is parsed and appended to ``predictions.jsonl`` when its chunk
    returns, so an interrupted run loses at most one chunk.
 3. :func:`score` rescores everything with ``kit.mmmu.score_predictions`` (ONE
-   ``random.Random(42)`` consumed in official order, as the official code does) and records
-   the ``mmmu`` section of ``results.json``.
+   ``random.Random(42)`` consumed in official order, as the official code does) and with the
+   vendor-strict rule (``kit.mmmu.score_predictions_vendor``), and records the ``mmmu``
+   section of ``results.json``.
 
 Parsing at answer time uses the same generator replayed in official order, so the parsed
 answer written to each line equals the final verdict; :func:`score` checks that.
+
+``predictions.jsonl`` has one reader, :func:`read_predictions` (also used by
+``python -m kit mmmu-score``); every JSON file written here is strict JSON.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import os
@@ -33,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from kit import mmmu as M
-from kit.engine import HUB_ID, Engine, EngineParams
+from kit.engine import HUB_ID, AnswerParams, Engine
+from kit.mmmu_report import mmmu_section
 from kit.params import ParameterError, check_generation
 from kit.prompts import PHI3V, ModelFamily
 
@@ -53,14 +56,37 @@ ANSWER_PARAMETERS = (
     "dtype",
     "seed",
 )
-#: The vendor's acc mode (FACTS.md section 5): deviations are listed in the report.
-VENDOR_PROTOCOL = {
+#: The vendor's accuracy run (docs/mmmu.md): MMMU validation, image_1, greedy, 10 new tokens,
+#: one question per llm.generate call, bf16, max_model_len 32768, one card, vLLM 0.6's
+#: scheduler. A run whose value differs lists it among its deviations.
+VENDOR_SETTINGS: dict[str, Any] = {
     "split": "validation",
     "image_policy": "first",
     "max_output_len": 10,
     "temperature": 0.0,
     "num_crops": 4,
+    "batch_size": 1,
+    "dtype": "bfloat16",
+    "max_model_len": 32768,
+    "tensor_parallel_size": 1,
+    "pipeline_parallel_size": 1,
+    "data_parallel_size": 1,
+    "scheduling": "vendor",
 }
+#: Why a difference matters, shown beside it.
+VENDOR_SETTING_NOTES = {
+    "batch_size": "0 sends chunk_size questions per llm.generate call and lets vLLM batch them; "
+    "batched kernels round differently, so a few answers may change",
+    "dtype": "'auto' takes the checkpoint's torch_dtype (bfloat16 for Phi-3.5-vision-instruct)",
+    "scheduling": "'vllm' keeps the installed vLLM's scheduler defaults",
+}
+#: Always listed: the two scorings and which reference is compared with which.
+SCORING_DEVIATION = (
+    "scoring: this run's Overall (mmmu.overall) uses the official MMMU parsing; the vendor's "
+    "script counts a multiple-choice answer only when response.strip() is the gold letter. "
+    "S60 and L40s are compared with this run's vendor-strict Overall "
+    "(mmmu.scoring.vendor_strict), the model card with the official one (docs/mmmu.md)"
+)
 FULL_VALIDATION = 900
 PROGRESS_INTERVAL_S = 5.0
 #: Engine arguments this notebook sets unless engine_args gives them. Every MMMU image is seen
@@ -78,7 +104,7 @@ INPUT_ERRORS = (ValueError, TypeError, ZeroDivisionError, IndexError, OverflowEr
 
 
 @dataclass
-class MMMUParams(EngineParams):
+class MMMUParams(AnswerParams):
     dataset: str = FIXTURE  # MMMU-layout folder, hub id (MMMU/MMMU), or "fixture"
     split: str = "validation"
     subjects: list[str] = field(default_factory=lambda: [ALL])
@@ -196,10 +222,75 @@ def _hub_snapshot(repo_id: str, split: str, subjects: Sequence[str] | None) -> P
 
 @dataclass
 class LoadedPredictions:
+    """The lines of a predictions file: the first line of each id, and what was wrong."""
+
     lines: dict[str, dict[str, Any]]  # id -> record, first occurrence
     duplicates: list[str] = field(default_factory=list)
     malformed: list[int] = field(default_factory=list)  # 1-based line numbers
+    reasons: dict[int, str] = field(default_factory=dict)  # line number -> why malformed
+    line_count: int = 0
     torn_tail: str | None = None  # an unterminated last line, removed from the file
+
+    @property
+    def responses(self) -> dict[str, str | None]:
+        """id -> response (None: unanswered)."""
+        return {qid: record["response"] for qid, record in self.lines.items()}
+
+    def malformed_lines(self) -> list[dict[str, Any]]:
+        return [{"line": n, "reason": self.reasons[n]} for n in self.malformed]
+
+
+def _line_problem(record: Any) -> str | None:
+    """Why a decoded line is not a prediction, or None."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    qid = record.get("id")
+    if not isinstance(qid, str) or not qid:
+        return 'no string "id"'
+    if "response" not in record:
+        return f'{qid}: no "response"'
+    response = record["response"]
+    if response is not None and not isinstance(response, str):
+        return f'{qid}: "response" is {type(response).__name__}, not a string or null'
+    return None
+
+
+def parse_predictions(text: str) -> LoadedPredictions:
+    """One ``{"id", "response", ...}`` object per line. The first line of an id wins; later
+    ones are duplicates; lines that are not such objects are malformed, with the reason.
+    Lines end at "\n" only: a response may hold U+2028 and other line separators."""
+    pieces = text.split("\n")
+    if pieces and pieces[-1] == "":
+        pieces.pop()
+    out = LoadedPredictions({}, line_count=len(pieces))
+    for number, raw in enumerate(pieces, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError as exc:
+            problem: str | None = f"not JSON ({getattr(exc, 'msg', exc)})"
+        else:
+            problem = _line_problem(record)
+        if problem is not None:
+            out.malformed.append(number)
+            out.reasons[number] = problem
+            continue
+        if record["id"] in out.lines:
+            out.duplicates.append(record["id"])
+            continue
+        out.lines[record["id"]] = record
+    return out
+
+
+def read_predictions(path: Path) -> LoadedPredictions:
+    """A predictions file as it is (never modified); OSError if it cannot be read."""
+    return parse_predictions(path.read_bytes().decode("utf-8", "replace"))
+
+
+def dumps_strict(value: Any, **kwargs: Any) -> str:
+    """JSON without NaN or Infinity (json.dumps would write them, and strict readers fail)."""
+    return json.dumps(value, allow_nan=False, **kwargs)
 
 
 class PredictionLog:
@@ -223,26 +314,12 @@ class PredictionLog:
             with self.path.open("r+b") as fh:
                 fh.truncate(cut)
             data = data[:cut]
-        out = LoadedPredictions({}, torn_tail=torn)
-        for number, raw in enumerate(data.decode("utf-8").splitlines(), 1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                out.malformed.append(number)
-                continue
-            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                out.malformed.append(number)
-                continue
-            if record["id"] in out.lines:
-                out.duplicates.append(record["id"])
-                continue
-            out.lines[record["id"]] = record
+        out = parse_predictions(data.decode("utf-8", "replace"))
+        out.torn_tail = torn
         return out
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        text = "".join(dumps_strict(r, ensure_ascii=False) + "\n" for r in records)
         if not text:
             return
         with self.path.open("a", encoding="utf-8") as fh:
@@ -259,7 +336,7 @@ def check_same_parameters(meta_path: Path, params: MMMUParams) -> None:
     """A resumed run must answer with the parameters the earlier answers were made with."""
     current = answer_fingerprint(params)
     if not meta_path.is_file():
-        meta_path.write_text(json.dumps(current, indent=2) + "\n")
+        meta_path.write_text(dumps_strict(current, indent=2) + "\n")
         return
     saved = json.loads(meta_path.read_text())
     changed = {k: (saved.get(k), v) for k, v in current.items() if k in saved and saved[k] != v}
@@ -342,7 +419,7 @@ def prepare(run: Any) -> Plan:
         check_same_parameters(run.paths.artifact(PREDICTIONS_META_FILE), params)
     else:
         run.paths.artifact(PREDICTIONS_META_FILE).write_text(
-            json.dumps(answer_fingerprint(params), indent=2) + "\n"
+            dumps_strict(answer_fingerprint(params), indent=2) + "\n"
         )
     ids = {q.id for q in questions}
     previous = {i: r for i, r in loaded.lines.items() if i in ids}
@@ -463,7 +540,10 @@ def build_request(
     # Decoding fails only for a bad image: that question is recorded as an error.
     raw = [reader.image_bytes(question, k) for k in numbers]
     try:
-        images = [M.decode_image(data) for data in raw]
+        images = [
+            M.decode_image(data, source=f"{question.id} image_{k}")
+            for k, data in zip(numbers, raw, strict=True)
+        ]
     except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, ValueError, ...
         return Prepared(
             question, numbers, prompt, None, f"image failed to decode: {type(exc).__name__}: {exc}"
@@ -528,23 +608,31 @@ def _run_chunk(
 def _line(
     prep: Prepared, result: M.QuestionResult, output: Any, error: str | None
 ) -> dict[str, Any]:
+    """One predictions.jsonl record. ``parsed`` is cut to M.PARSED_LIMIT characters (then
+    ``parsed_truncated`` is true): the response is the full text, recorded once."""
     completion = output.outputs[0] if output is not None else None
-    return {
+    response = completion.text if completion is not None else None
+    parsed, cut = M.recorded_parsed(result.parsed)
+    line = {
         "id": prep.question.id,
         "subject": prep.question.subject,
         "question_type": prep.question.question_type,
         "prompt": prep.prompt,
         "images": prep.images,
-        "response": completion.text if completion is not None else None,
-        "parsed": result.parsed,
+        "response": response,
+        "parsed": parsed,
         "gold": result.gold,
         "correct": result.correct,
+        "vendor_strict_correct": M.score_question_vendor(prep.question, response).correct,
         "fallback": result.used_fallback,
         "error": error,
         "finish_reason": completion.finish_reason if completion is not None else None,
         "num_prompt_tokens": len(output.prompt_token_ids or []) if output is not None else None,
         "num_output_tokens": len(completion.token_ids) if completion is not None else None,
     }
+    if cut:
+        line["parsed_truncated"] = True
+    return line
 
 
 def answer(engine: Engine | None, plan: Plan) -> AnswerStats:
@@ -556,7 +644,7 @@ def answer(engine: Engine | None, plan: Plan) -> AnswerStats:
         scorer.add(qid, line.get("response") if line.get("error") is None else None)
     for result in scorer.advance():
         line = plan.previous.get(result.id)
-        if line is not None and "parsed" in line and line["parsed"] != _jsonable(result.parsed):
+        if line is not None and "parsed" in line and not same_parse(line["parsed"], result.parsed):
             stats.replay_mismatches += 1
     total = len(plan.questions)
     print(
@@ -604,8 +692,10 @@ def answer(engine: Engine | None, plan: Plan) -> AnswerStats:
     return stats
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value))
+def same_parse(recorded: Any, parsed: Any) -> bool:
+    """Whether a parse read back from predictions.jsonl is `parsed` (as `_line` records it,
+    or in full as lines written before parses were cut)."""
+    return recorded == M.recorded_parsed(parsed)[0] or recorded == M.json_safe(parsed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,23 +705,27 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class Outcome:
-    report: M.ScoreReport
+    report: M.ScoreReport  # the official scoring
+    vendor: M.ScoreReport  # the vendor-strict scoring of the same responses
     section: dict[str, Any]
     lines: dict[str, dict[str, Any]]  # id -> predictions.jsonl record
     mismatches: list[str]  # ids whose recorded parse differs from the final scoring
 
 
 def deviations(params: MMMUParams, n_questions: int, errors: int) -> list[str]:
-    """Why this number is not comparable with the vendor's and the model card's."""
+    """Why this run's numbers are not the vendor's run repeated: data, model and every
+    setting of `VENDOR_SETTINGS` this run changed. The scoring difference, always there, is
+    `SCORING_DEVIATION` (``score`` lists it first)."""
     out = []
     if params.dataset == FIXTURE:
         out.append("dataset is the synthetic fixture, not MMMU")
     if params.model == "smoke":
         out.append("model is the tiny random-weight test model: its accuracy is noise")
-    for key, expected in VENDOR_PROTOCOL.items():
+    for key, expected in VENDOR_SETTINGS.items():
         value = getattr(params, key)
         if value != expected:
-            out.append(f"{key} is {value!r} (vendor: {expected!r})")
+            note = VENDOR_SETTING_NOTES.get(key)
+            out.append(f"{key} is {value!r} (vendor: {expected!r})" + (f"; {note}" if note else ""))
     if params.split == "validation" and n_questions != FULL_VALIDATION:
         out.append(f"{n_questions} questions, not the full {FULL_VALIDATION} of validation")
     if errors:
@@ -639,48 +733,9 @@ def deviations(params: MMMUParams, n_questions: int, errors: int) -> list[str]:
     return out
 
 
-def reference_rows(overall: float | None) -> list[dict[str, Any]]:
-    from kit.references import load_references
-
-    rows = []
-    for ref in load_references().mmmu:
-        rows.append(
-            {
-                "source": ref.device,
-                "accuracy": ref.accuracy,
-                "this run - reference (points)": (
-                    None if overall is None else f"{100 * (overall - ref.accuracy):+.1f}"
-                ),
-                "note": ref.label or ref.source or "",
-            }
-        )
-    return rows
-
-
-def mmmu_section(
-    report: M.ScoreReport, parameters: dict[str, Any], extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The ``mmmu`` JSON shared by the notebook's results.json and the scorer CLI."""
-    summary = report.to_dict()
-    return {
-        "overall": summary["overall"],
-        "groups": summary["groups"],
-        "subjects": summary["subjects"],
-        "by_question_type": summary["by_question_type"],
-        "by_difficulty": summary["by_difficulty"],
-        "counts": summary["counts"],
-        "fallbacks": report.counts.fallbacks,
-        "errors": report.counts.errors,
-        "letters": summary["letters"],
-        "seed": summary["seed"],
-        "parameters": parameters,
-        "references": reference_rows(report.overall.acc if report.overall.n else None),
-        **(extra or {}),
-    }
-
-
 def score(run: Any, plan: Plan, stats: AnswerStats) -> Outcome:
-    """Score every question from predictions.jsonl and record ``mmmu`` in results.json."""
+    """Score every question from predictions.jsonl both ways and record ``mmmu`` in
+    results.json (shape: kit.mmmu_report)."""
     params = plan.params
     loaded = plan.log.load()
     ids = {q.id for q in plan.questions}
@@ -689,12 +744,13 @@ def score(run: Any, plan: Plan, stats: AnswerStats) -> Outcome:
         i: (r.get("response") if r.get("error") is None else None) for i, r in lines.items()
     }
     report = M.score_predictions(plan.questions, responses)
+    vendor = M.score_predictions_vendor(plan.questions, responses, report)
     mismatches = [
         r.id
         for r in report.records
         if "parsed" in lines.get(r.id, {})
         and (
-            lines[r.id]["parsed"] != _jsonable(r.parsed)
+            not same_parse(lines[r.id]["parsed"], r.parsed)
             or bool(lines[r.id].get("fallback")) != r.used_fallback
         )
     ]
@@ -720,10 +776,13 @@ def score(run: Any, plan: Plan, stats: AnswerStats) -> Outcome:
     dev = deviations(params, len(plan.questions), report.counts.errors)
     section = mmmu_section(
         report,
+        vendor,
         parameters,
         {
+            # The scoring difference is not counted: each reference is compared with the
+            # Overall of its own scoring.
             "comparable_with_references": not dev,
-            "deviations": dev,
+            "deviations": [SCORING_DEVIATION, *dev],
             "error_questions": errors,
             "timing": {
                 **stats.to_dict(),
@@ -734,221 +793,6 @@ def score(run: Any, plan: Plan, stats: AnswerStats) -> Outcome:
         },
     )
     run.record("mmmu", section)
-    return Outcome(report=report, section=section, lines=lines, mismatches=mismatches)
-
-
-# --------------------------------------------------------------------------------------------
-# Report pieces (everything from the model or the dataset is escaped)
-# --------------------------------------------------------------------------------------------
-
-
-def _pct(acc: float | None) -> str:
-    return "–" if acc is None else f"{acc:.3f}"
-
-
-def overall_rows(outcome: Outcome) -> list[dict[str, Any]]:
-    o = outcome.report.overall
-    rows = [
-        {
-            "source": "this run",
-            "accuracy": o.acc if o.n else None,
-            "this run - reference (points)": None,
-            "note": f"{o.correct}/{o.n} correct",
-        }
-    ]
-    return rows + outcome.section["references"]
-
-
-def group_rows(report: M.ScoreReport) -> list[dict[str, Any]]:
-    return [
-        {"group": g, "accuracy": a.acc, "correct": a.correct, "n": a.n}
-        for g, a in report.groups.items()
-    ]
-
-
-def subject_rows(report: M.ScoreReport) -> list[dict[str, Any]]:
-    return [
-        {
-            "subject": s,
-            "group": M.SUBJECT_GROUP.get(s, ""),
-            "accuracy": a.acc,
-            "correct": a.correct,
-            "n": a.n,
-        }
-        for s, a in report.subjects.items()
-    ]
-
-
-def breakdown_rows(acc_by: dict[str, M.Accuracy], name: str) -> list[dict[str, Any]]:
-    return [{name: k, "accuracy": a.acc, "correct": a.correct, "n": a.n} for k, a in acc_by.items()]
-
-
-def letter_rows(report: M.ScoreReport) -> list[dict[str, Any]]:
-    from_fallback: dict[str, int] = {}
-    for r in report.records:
-        if r.used_fallback and isinstance(r.parsed, str):
-            from_fallback[r.parsed] = from_fallback.get(r.parsed, 0) + 1
-    letters_seen = sorted(set(report.predicted_letters) | set(report.gold_letters))
-    return [
-        {
-            "letter": x,
-            "predicted": report.predicted_letters.get(x, 0),
-            "of which random fallback": from_fallback.get(x, 0),
-            "gold": report.gold_letters.get(x, 0),
-        }
-        for x in letters_seen
-    ]
-
-
-def count_rows(outcome: Outcome) -> list[dict[str, Any]]:
-    c = outcome.report.counts
-    t = outcome.section["timing"]
-    rows = {
-        "questions": c.questions,
-        "answered": c.answered,
-        "errors (counted wrong)": c.errors,
-        "multiple-choice answers from the random fallback (seed 42)": c.fallbacks,
-        "answered in this attempt": t["answered"] + t["errors"],
-        "answered in earlier attempts": t["previously_answered"],
-        "answering wall time (s)": round(t["seconds"], 2),
-        "questions/s (this attempt)": t["questions_per_s"],
-        "output tokens (this attempt)": t["output_tokens"],
-    }
-    return [{"name": k, "value": v} for k, v in rows.items()]
-
-
-def png_bytes(figure: Any) -> bytes:
-    """A pyplot-free Figure as PNG (it needs a canvas attached first)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from kit.report import figure_png
-
-    FigureCanvasAgg(figure)
-    return figure_png(figure)
-
-
-def subject_chart(report: M.ScoreReport, references: Sequence[float] = ()) -> bytes:
-    """Horizontal bars per subject (official order), coloured by group, with Overall."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
-    subjects = list(report.subjects)
-    groups = list(M.GROUPS)
-    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
-    fig = Figure(figsize=(8, 0.28 * max(len(subjects), 4) + 1.2))
-    ax = fig.subplots()
-    ys = list(range(len(subjects)))[::-1]
-    accs = [report.subjects[s].acc for s in subjects]
-    cols = [colours[groups.index(M.SUBJECT_GROUP[s]) % 6] for s in subjects]
-    ax.barh(ys, accs, color=cols)
-    ax.set_yticks(ys, [f"{s} (n={report.subjects[s].n})" for s in subjects], fontsize=8)
-    ax.axvline(report.overall.acc, color="black", linestyle="--", linewidth=1)
-    ax.text(report.overall.acc, len(subjects) - 0.4, f" Overall {report.overall.acc:.3f}")
-    for ref in references:
-        ax.axvline(ref, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("accuracy")
-    ax.set_title("MMMU accuracy by subject (colour = group; dotted = references)")
-    handles = [
-        Patch(color=colours[i], label=g)
-        for i, g in enumerate(groups)
-        if any(M.SUBJECT_GROUP[s] == g for s in subjects)
-    ]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return png_bytes(fig)
-
-
-def letter_chart(report: M.ScoreReport) -> bytes:
-    from matplotlib.figure import Figure
-
-    rows = letter_rows(report)
-    fig = Figure(figsize=(6, 2.8))
-    ax = fig.subplots()
-    xs = range(len(rows))
-    ax.bar([x - 0.2 for x in xs], [r["predicted"] for r in rows], 0.4, label="predicted")
-    ax.bar([x + 0.2 for x in xs], [r["gold"] for r in rows], 0.4, label="gold")
-    ax.set_xticks(list(xs), [r["letter"] for r in rows])
-    ax.set_ylabel("multiple-choice questions")
-    ax.set_title("Predicted vs gold letters")
-    ax.legend()
-    return png_bytes(fig)
-
-
-def image_data_uri(image: Any, max_side: int = 200) -> str:
-    thumb = image.copy()
-    thumb.thumbnail((max_side, max_side))
-    buf = io.BytesIO()
-    thumb.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-GALLERY_STYLE = (
-    "<style>.mmmu-card{display:flex;gap:12px;border:1px solid #ddd;padding:8px;margin:6px 0}"
-    ".mmmu-card img{max-width:200px;max-height:200px;flex:none}"
-    ".mmmu-card pre{white-space:pre-wrap;margin:2px 0;font-size:0.9em}"
-    ".mmmu-card .bad{color:#b22}.mmmu-card .ok{color:#272}</style>"
-)
-
-
-def gallery_html(plan: Plan, outcome: Outcome, limit: int) -> str:
-    """Up to `limit` wrong answers (not errors): thumbnail, question, options, response, gold."""
-    from kit.report import escape
-
-    wrong = [r for r in outcome.report.records if not r.correct and not r.error][:limit]
-    if not wrong:
-        return "<p>No wrong answers to show.</p>"
-    by_id = plan.by_id
-    reader = M.ImageReader()
-    cards = []
-    for r in wrong:
-        q = by_id[r.id]
-        line = outcome.lines.get(r.id, {})
-        try:
-            numbers = M.select_images(q, plan.params.image_policy) or q.image_refs[:1]
-            img = M.decode_image(reader.image_bytes(q, numbers[0])) if numbers else None
-            thumb = f'<img src="{image_data_uri(img)}" alt="image">' if img else ""
-        except Exception:
-            thumb = "<p>(image not decodable)</p>"
-        options = "".join(
-            f"({escape(k)}) {escape(v)}\n" for k, v in M.index_to_answer(q.options).items()
-        )
-        parsed = r.parsed if isinstance(r.parsed, str) else json.dumps(r.parsed)
-        fallback = " (random fallback)" if r.used_fallback else ""
-        cards.append(
-            '<div class="mmmu-card">'
-            f"{thumb}<div><b>{escape(q.id)}</b> &middot; {escape(q.question_type)} &middot; "
-            f"{escape(q.topic_difficulty)}"
-            f"<pre>{escape(q.question)}</pre>"
-            + (f"<pre>{options}</pre>" if options else "")
-            + f'<div>response: <code class="bad">{escape(repr(line.get("response")))}</code></div>'
-            f"<div>parsed: <code>{escape(parsed)}</code>{escape(fallback)}</div>"
-            f'<div>gold: <code class="ok">{escape(r.gold)}</code></div>'
-            "</div></div>"
-        )
-    reader.close()
-    return GALLERY_STYLE + "".join(cards)
-
-
-def example_html(plan: Plan) -> str:
-    """The first question as the model sees it: the full chat prompt and its image(s)."""
-    from kit.report import escape, text_block
-
-    q = plan.questions[0]
-    numbers = M.select_images(q, plan.params.image_policy)
-    thumbs = []
-    for k in numbers:
-        try:
-            img = M.decode_image(plan.reader.image_bytes(q, k))
-            thumbs.append(f'<img src="{image_data_uri(img)}" alt="image_{k}">')
-        except Exception as exc:
-            thumbs.append(f"<p>image_{k} does not decode: {escape(exc)}</p>")
-    prompt = plan.family.prompt(M.build_prompt(q), len(numbers))
-    return (
-        f"<p>Example: <b>{escape(q.id)}</b>, images sent: {escape(numbers)}</p>"
-        + "".join(thumbs)
-        + text_block(prompt)
+    return Outcome(
+        report=report, vendor=vendor, section=section, lines=lines, mismatches=mismatches
     )
-
-
-def error_rows(outcome: Outcome) -> list[dict[str, Any]]:
-    return outcome.section["error_questions"]

@@ -1,5 +1,5 @@
-"""``python -m kit mmmu-score``: responses made anywhere, scored with the official rules.
-No engine: the synthetic fixture and hand-made response files."""
+"""``python -m kit mmmu-score``: responses made anywhere, scored with the official rules and
+the vendor's strict one. No engine: the synthetic fixture and hand-made response files."""
 
 from __future__ import annotations
 
@@ -164,3 +164,147 @@ def test_cli_end_to_end_and_refusals(tmp_path, questions):
     proc = run_kit("mmmu-score", "--dataset", "fixture", "--predictions", str(tmp_path / "x"))
     assert proc.returncode == 2 and "--predictions" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Both scorings, output size, strict JSON, unusable paths
+# --------------------------------------------------------------------------------------------
+
+
+def test_both_overalls_are_printed_and_written(tmp_path, capsys, questions):
+    """Bracketed letters: right officially, wrong vendor-strict; open answers right both ways."""
+    lines = [{"id": q.id, "response": gold_response(q)} for q in questions]
+    code, captured, doc = score(tmp_path, lines, capsys)
+    assert code == 0, captured.err
+    n_open = sum(not q.is_multiple_choice for q in questions)
+    assert 0 < n_open < len(questions)
+    scoring = doc["mmmu"]["scoring"]
+    assert (
+        scoring["official"]["overall"]
+        == doc["mmmu"]["overall"]
+        == {
+            "acc": 1.0,
+            "n": 240,
+            "correct": 240,
+        }
+    )
+    strict = scoring["vendor_strict"]
+    assert strict["overall"] == {"acc": round(n_open / 240, 3), "n": 240, "correct": n_open}
+    assert list(strict["groups"]) == list(M.GROUPS) and list(strict["subjects"]) == list(M.SUBJECTS)
+    assert strict["counts"]["fallbacks"] == 0 and "response.strip()" in strict["rule"]
+    assert scoring["differing_questions"] == 240 - n_open
+    assert f"Overall {n_open / 240:.3f} ({n_open}/240 correct), vendor-strict" in captured.out
+    assert "Overall 1.000 (240/240 correct), official" in captured.out
+    by_source = {r["source"]: r for r in doc["mmmu"]["references"]}
+    assert by_source["S60"]["scoring"] == by_source["L40s"]["scoring"] == "vendor-strict"
+    assert by_source["model card"]["scoring"] == "official"
+    assert by_source["S60"]["this run - reference (points)"] == (
+        f"{100 * (round(n_open / 240, 3) - 0.428):+.1f}"
+    )
+    assert by_source["model card"]["this run - reference (points)"] == "+57.0"
+    records = {r["id"]: r for r in doc["records"]}
+    for q in questions:
+        assert records[q.id]["vendor_strict_correct"] is (not q.is_multiple_choice)
+    # Bare letters: the two scorings agree.
+    bare = [
+        {"id": q.id, "response": q.answer if q.is_multiple_choice else gold_response(q)}
+        for q in questions
+    ]
+    code, captured, doc = score(tmp_path, bare, capsys)
+    assert doc["mmmu"]["scoring"]["vendor_strict"]["overall"]["acc"] == 1.0
+    assert doc["mmmu"]["scoring"]["differing_questions"] == 0
+
+
+def test_a_huge_response_is_stored_once(tmp_path, capsys, questions):
+    open_q = next(q for q in questions if not q.is_multiple_choice)
+    huge = "word " * 2_000_000  # 10 MB, no answer indicator: parses to the whole text
+    lines = [{"id": q.id, "response": gold_response(q)} for q in questions if q is not open_q]
+    lines.append({"id": open_q.id, "response": huge})
+    code, captured, doc = score(tmp_path, lines, capsys)
+    assert code == 0, captured.err
+    size = (tmp_path / "score.json").stat().st_size
+    assert len(huge) < size < len(huge) + 1_000_000  # once, plus the ~200 kB of the rest
+    record = next(r for r in doc["records"] if r["id"] == open_q.id)
+    assert record["response"] == huge
+    assert record["parsed_truncated"] and len(record["parsed"][0]) == M.PARSED_LIMIT + 1
+
+
+def test_output_is_strict_json(tmp_path, capsys, questions):
+    weird = ["nan", "inf", "-1e999", "Infinity", "NaN"]
+    lines = [
+        {"id": q.id, "response": weird[i % len(weird)]}
+        for i, q in enumerate(q for q in questions if not q.is_multiple_choice)
+    ]
+    score(tmp_path, lines, capsys)
+
+    def refuse(constant):
+        raise AssertionError(f"non-strict JSON constant {constant} written")
+
+    doc = json.loads((tmp_path / "score.json").read_text(), parse_constant=refuse)
+    parsed = [x for r in doc["records"] if r["parsed"] for x in r["parsed"]]
+    assert {"NaN", "Infinity", "-Infinity"} <= set(parsed)
+
+
+def _main(tmp_path, capsys, predictions, dataset="fixture", out=None):
+    args = argparse.Namespace(dataset=dataset, predictions=predictions, split="validation", out=out)
+    code = mmmu_cli.score_main(args)
+    return code, capsys.readouterr()
+
+
+def _one_paragraph(err: str) -> bool:
+    return err.startswith("error: ") and err.strip().count("\n") == 0 and "Traceback" not in err
+
+
+def test_unwritable_out_is_one_paragraph_and_exit_2(tmp_path, questions):
+    preds = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": q.id, "response": gold_response(q)} for q in questions]
+    )
+    proc = run_kit(
+        "mmmu-score", "--dataset", "fixture", "--predictions", str(preds), "--out", "/proc/x/s.json"
+    )
+    assert proc.returncode == 2 and _one_paragraph(proc.stderr), proc.stderr
+    assert "--out '/proc/x/s.json'" in proc.stderr and "e.g. --out" in proc.stderr
+    assert proc.stdout == ""  # refused before scoring
+    # Writing fails after scoring (a full disk): the same kind of message.
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full to simulate a full disk")
+    proc = run_kit(
+        "mmmu-score", "--dataset", "fixture", "--predictions", str(preds), "--out", "/dev/full"
+    )
+    assert proc.returncode == 2 and _one_paragraph(proc.stderr), proc.stderr
+    assert "--out '/dev/full' cannot be written" in proc.stderr
+    assert "No space left on device" in proc.stderr
+
+
+def test_out_that_is_a_folder(tmp_path, capsys, questions):
+    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": questions[0].id, "response": "A"}])
+    code, captured = _main(tmp_path, capsys, preds, out=tmp_path)
+    assert code == 2 and _one_paragraph(captured.err) and "is a folder" in captured.err
+
+
+def test_unreadable_predictions_is_one_paragraph_and_exit_2(tmp_path, capsys, monkeypatch):
+    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "validation_Art_1", "response": "A"}])
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(mmmu_cli, "read_predictions", denied)
+    code, captured = _main(tmp_path, capsys, preds)
+    assert code == 2 and _one_paragraph(captured.err), captured.err
+    assert f"--predictions {str(preds)!r} cannot be read" in captured.err
+    assert "Permission denied" in captured.err and "readable" in captured.err
+    code, captured = _main(tmp_path, capsys, tmp_path)  # a folder, not a file
+    assert code == 2 and _one_paragraph(captured.err) and "is a folder" in captured.err
+
+
+def test_unreadable_dataset_is_one_paragraph_and_exit_2(tmp_path, capsys, fixture_dir, monkeypatch):
+    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "validation_Art_1", "response": "A"}])
+
+    def denied(root, subject, split):
+        raise PermissionError(13, "Permission denied", str(root / subject))
+
+    monkeypatch.setattr(M, "split_files", denied)
+    code, captured = _main(tmp_path, capsys, preds, dataset=str(fixture_dir))
+    assert code == 2 and _one_paragraph(captured.err), captured.err
+    assert f"--dataset {str(fixture_dir)!r} cannot be read" in captured.err
+    assert "Permission denied" in captured.err and "download" in captured.err

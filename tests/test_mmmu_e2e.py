@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import math
 import random
 import re
 import shutil
@@ -22,13 +23,17 @@ import yaml
 from kit import mmmu as M
 from kit import mmmu_cli
 from kit.mmmu_run import (
+    VENDOR_SETTINGS,
     LiveScorer,
     MMMUParams,
     PredictionLog,
     Progress,
     build_request,
     check_same_parameters,
+    deviations,
     fixture_dataset,
+    parse_predictions,
+    same_parse,
 )
 from kit.params import ParameterError, build
 
@@ -196,6 +201,61 @@ def test_prediction_log_drops_a_torn_tail_and_keeps_first_duplicates(tmp_path):
     assert PredictionLog(path).load().lines["c"]["response"] == "w"
 
 
+def test_one_reader_for_the_log_and_the_scorer(tmp_path):
+    """Lines end at "\\n" only: responses keep U+2028, NEL and other separators; malformed
+    lines say why; a final line without "\\n" is a line (the log alone treats it as torn)."""
+    records = [
+        {"id": "a", "response": "x\u2028y\x85z\u2029"},
+        {"id": "b", "response": None},
+        {"id": "c", "response": 3},
+        {"id": "", "response": "x"},
+        {"id": "d"},
+    ]
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    loaded = parse_predictions(text + "[1]\n\nnot json\n" + '{"id": "e", "response": "w"}')
+    assert loaded.responses == {"a": "x\u2028y\x85z\u2029", "b": None, "e": "w"}
+    assert loaded.line_count == 9 and loaded.malformed == [3, 4, 5, 6, 8]
+    reasons = [m["reason"] for m in loaded.malformed_lines()]
+    assert reasons[0] == 'c: "response" is int, not a string or null'
+    assert reasons[1:4] == ['no string "id"', 'd: no "response"', "not a JSON object"]
+    assert reasons[4].startswith("not JSON")
+    path = tmp_path / "predictions.jsonl"
+    PredictionLog(path).append(records[:2])
+    assert PredictionLog(path).load().responses == {"a": records[0]["response"], "b": None}
+
+
+def test_log_lines_are_strict_json_and_parses_compare_as_recorded(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    PredictionLog(path).append([{"id": "a", "response": "nan", "parsed": M.json_safe([math.nan])}])
+    with pytest.raises(ValueError):
+        PredictionLog(path).append([{"id": "b", "response": "nan", "parsed": [math.nan]}])
+    line = PredictionLog(path).load().lines["a"]
+    assert line["parsed"] == ["NaN"] and same_parse(line["parsed"], [math.nan])
+    long = ["x" * 500]
+    assert same_parse(M.recorded_parsed(long)[0], long) and same_parse(long, long)
+    assert not same_parse(["y"], long)
+
+
+def test_deviations_list_every_vendor_setting_a_run_changes():
+    vendor_like = _params(**VENDOR_SETTINGS, model="some/model", dataset="/data/MMMU")
+    assert deviations(vendor_like, 900, 0) == []
+    dev = deviations(_params(model="some/model", dataset="/data/MMMU"), 900, 0)
+    assert [d.split(" ")[0] for d in dev] == ["batch_size", "dtype"]  # the notebook defaults
+    assert "batch_size is 0 (vendor: 1)" in dev[0] and "chunk_size" in dev[0]
+    changed = _params(
+        model="some/model",
+        dataset="/data/MMMU",
+        **{**VENDOR_SETTINGS, "image_policy": "all", "max_output_len": 32, "scheduling": "vllm"},
+    )
+    assert [d.split(" ")[0] for d in deviations(changed, 12, 2)] == [
+        "image_policy",
+        "max_output_len",
+        "scheduling",
+        "12",
+        "2",
+    ]
+
+
 def test_live_scoring_with_a_resumed_prefix_equals_final_scoring(dataset):
     qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, lazy_images=True)
     rng = random.Random(3)
@@ -237,7 +297,8 @@ def test_progress_line(capsys):
 
 
 def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    # "\n" only: splitlines() would also split a response holding U+2028.
+    return [json.loads(line) for line in path.read_text().split("\n") if line]
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +394,41 @@ def test_results_match_an_independent_scoring_of_the_predictions(run1, dataset):
             x["correct"],
         )
     assert len(document["problems"]["missing_ids"]) == 6 * 8 - 12
+
+
+@pytest.mark.slow
+def test_results_hold_both_scorings(run1, dataset):
+    folder, _ = run1
+
+    def refuse(constant):
+        raise AssertionError(f"results.json holds {constant}")
+
+    mmmu = json.loads((folder / "results.json").read_text(), parse_constant=refuse)["mmmu"]
+    lines = _lines(folder / "predictions.jsonl")
+    qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
+    responses = {x["id"]: x["response"] for x in lines}
+    official = M.score_predictions(qs, responses)
+    strict = json.loads(json.dumps(M.score_predictions_vendor(qs, responses).to_dict()))
+    scoring = mmmu["scoring"]
+    assert scoring["official"]["overall"] == mmmu["overall"]
+    for key in ("overall", "groups", "subjects", "by_question_type", "counts"):
+        assert scoring["vendor_strict"][key] == strict[key], key
+    assert scoring["differing_questions"] == sum(
+        x["correct"] != x["vendor_strict_correct"] for x in lines
+    )
+    for x, q in zip(lines, qs, strict=True):
+        assert x["vendor_strict_correct"] == M.score_question_vendor(q, x["response"]).correct
+    assert mmmu["deviations"][0].startswith("scoring:")
+    assert "batch_size is 0 (vendor: 1)" in " ".join(mmmu["deviations"])
+    by_source = {r["source"]: r for r in mmmu["references"]}
+    assert by_source["S60"]["scoring"] == "vendor-strict"
+    assert by_source["model card"]["scoring"] == "official"
+    points = 100 * (scoring["vendor_strict"]["overall"]["acc"] - 0.428)
+    assert by_source["S60"]["this run - reference (points)"] == f"{points:+.1f}"
+    assert official.overall.to_dict() == mmmu["overall"]
+    report = (folder / "report.html").read_text()
+    for text in ("vendor-strict", "Differences from the vendor", "scoring:"):
+        assert text in report, text
 
 
 @pytest.mark.slow
@@ -440,7 +536,7 @@ def test_resume_with_image_policy_all_sends_every_referenced_image(resumed):
 
 
 def test_png_output_is_a_real_png():
-    from kit.mmmu_run import letter_chart
+    from kit.mmmu_report import letter_chart
 
     report = M.summarize(
         [

@@ -1,4 +1,4 @@
-"""The official MMMU protocol (FACTS.md section 6), checked rule by rule with verdicts worked out
+"""The official MMMU protocol (docs/mmmu.md), checked rule by rule with verdicts worked out
 by hand, plus the synthetic fixture and the dataset loader's errors. No engine involved."""
 
 from __future__ import annotations

@@ -1,0 +1,432 @@
+"""What an MMMU scoring reports: the ``mmmu`` section of results.json, tables, charts, gallery.
+
+Shared by the notebook (through :mod:`kit.mmmu_run`) and ``python -m kit mmmu-score``. The
+functions return rows, PNG bytes or HTML strings; notebooks show them with ``kit.report``'s
+``show_*`` helpers. Everything from the model or the dataset is escaped.
+
+The ``mmmu`` section (``mmmu_section``), one shape for both callers::
+
+    overall, groups, subjects,          official scoring, as before (the headline numbers)
+    by_question_type, by_difficulty,
+    counts, fallbacks, errors, letters, seed
+    scoring:
+      official:      {overall, rule}
+      vendor_strict: {overall, groups, subjects, by_question_type, counts, rule}
+      differing_questions: questions the two scorings judge differently
+    parameters:      what was scored
+    references:      [{source, accuracy, scoring, "this run - reference (points)", note}]
+                     the vendor's rows (S60, L40s) are compared with this run's vendor-strict
+                     Overall, any other row (the model card) with the official one
+    ...              the caller's extra keys (the notebook: deviations, timing, ...)
+
+Accuracies are {"acc", "n", "correct"} with acc rounded to 3 decimals; docs/mmmu.md explains
+both scorings and why they differ.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from kit import mmmu as M
+
+if TYPE_CHECKING:
+    from kit.mmmu_run import Outcome, Plan
+
+SCORING_NAMES = {M.OFFICIAL: "official", M.VENDOR_STRICT: "vendor-strict"}
+RESPONSE_SHOWN = 1000  # characters of a response the gallery and tables show
+DIFFERING_SHOWN = 20  # questions listed where the two scorings disagree
+
+
+# --------------------------------------------------------------------------------------------
+# The results.json section
+# --------------------------------------------------------------------------------------------
+
+
+def reference_scoring(reference: Any) -> str:
+    """The scoring a published accuracy is compared with: the row's own ``scoring`` when it
+    names one; else the vendor document's rows were made by the vendor's script
+    (vendor-strict) and anything else (the model card) is compared with the official one."""
+    explicit = getattr(reference, "scoring", None)
+    if explicit in SCORING_NAMES:
+        return explicit
+    source = f"{reference.source or ''} {reference.label or ''}".lower()
+    return M.VENDOR_STRICT if "vendor" in source else M.OFFICIAL
+
+
+def reference_rows(
+    official: float | None, vendor_strict: float | None = None
+) -> list[dict[str, Any]]:
+    """params/references.yaml's MMMU rows, each against this run's Overall of its scoring."""
+    from kit.references import load_references
+
+    overall = {M.OFFICIAL: official, M.VENDOR_STRICT: vendor_strict}
+    rows = []
+    for ref in load_references().mmmu:
+        scoring = reference_scoring(ref)
+        mine = overall[scoring]
+        rows.append(
+            {
+                "source": ref.device,
+                "accuracy": ref.accuracy,
+                "scoring": SCORING_NAMES[scoring],
+                "this run - reference (points)": (
+                    None if mine is None else f"{100 * (mine - ref.accuracy):+.1f}"
+                ),
+                "note": ref.label or ref.source or "",
+            }
+        )
+    return rows
+
+
+def scoring_section(official: M.ScoreReport, vendor: M.ScoreReport) -> dict[str, Any]:
+    """Both Overalls side by side; the vendor-strict breakdown in full."""
+    strict = vendor.to_dict()
+    return {
+        M.OFFICIAL: {
+            "overall": official.overall.to_dict(),
+            "rule": M.SCORING_RULES[M.OFFICIAL],
+        },
+        M.VENDOR_STRICT: {
+            "overall": strict["overall"],
+            "groups": strict["groups"],
+            "subjects": strict["subjects"],
+            "by_question_type": strict["by_question_type"],
+            "counts": strict["counts"],
+            "rule": M.SCORING_RULES[M.VENDOR_STRICT],
+        },
+        "differing_questions": len(M.differing_verdicts(official, vendor)),
+    }
+
+
+def mmmu_section(
+    official: M.ScoreReport,
+    vendor: M.ScoreReport,
+    parameters: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``mmmu`` JSON shared by the notebook's results.json and the scorer CLI (shape in
+    the module docstring)."""
+    summary = official.to_dict()
+    answered = official.overall.n > 0
+    return {
+        "overall": summary["overall"],
+        "groups": summary["groups"],
+        "subjects": summary["subjects"],
+        "by_question_type": summary["by_question_type"],
+        "by_difficulty": summary["by_difficulty"],
+        "counts": summary["counts"],
+        "fallbacks": official.counts.fallbacks,
+        "errors": official.counts.errors,
+        "letters": summary["letters"],
+        "seed": summary["seed"],
+        "scoring": scoring_section(official, vendor),
+        "parameters": parameters,
+        "references": reference_rows(
+            official.overall.acc if answered else None,
+            vendor.overall.acc if answered else None,
+        ),
+        **(extra or {}),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def overall_rows(outcome: Outcome) -> list[dict[str, Any]]:
+    """This run under both scorings, then each reference against the matching one."""
+    rows = []
+    for report in (outcome.report, outcome.vendor):
+        o = report.overall
+        rows.append(
+            {
+                "source": "this run",
+                "accuracy": o.acc if o.n else None,
+                "scoring": SCORING_NAMES[report.scoring],
+                "this run - reference (points)": None,
+                "note": f"{o.correct}/{o.n} correct",
+            }
+        )
+    return rows + outcome.section["references"]
+
+
+def deviation_rows(outcome: Outcome) -> list[dict[str, Any]]:
+    return [{"difference from the vendor's run": d} for d in outcome.section["deviations"]]
+
+
+def _points(a: float, b: float) -> str:
+    return f"{100 * (a - b):+.1f}"
+
+
+def scoring_rows(official: M.ScoreReport, vendor: M.ScoreReport) -> list[dict[str, Any]]:
+    """Overall and groups under both scorings, side by side."""
+    pairs = [("Overall", official.overall, vendor.overall)]
+    pairs += [(g, a, vendor.groups[g]) for g, a in official.groups.items() if g in vendor.groups]
+    return [
+        {
+            "": name,
+            "official": a.acc,
+            "vendor-strict": b.acc,
+            "vendor-strict - official (points)": _points(b.acc, a.acc),
+            "n": a.n,
+        }
+        for name, a, b in pairs
+    ]
+
+
+def _shown(text: str | None, limit: int = RESPONSE_SHOWN) -> str:
+    """A response as displayed: repr (whitespace visible), cut after `limit` characters."""
+    if text is None:
+        return "None"
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
+
+
+def differing_rows(outcome: Outcome, limit: int = DIFFERING_SHOWN) -> list[dict[str, Any]]:
+    """The first `limit` questions the two scorings judge differently, with the response."""
+    strict = {r.id: r for r in outcome.vendor.records}
+    by_id = {r.id: r for r in outcome.report.records}
+    rows = []
+    for qid in M.differing_verdicts(outcome.report, outcome.vendor)[:limit]:
+        official = by_id[qid]
+        parsed, _ = M.recorded_parsed(official.parsed)
+        rows.append(
+            {
+                "id": qid,
+                "response": _shown(outcome.lines.get(qid, {}).get("response")),
+                "gold": official.gold,
+                "official parse": parsed,
+                "official": "right" if official.correct else "wrong",
+                "vendor-strict": "right" if strict[qid].correct else "wrong",
+                "random fallback": official.used_fallback,
+            }
+        )
+    return rows
+
+
+def group_rows(report: M.ScoreReport, vendor: M.ScoreReport | None = None) -> list[dict[str, Any]]:
+    rows = []
+    for g, a in report.groups.items():
+        row = {"group": g, "accuracy": a.acc, "correct": a.correct, "n": a.n}
+        if vendor is not None and g in vendor.groups:
+            row["vendor-strict accuracy"] = vendor.groups[g].acc
+        rows.append(row)
+    return rows
+
+
+def subject_rows(
+    report: M.ScoreReport, vendor: M.ScoreReport | None = None
+) -> list[dict[str, Any]]:
+    rows = []
+    for s, a in report.subjects.items():
+        row = {
+            "subject": s,
+            "group": M.SUBJECT_GROUP.get(s, ""),
+            "accuracy": a.acc,
+            "correct": a.correct,
+            "n": a.n,
+        }
+        if vendor is not None and s in vendor.subjects:
+            row["vendor-strict accuracy"] = vendor.subjects[s].acc
+        rows.append(row)
+    return rows
+
+
+def breakdown_rows(acc_by: dict[str, M.Accuracy], name: str) -> list[dict[str, Any]]:
+    return [{name: k, "accuracy": a.acc, "correct": a.correct, "n": a.n} for k, a in acc_by.items()]
+
+
+def letter_rows(report: M.ScoreReport) -> list[dict[str, Any]]:
+    from_fallback: dict[str, int] = {}
+    for r in report.records:
+        if r.used_fallback and isinstance(r.parsed, str):
+            from_fallback[r.parsed] = from_fallback.get(r.parsed, 0) + 1
+    letters_seen = sorted(set(report.predicted_letters) | set(report.gold_letters))
+    return [
+        {
+            "letter": x,
+            "predicted": report.predicted_letters.get(x, 0),
+            "of which random fallback": from_fallback.get(x, 0),
+            "gold": report.gold_letters.get(x, 0),
+        }
+        for x in letters_seen
+    ]
+
+
+def count_rows(outcome: Outcome) -> list[dict[str, Any]]:
+    c = outcome.report.counts
+    t = outcome.section["timing"]
+    rows = {
+        "questions": c.questions,
+        "answered": c.answered,
+        "errors (counted wrong)": c.errors,
+        "multiple-choice answers from the random fallback (seed 42)": c.fallbacks,
+        "questions the two scorings judge differently": outcome.section["scoring"][
+            "differing_questions"
+        ],
+        "answered in this attempt": t["answered"] + t["errors"],
+        "answered in earlier attempts": t["previously_answered"],
+        "answering wall time (s)": round(t["seconds"], 2),
+        "questions/s (this attempt)": t["questions_per_s"],
+        "output tokens (this attempt)": t["output_tokens"],
+    }
+    return [{"name": k, "value": v} for k, v in rows.items()]
+
+
+def error_rows(outcome: Outcome) -> list[dict[str, Any]]:
+    return outcome.section["error_questions"]
+
+
+# --------------------------------------------------------------------------------------------
+# Charts
+# --------------------------------------------------------------------------------------------
+
+
+def png_bytes(figure: Any) -> bytes:
+    """A pyplot-free Figure as PNG (it needs a canvas attached first)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from kit.report import figure_png
+
+    FigureCanvasAgg(figure)
+    return figure_png(figure)
+
+
+def subject_chart(report: M.ScoreReport, references: Sequence[float] = ()) -> bytes:
+    """Horizontal bars per subject (official order), coloured by group, with Overall."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    subjects = list(report.subjects)
+    groups = list(M.GROUPS)
+    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+    fig = Figure(figsize=(8, 0.28 * max(len(subjects), 4) + 1.2))
+    ax = fig.subplots()
+    ys = list(range(len(subjects)))[::-1]
+    accs = [report.subjects[s].acc for s in subjects]
+    cols = [colours[groups.index(M.SUBJECT_GROUP[s]) % 6] for s in subjects]
+    ax.barh(ys, accs, color=cols)
+    ax.set_yticks(ys, [f"{s} (n={report.subjects[s].n})" for s in subjects], fontsize=8)
+    ax.axvline(report.overall.acc, color="black", linestyle="--", linewidth=1)
+    ax.text(report.overall.acc, len(subjects) - 0.4, f" Overall {report.overall.acc:.3f}")
+    for ref in references:
+        ax.axvline(ref, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy")
+    ax.set_title("MMMU accuracy by subject (colour = group; dotted = references)")
+    handles = [
+        Patch(color=colours[i], label=g)
+        for i, g in enumerate(groups)
+        if any(M.SUBJECT_GROUP[s] == g for s in subjects)
+    ]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return png_bytes(fig)
+
+
+def letter_chart(report: M.ScoreReport) -> bytes:
+    from matplotlib.figure import Figure
+
+    rows = letter_rows(report)
+    fig = Figure(figsize=(6, 2.8))
+    ax = fig.subplots()
+    xs = range(len(rows))
+    ax.bar([x - 0.2 for x in xs], [r["predicted"] for r in rows], 0.4, label="predicted")
+    ax.bar([x + 0.2 for x in xs], [r["gold"] for r in rows], 0.4, label="gold")
+    ax.set_xticks(list(xs), [r["letter"] for r in rows])
+    ax.set_ylabel("multiple-choice questions")
+    ax.set_title("Predicted vs gold letters")
+    ax.legend()
+    return png_bytes(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# HTML: the example prompt and the gallery of wrong answers
+# --------------------------------------------------------------------------------------------
+
+
+def image_data_uri(image: Any, max_side: int = 200) -> str:
+    thumb = image.copy()
+    thumb.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    thumb.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+GALLERY_STYLE = (
+    "<style>.mmmu-card{display:flex;gap:12px;border:1px solid #ddd;padding:8px;margin:6px 0}"
+    ".mmmu-card img{max-width:200px;max-height:200px;flex:none}"
+    ".mmmu-card pre{white-space:pre-wrap;margin:2px 0;font-size:0.9em}"
+    ".mmmu-card .bad{color:#b22}.mmmu-card .ok{color:#272}</style>"
+)
+
+
+def gallery_html(plan: Plan, outcome: Outcome, limit: int) -> str:
+    """Up to `limit` wrong answers (not errors): thumbnail, question, options, response, gold,
+    and the vendor-strict verdict."""
+    from kit.report import escape
+
+    wrong = [r for r in outcome.report.records if not r.correct and not r.error][:limit]
+    if not wrong:
+        return "<p>No wrong answers to show.</p>"
+    by_id = plan.by_id
+    strict = {r.id: r.correct for r in outcome.vendor.records}
+    reader = M.ImageReader()
+    cards = []
+    for r in wrong:
+        q = by_id[r.id]
+        line = outcome.lines.get(r.id, {})
+        try:
+            numbers = M.select_images(q, plan.params.image_policy) or q.image_refs[:1]
+            img = M.decode_image(reader.image_bytes(q, numbers[0])) if numbers else None
+            thumb = f'<img src="{image_data_uri(img)}" alt="image">' if img else ""
+        except Exception:
+            thumb = "<p>(image not decodable)</p>"
+        options = "".join(
+            f"({escape(k)}) {escape(v)}\n" for k, v in M.index_to_answer(q.options).items()
+        )
+        parsed_value, _ = M.recorded_parsed(r.parsed)
+        parsed = parsed_value if isinstance(parsed_value, str) else json.dumps(parsed_value)
+        fallback = " (random fallback)" if r.used_fallback else ""
+        vendor = "right" if strict.get(r.id) else "wrong"
+        cards.append(
+            '<div class="mmmu-card">'
+            f"{thumb}<div><b>{escape(q.id)}</b> &middot; {escape(q.question_type)} &middot; "
+            f"{escape(q.topic_difficulty)}"
+            f"<pre>{escape(q.question)}</pre>"
+            + (f"<pre>{options}</pre>" if options else "")
+            + f'<div>response: <code class="bad">{escape(_shown(line.get("response")))}</code>'
+            "</div>"
+            f"<div>parsed: <code>{escape(parsed)}</code>{escape(fallback)}</div>"
+            f'<div>gold: <code class="ok">{escape(r.gold)}</code></div>'
+            f"<div>vendor-strict: {vendor}</div>"
+            "</div></div>"
+        )
+    reader.close()
+    return GALLERY_STYLE + "".join(cards)
+
+
+def example_html(plan: Plan) -> str:
+    """The first question as the model sees it: the full chat prompt and its image(s)."""
+    from kit.report import escape, text_block
+
+    q = plan.questions[0]
+    numbers = M.select_images(q, plan.params.image_policy)
+    thumbs = []
+    for k in numbers:
+        try:
+            img = M.decode_image(plan.reader.image_bytes(q, k))
+            thumbs.append(f'<img src="{image_data_uri(img)}" alt="image_{k}">')
+        except Exception as exc:
+            thumbs.append(f"<p>image_{k} does not decode: {escape(exc)}</p>")
+    prompt = plan.family.prompt(M.build_prompt(q), len(numbers))
+    return (
+        f"<p>Example: <b>{escape(q.id)}</b>, images sent: {escape(numbers)}</p>"
+        + "".join(thumbs)
+        + text_block(prompt)
+    )
