@@ -12,27 +12,7 @@ from transformers import AutoTokenizer
 from kit.phi3v_processor import num_image_tokens
 from kit.tokens import IMAGE_TAG
 
-from .conftest import REPO, run_kit
-
-TRICKY_PROMPT = 'Is <b>this</b> a robot & "what" is it?'
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, smoke_model):
-    outputs = tmp_path_factory.mktemp("outputs")
-    proc = run_kit(
-        "run",
-        "demo",
-        "-f",
-        "params/smoke-demo.yaml",
-        "-p",
-        "prompt",
-        TRICKY_PROMPT,
-        env={"KIT_OUTPUTS_DIR": str(outputs)},
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (folder,) = outputs.glob("*-demo-*")
-    return folder, proc
+from .conftest import REPO, TRICKY_PROMPT, run_kit
 
 
 @pytest.mark.slow

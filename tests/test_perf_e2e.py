@@ -4,30 +4,10 @@ import json
 
 import pytest
 
-from .conftest import run_kit
-
 
 @pytest.fixture(scope="module")
-def perf_run(tmp_path_factory, smoke_model):
-    outputs = tmp_path_factory.mktemp("outputs")
-    proc = run_kit(
-        "run",
-        "perf",
-        "-f",
-        "params/smoke-perf-sweep.yaml",
-        "-p",
-        "max_output_len",
-        "8",
-        "-p",
-        "batch_size",
-        "1,2",
-        "-p",
-        "input_len",
-        "800,1024",
-        env={"KIT_OUTPUTS_DIR": str(outputs)},
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (folder,) = outputs.glob("*-perf-*")
+def perf_run(perf_sweep_run):
+    folder, _ = perf_sweep_run
     return folder, json.loads((folder / "results.json").read_text())
 
 
@@ -90,19 +70,8 @@ def test_vendor_scheduling_prefills_each_batch_in_one_step(perf_run):
 
 
 @pytest.fixture(scope="module")
-def vllm_scheduling_run(tmp_path_factory, smoke_model):
-    outputs = tmp_path_factory.mktemp("outputs")
-    proc = run_kit(
-        "run",
-        "perf",
-        "-f",
-        "params/smoke-perf.yaml",
-        *("-p", "scheduling", "vllm", "-p", "input_len", "800", "-p", "max_output_len", "4"),
-        *("-p", "iterations", "1", "-p", "warmup", "0", "-p", "ttft_probe", "false"),
-        env={"KIT_OUTPUTS_DIR": str(outputs)},
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (folder,) = outputs.glob("*-perf-*")
+def vllm_scheduling_run(perf_vllm_run):
+    folder, _ = perf_vllm_run
     return folder, json.loads((folder / "results.json").read_text())
 
 

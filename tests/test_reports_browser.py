@@ -1,8 +1,9 @@
 """Reports that travel: two labelled perf runs compared, and every kind of report opened in
 headless Chromium (installed by the setup when missing) with no request leaving the machine.
 
-One module-scoped set of runs on the tiny model: demo, perf x 2 (labels first/second),
-MMMU on the fixture, and a comparison of the two perf runs. Screenshots are kept in each
+The demo and the two labelled perf runs (first: vendor scheduling, second: vllm) are the
+session's shared runs (tests/conftest.py); this module adds MMMU on the fixture and a
+comparison of the two perf runs, in the same outputs folder. Screenshots are kept in each
 run folder under screenshots/.
 """
 
@@ -12,72 +13,38 @@ import re
 import pytest
 
 from .browser import browser_own_hosts, ensure_chromium, load_page
-from .conftest import run_kit
-
-SMALL_PERF = [
-    "-p",
-    "max_output_len",
-    "4",
-    "-p",
-    "iterations",
-    "1",
-    "-p",
-    "warmup",
-    "0",
-    "-p",
-    "batch_size",
-    "1",
-    "-p",
-    "ttft_probe",
-    "false",
-]
+from .conftest import run_into
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, smoke_model):
-    outputs = tmp_path_factory.mktemp("outputs")
-    env = {"KIT_OUTPUTS_DIR": str(outputs)}
-
-    def kit_run(*args):
-        proc = run_kit("run", *args, env=env)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        return sorted(outputs.glob(f"*-{args[0]}-*"), key=lambda p: p.stat().st_mtime)[-1]
-
-    folders = {
-        "demo": kit_run("demo", "-f", "params/smoke-demo.yaml", "-p", "max_output_len", "8"),
-        "perf": kit_run(
-            "perf", "-f", "params/smoke-perf.yaml", "-p", "label", "first", *SMALL_PERF
-        ),
-    }
-    kit_run("perf", "-f", "params/smoke-perf.yaml", "-p", "label", "second", *SMALL_PERF)
-    folders["mmmu"] = kit_run("mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "limit", "1")
-    folders["compare"] = kit_run(
-        "compare",
-        "-p",
-        "runs",
-        f"{outputs}/*perf*",
-        "-p",
-        "label_by",
-        "label",
-        "-p",
-        "baseline",
-        "first",
+def runs(shared_outputs, demo_run, perf_sweep_run, perf_vllm_run):
+    folders = {"demo": demo_run[0], "perf": perf_sweep_run[0], "perf second": perf_vllm_run[0]}
+    folders["mmmu"], _ = run_into(
+        shared_outputs,
+        *("mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "limit", "1"),
+        *("-p", "subjects", "Art,Computer_Science,Economics,History,Pharmacy,Physics"),
     )
-    return outputs, folders
+    folders["compare"], _ = run_into(
+        shared_outputs,
+        "compare",
+        *("-p", "runs", f"{shared_outputs}/*perf*", "-p", "label_by", "label"),
+        *("-p", "baseline", "first"),
+    )
+    return shared_outputs, folders
 
 
 @pytest.mark.slow
 def test_two_labelled_runs_compare(runs):
     outputs, folders = runs
     results = json.loads((folders["compare"] / "results.json").read_text())
-    by_label = {r["label"]: r for r in results["compare"]["rows"]}
-    assert set(by_label) == {"first", "second"}
-    assert by_label["first"]["flags"] == "baseline"
-    second = by_label["second"]
-    assert second["tps / baseline"] == pytest.approx(
-        second["tps"] / by_label["first"]["tps"], rel=1e-2
-    )
-    assert second["flags"] == ""  # same model, dtype, num_crops, image shape
+    rows = results["compare"]["rows"]
+    assert {r["label"] for r in rows} == {"first", "second"}
+    assert all(r["flags"] == "baseline" for r in rows if r["label"] == "first")
+    (second,) = [r for r in rows if r["label"] == "second"]  # 800 x 2 -> 8 under vllm
+    (first,) = [r for r in rows if r["label"] == "first" and r["scenario"] == second["scenario"]]
+    assert second["tps / baseline"] == pytest.approx(second["tps"] / first["tps"], rel=1e-2)
+    # same model, dtype, num_crops, image shape; the scheduling mode differs and is named
+    assert second["flags"].startswith("not comparable: scheduling: vllm vs vendor")
     md = (folders["compare"] / "report.md").read_text()
     assert "| label |" in md and "(report_files/" in md
     assert list((folders["compare"] / "report_files").glob("*.png"))
