@@ -82,6 +82,24 @@ def _render(notebook_path: Path, output: Path | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from kit.params import ParameterError
+
+    try:
+        return _dispatch(args)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user gave or set cannot be used: no traceback
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(
+            f"error: cannot use{where}: {exc.strerror or exc}. Check that the path exists and "
+            "that you may read (or write) it, then run the command again.",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from kit.runner import RunRequest, main_run
 

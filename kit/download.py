@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kit import __version__
+from kit import __version__, jsonio
 from kit.params import ParameterError
 
 MANIFEST = "manifest.json"
@@ -683,7 +683,7 @@ def read_manifest(folder: Path) -> dict | None:
 def write_manifest(folder: Path, data: dict) -> Path:
     path = folder / MANIFEST
     tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.write_text(jsonio.dumps(data, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
     return path
 

@@ -2,7 +2,7 @@
 
 Every choice that depends on the device is made in :func:`device_defaults`; everything
 else is explicit in :class:`EngineParams`. Per-request stats are always on, since the
-reports read TTFT, prefill and decode times from them (FACTS.md section 4).
+reports read TTFT, prefill and decode times from them (docs/methodology.md, section 3).
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def device_defaults(device: str | None = None) -> DeviceDefaults:
     device = device or detect_device()
     if device == "cpu":
         # On CPU the utilization is the RAM share for the KV cache, measured against NUMA
-        # node 0: 0.92 fails at start-up, 0.3 works (FACTS.md section 1). vLLM also keeps
+        # node 0: 0.92 fails at start-up, 0.3 works (docs/methodology.md, section 9). vLLM keeps
         # one core for itself unless told otherwise; both cores are ~1.6x faster.
         return DeviceDefaults(
             device="cpu",
@@ -586,6 +586,24 @@ def log_tail(log_file: Path, lines: int = 12) -> str:
     return "\n".join(text[-lines:])
 
 
+ERROR_LINE = re.compile(r"(?:^|\s)((?:[A-Za-z_][\w.]*)?(?:Error|Exception|OutOfMemory\w*)\b: .+)$")
+WRAPPER_ERRORS = ("See root cause above", "Engine core initialization failed")
+
+
+def root_cause(log_file: Path) -> str | None:
+    """The last exception line of the engine's log that is not vLLM's own wrapper ("See root
+    cause above"): where a failure in the engine process is really explained."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        match = ERROR_LINE.search(line.strip())
+        if match and not any(w in line for w in WRAPPER_ERRORS):
+            return match.group(1)
+    return None
+
+
 @contextlib.contextmanager
 def output_to(log_file: Path):
     """Send stdout and stderr, at the file-descriptor level too, to ``log_file``.
@@ -634,9 +652,11 @@ def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:
                 raise
             failure = exc
     if failure is not None:
+        cause = root_cause(log_file)
+        cause_text = f" Root cause in the engine's log: {cause}." if cause else ""
         raise EngineStartError(
-            f"vLLM could not start the engine ({type(failure).__name__}: {failure}). The "
-            f"engine's own output is in {log_file}; it ends with:\n{log_tail(log_file)}"
+            f"vLLM could not start the engine ({type(failure).__name__}: {failure}).{cause_text}"
+            f" The engine's own output is in {log_file}; it ends with:\n{log_tail(log_file)}"
         ) from failure
     return Engine(
         llm=llm,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import html
-import json
 import re
 import time
 import uuid
@@ -36,7 +35,7 @@ from typing import Any
 
 from PIL import Image
 
-from kit import report
+from kit import jsonio, report
 from kit.demo import VENDOR_PROMPT, DemoResult
 from kit.engine import Engine, EngineParams, resolve_model
 from kit.images import decode_image_bytes, load_image
@@ -681,7 +680,7 @@ class Explorer:
         )
         self._render_history()
         with (self.session_dir / "answers.jsonl").open("a") as fh:
-            fh.write(json.dumps(answer.to_dict(), default=str) + "\n")
+            fh.write(jsonio.dumps(answer.to_dict()) + "\n")
 
     def history_rows(self) -> list[dict]:
         return [

@@ -63,9 +63,10 @@ def resolve_image_path(path: str, parameter: str = "image") -> Path:
                 f"Parameter {parameter!r}: {str(option)!r} is a directory, not an image file. "
                 "Pass the path of an image file in it (list several paths for several images)."
             )
+    looked = dict.fromkeys(str(option.parent.resolve()) for option in options)
     raise ParameterError(
         f"Parameter {parameter!r}: image file {path!r} does not exist (looked in "
-        f"{Path.cwd()} and {REPO_ROOT}). Pass an existing image path, or 'demo' for the "
+        f"{' and '.join(looked)}). Pass an existing image path, or 'demo' for the "
         "kit's demo picture."
     )
 

@@ -7,14 +7,19 @@ from datetime import datetime
 from pathlib import Path
 
 from kit.report import TABLE_STYLE, escape, format_value
-from kit.run import RESULTS_FILE, outputs_dir
+from kit.run import RESULTS_FILE, mark_if_gone, outputs_dir
 from kit.summary import ResultsError, RunSummary, load_results
 
 
 def collect_runs(root: Path) -> tuple[list[RunSummary], list[str]]:
-    """Summaries of every run folder under ``root``, and the folders that could not be read."""
+    """Summaries of every run folder under ``root``, and the folders that could not be read.
+
+    A record still "running" whose process is gone (killed with SIGKILL, a crashed machine)
+    is marked "interrupted" on the way.
+    """
     summaries, problems = [], []
     for path in sorted(root.glob(f"*/{RESULTS_FILE}")):
+        mark_if_gone(path)
         try:
             summaries.append(RunSummary.of(load_results(path)))
         except ResultsError as exc:
@@ -37,7 +42,7 @@ def index_html(summaries: list[RunSummary], problems: list[str], root: Path) -> 
             if report.is_file() and report.is_relative_to(root)
             else ""
         )
-        status_colour = "#2a7" if s.status == "ok" else "#c33"
+        status_colour = {"ok": "#2a7", "running": "#c80"}.get(s.status, "#c33")
         rows.append(
             "<tr>"
             + "".join(

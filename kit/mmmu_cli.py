@@ -26,9 +26,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kit import jsonio
 from kit import mmmu as M
 from kit.mmmu_report import mmmu_section
-from kit.mmmu_run import LoadedPredictions, dumps_strict, read_predictions, resolve_dataset
+from kit.mmmu_run import LoadedPredictions, read_predictions, resolve_dataset
 from kit.params import ParameterError
 
 SHOW = 10  # examples printed per kind of problem
@@ -204,7 +205,7 @@ def check_out(out: Path) -> None:
 def write_document(out: Path, document: dict[str, Any]) -> None:
     """Strict JSON, UTF-8; written in place (--out may be /dev/stdout). A lone surrogate from a
     "\\ud800" escape in the input is written back as that escape."""
-    text = dumps_strict(document, indent=2, ensure_ascii=False) + "\n"
+    text = jsonio.dumps(document, indent=2, ensure_ascii=False) + "\n"
     try:
         with out.open("w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kit import jsonio
 from kit import mmmu as M
 from kit.engine import HUB_ID, AnswerParams, Engine
 from kit.mmmu_report import mmmu_section
@@ -156,6 +157,12 @@ class MMMUParams(AnswerParams):
         root = resolve_dataset(self.dataset, self.split, self.subject_names())
         M.check_dataset(root, self.split, self.subject_names())
         super().preflight()
+
+    def check_resume(self, folder: Path) -> None:
+        """Before a --resume touches the folder: refuse parameters that change the answers."""
+        meta = folder / PREDICTIONS_META_FILE
+        if meta.is_file():
+            refuse_changed_answers(meta, self)
 
     @property
     def effective_batch(self) -> int:
@@ -288,11 +295,6 @@ def read_predictions(path: Path) -> LoadedPredictions:
     return parse_predictions(path.read_bytes().decode("utf-8", "replace"))
 
 
-def dumps_strict(value: Any, **kwargs: Any) -> str:
-    """JSON without NaN or Infinity (json.dumps would write them, and strict readers fail)."""
-    return json.dumps(value, allow_nan=False, **kwargs)
-
-
 class PredictionLog:
     """``predictions.jsonl``: one JSON object per answered question, appended and fsynced
     as each chunk returns; never rewritten except to drop a torn last line after a kill."""
@@ -319,7 +321,7 @@ class PredictionLog:
         return out
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
-        text = "".join(dumps_strict(r, ensure_ascii=False) + "\n" for r in records)
+        text = "".join(jsonio.dumps(r, ensure_ascii=False) + "\n" for r in records)
         if not text:
             return
         with self.path.open("a", encoding="utf-8") as fh:
@@ -334,11 +336,22 @@ def answer_fingerprint(params: MMMUParams) -> dict[str, Any]:
 
 def check_same_parameters(meta_path: Path, params: MMMUParams) -> None:
     """A resumed run must answer with the parameters the earlier answers were made with."""
-    current = answer_fingerprint(params)
     if not meta_path.is_file():
-        meta_path.write_text(dumps_strict(current, indent=2) + "\n")
+        meta_path.write_text(jsonio.dumps(answer_fingerprint(params), indent=2) + "\n")
         return
-    saved = json.loads(meta_path.read_text())
+    refuse_changed_answers(meta_path, params)
+
+
+def refuse_changed_answers(meta_path: Path, params: MMMUParams) -> None:
+    """ParameterError when ``params`` would answer differently from the saved fingerprint."""
+    current = answer_fingerprint(params)
+    try:
+        saved = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ParameterError(
+            f"--resume: {str(meta_path)!r} cannot be read ({exc}), so the parameters the "
+            "earlier answers were made with are unknown. Start a new run."
+        ) from exc
     changed = {k: (saved.get(k), v) for k, v in current.items() if k in saved and saved[k] != v}
     if changed:
         detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
@@ -419,7 +432,7 @@ def prepare(run: Any) -> Plan:
         check_same_parameters(run.paths.artifact(PREDICTIONS_META_FILE), params)
     else:
         run.paths.artifact(PREDICTIONS_META_FILE).write_text(
-            dumps_strict(answer_fingerprint(params), indent=2) + "\n"
+            jsonio.dumps(answer_fingerprint(params), indent=2) + "\n"
         )
     ids = {q.id for q in questions}
     previous = {i: r for i, r in loaded.lines.items() if i in ids}

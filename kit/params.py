@@ -1,6 +1,6 @@
 """Typed notebook parameters: one dataclass per notebook, checked before any engine starts.
 
-Papermill never checks types and only logs unknown names (FACTS.md section 7), and YAML
+Papermill never checks types and only logs unknown names, and YAML
 turns ``1e-5`` into a string and ``3.10`` into 3.1. Every notebook therefore passes its
 namespace through :func:`collect`, which rejects unknown names with the closest valid
 ones and coerces or rejects each value with a message naming the parameter and the fix.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Union
@@ -60,6 +61,8 @@ def build(schema: type, values: dict[str, Any]) -> Any:
         raise unknown_parameter_error(unknown, names)
     hints = typing.get_type_hints(schema)
     coerced = {name: coerce(name, value, hints[name]) for name, value in values.items()}
+    for name, value in coerced.items():
+        refuse_non_finite(name, value)
     params = schema(**coerced)
     check = getattr(params, "check", None)
     if check is not None:
@@ -79,6 +82,19 @@ def check_generation(
         raise ParameterError(f"Parameter 'max_output_len' must be at least 1{note}.")
     if temperature < 0:
         raise ParameterError(f"Parameter 'temperature' must be >= 0 ({temperature_note}).")
+
+
+def refuse_non_finite(name: str, value: Any) -> None:
+    """NaN or infinity anywhere in a value (YAML's .nan inside engine_args too) is refused:
+    it passes most checks, fails much later, and cannot be written to strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _type_error(name, value, "a finite number", "-p {name} 0.5")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_non_finite(f"{name}.{key}", item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            refuse_non_finite(name, item)
 
 
 def unknown_parameter_error(unknown: list[str], valid: list[str]) -> ParameterError:
@@ -167,14 +183,19 @@ def _to_int(name: str, value: Any) -> int:
 def _to_float(name: str, value: Any) -> float:
     if isinstance(value, bool):
         raise _type_error(name, value, "a number", "-p {name} 0.5")
+    number = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):  # YAML reads 1e-5 as a string
+        number = float(value)
+    elif isinstance(value, str):  # YAML reads 1e-5 as a string
         try:
-            return float(value.strip())
+            number = float(value.strip())
         except ValueError:
             pass
-    raise _type_error(name, value, "a number", "-p {name} 0.5")
+    if number is None:
+        raise _type_error(name, value, "a number", "-p {name} 0.5")
+    if not math.isfinite(number):  # float("nan") and "inf" parse, but mean nothing here
+        raise _type_error(name, value, "a finite number", "-p {name} 0.5")
+    return number
 
 
 def _type_error(name: str, value: Any, expected: str, example: str) -> ParameterError:

@@ -724,11 +724,17 @@ def check_fits(
             "smaller images or fewer num_crops."
         )
     if input_len + max_output_len > max_model_len:
+        fixes = []
+        if max_model_len - max_output_len >= min_prompt_tokens:
+            fixes.append(f"lower input_len to <= {max_model_len - max_output_len}")
+        if max_model_len - input_len >= 1:
+            fixes.append(f"lower max_output_len to <= {max_model_len - input_len}")
+        fixes.append(f"raise max_model_len to >= {input_len + max_output_len}")
         raise ValueError(
             f"input_len + max_output_len = {input_len} + {max_output_len} = "
-            f"{input_len + max_output_len} exceeds max_model_len={max_model_len}: lower input_len "
-            f"to <= {max_model_len - max_output_len}, lower max_output_len to <= "
-            f"{max_model_len - input_len}, or raise max_model_len."
+            f"{input_len + max_output_len} exceeds max_model_len={max_model_len}: "
+            + ", or ".join(fixes)
+            + "."
         )
 
 

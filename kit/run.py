@@ -11,16 +11,21 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kit import OUTPUTS_DIR, environment, params
+from kit import OUTPUTS_DIR, environment, jsonio, params
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
+# A run is "running" while its notebook works, then "ok", "failed", or "interrupted" (stopped
+# by Ctrl-C / SIGTERM, or its process found gone while the record still said "running").
+STATUSES = ("running", "ok", "failed", "interrupted")
 
 
 def new_run_dir(notebook: str, root: Path | None = None) -> Path:
@@ -41,6 +46,31 @@ def outputs_dir() -> Path:
     """``$KIT_OUTPUTS_DIR`` when set (tests use it), else the repo's ``outputs/``."""
     env = os.environ.get("KIT_OUTPUTS_DIR")
     return Path(env) if env else OUTPUTS_DIR
+
+
+def check_writable(folder: Path, what: str, fix: str) -> Path:
+    """Make ``folder`` if needed and prove a file can be written there, or raise a
+    ParameterError naming the folder, the reason and ``fix`` (before anything runs)."""
+    probe = folder / f".kit-write-check-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise params.ParameterError(
+            f"{what} {str(folder)!r} cannot be written ({reason}). {fix}"
+        ) from None
+    return folder
+
+
+def check_outputs_writable() -> Path:
+    return check_writable(
+        outputs_dir(),
+        "The outputs folder",
+        "Run from a checkout you can write to, or set KIT_OUTPUTS_DIR to a writable folder "
+        "(e.g. KIT_OUTPUTS_DIR=$HOME/kit-outputs).",
+    )
 
 
 def papermill_output_path() -> Path | None:
@@ -110,6 +140,7 @@ class Run:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     results: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    engine_processes: list[dict[str, Any]] = field(default_factory=list)
     _t0: float = field(default_factory=time.monotonic)
 
     def parameters(self) -> dict[str, Any]:
@@ -129,6 +160,7 @@ class Run:
         if engine.remote_code_changes:  # the user opted in: say so in every report
             self.environment["model"]["remote_code_changes"] = engine.remote_code_changes
         self.results["engine"] = engine.config
+        self.engine_processes = engine_children()
         self.save("running")
         return engine
 
@@ -141,6 +173,8 @@ class Run:
             "started_at": self.started_at,
             "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
             "duration_s": round(time.monotonic() - self._t0, 3),
+            "process": process_identity(),
+            "engine_processes": self.engine_processes,
             "parameters": self.parameters(),
             **self.results,
             "environment": self.environment,
@@ -148,11 +182,7 @@ class Run:
         }
 
     def save(self, status: str, error: str | None = None) -> Path:
-        self.paths.results.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.paths.results.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.document(status, error), indent=2, default=str) + "\n")
-        tmp.replace(self.paths.results)
-        return self.paths.results
+        return jsonio.write_json(self.paths.results, self.document(status, error))
 
     def finish(self) -> Path:
         if not self.environment:
@@ -165,4 +195,101 @@ def start(notebook: str, schema: type, namespace: dict[str, Any]) -> Run:
     run_params = params.collect(schema, namespace)
     run = Run(notebook=notebook, params=run_params, paths=RunPaths.for_notebook(notebook))
     run.save("running")
+    end_with_parent()
     return run
+
+
+# ----------------------------------------------------------------------------------------
+# Processes: a run's engine ends with it, and a record whose process is gone says so
+# ----------------------------------------------------------------------------------------
+
+
+def process_identity(pid: int | None = None) -> dict[str, Any]:
+    """Who writes this record: host, pid and the process's start time (pids are reused)."""
+    import psutil
+
+    pid = pid or os.getpid()
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        started = None
+    return {"host": socket.gethostname(), "pid": pid, "create_time": started}
+
+
+def engine_children() -> list[dict[str, Any]]:
+    """This process's children (vLLM's engine core and workers), to stop if orphaned."""
+    import psutil
+
+    return [process_identity(child.pid) for child in psutil.Process().children(recursive=True)]
+
+
+def process_alive(identity: dict[str, Any]) -> bool:
+    """Whether the process a record names still runs (on this host; other hosts: assumed)."""
+    import psutil
+
+    if identity.get("host") != socket.gethostname():
+        return True
+    try:
+        process = psutil.Process(int(identity["pid"]))
+        same = identity.get("create_time") in (None, process.create_time())
+        return same and process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False
+
+
+_reaper: list = []  # the watcher of this kernel, started once
+
+
+def end_with_parent() -> None:
+    """When the process that started this kernel dies (``kit run`` killed with SIGKILL, a
+    JupyterLab server gone) or the kernel itself does, its engine processes are stopped by
+    a small watcher process (kit.reaper) instead of keeping the machine busy."""
+    if not _reaper:
+        from kit import reaper
+
+        _reaper.append(reaper.start())
+
+
+def stop_process_tree(pid: int, include_root: bool = True, grace_s: float = 5.0) -> list[int]:
+    """SIGTERM a process and its descendants, SIGKILL what is left after ``grace_s``; the
+    pids that had to be stopped."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        victims = root.children(recursive=True) + ([root] if include_root else [])
+    except psutil.Error:
+        return []
+    for process in victims:
+        try:
+            process.send_signal(signal.SIGTERM if grace_s else signal.SIGKILL)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(victims, timeout=grace_s or 0.1)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    return [p.pid for p in victims]
+
+
+def mark_if_gone(path: Path) -> bool:
+    """Turn a ``running`` record whose process is gone into ``interrupted``; True if it did."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    identity = document.get("process")
+    if document.get("status") != "running" or not identity or process_alive(identity):
+        return False
+    last_written = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
+    document["status"] = "interrupted"
+    document["finished_at"] = document.get("finished_at") or last_written
+    document["error"] = (
+        f"interrupted: the process that ran it (pid {identity.get('pid')} on "
+        f"{identity.get('host')}) ended without finishing the record (killed?); what it had "
+        f"saved until {last_written} is kept"
+    )
+    jsonio.write_json(path, document)
+    return True

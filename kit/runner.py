@@ -7,19 +7,22 @@ engine arguments) before a run folder is made or an engine is started.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kit import NOTEBOOKS_DIR, run
+from kit import NOTEBOOKS_DIR, jsonio, run
 from kit.params import ParameterError, build
 
 # notebook name -> its parameter dataclass
@@ -50,6 +53,7 @@ class RunOutcome:
     report: Path | None
     results: Path
     error: str | None = None
+    interrupted: int | None = None  # the signal that stopped the run
 
 
 def schema_for(notebook: str) -> type:
@@ -116,13 +120,75 @@ def keep_previous_attempt(folder: Path, notebook: str) -> None:
             current.rename(folder / f"{name}.attempt-{attempt}{suffix}")
 
 
+class Interrupted(Exception):
+    """The user stopped a run (Ctrl-C is SIGINT; SIGTERM comes from kill or a scheduler)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@dataclass
+class InterruptState:
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def stop_cleanly_on_signals(results: Path):
+    """SIGINT and SIGTERM stop the notebook where it is, and the run ends as "interrupted".
+
+    The signal is passed on to the kernel as SIGINT, so the running cell raises
+    KeyboardInterrupt there; papermill then saves the notebook, shuts the kernel (and the
+    engine in it) down and returns. Raising in this process instead would land wherever
+    papermill happens to be (a logging call swallowed it). Before the kernel has opened its
+    run record, or on a second signal, it stops at once.
+    """
+    state = InterruptState()
+
+    def handler(signum, frame):
+        first = state.signum is None
+        state.signum = signum
+        kernel = kernel_identity(results)
+        if first and kernel and run.process_alive(kernel):
+            os.kill(int(kernel["pid"]), signal.SIGINT)
+        else:
+            raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield state
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def kernel_identity(results: Path) -> dict[str, Any] | None:
+    """The kernel process named in a run record, if the record exists yet."""
+    try:
+        return json.loads(results.read_text()).get("process")
+    except (OSError, ValueError):
+        return None
+
+
+def check_resume(folder: Path, params: Any) -> None:
+    """Refuse a --resume whose parameters would change the answers, before touching files."""
+    hook = getattr(params, "check_resume", None)
+    if hook is not None:
+        hook(folder)
+
+
 def execute(request: RunRequest) -> RunOutcome:
     if request.resume is not None:
         values = {**resume_values(request.resume, request.notebook), **merge_parameters(request)}
     else:
         values = merge_parameters(request)
-    preflight(request.notebook, values)
+    params = preflight(request.notebook, values)
+    run.check_outputs_writable()
     if request.resume is not None:
+        check_resume(request.resume, params)
+        run.check_writable(
+            request.resume, "--resume: the run folder", "Resume from a copy you can write to."
+        )
         folder = request.resume
         keep_previous_attempt(folder, request.notebook)
     else:
@@ -139,23 +205,35 @@ def execute(request: RunRequest) -> RunOutcome:
 
     error = None
     started = time.monotonic()
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(executed),
-            parameters=values,
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=True,
-        )
-    except papermill.PapermillExecutionError as exc:
-        error = f"{exc.ename}: {exc.evalue}"
-    except Exception as exc:  # kernel died, could not start, ...
-        error = f"{type(exc).__name__}: {exc}"
-    finally:
-        os.environ.pop("KIT_RUN_DIR", None)
-    status = "ok" if error is None else "failed"
-    document = _settle_results(results, request.notebook, values, error, time.monotonic() - started)
+    with stop_cleanly_on_signals(results) as signals:
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=values,
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=True,
+            )
+        except Interrupted:
+            pass
+        except papermill.PapermillExecutionError as exc:
+            error = f"{exc.ename}: {exc.evalue}"
+        except Exception as exc:  # kernel died, could not start, ...
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            os.environ.pop("KIT_RUN_DIR", None)
+            stopped = stop_leftovers(results)
+    interrupted = signals.signum
+    if interrupted is not None:
+        name = signal.Signals(interrupted).name
+        error = f"interrupted by {name}: what the run had saved until then is kept"
+    document = _settle_results(
+        results, request.notebook, values, error, time.monotonic() - started, interrupted
+    )
+    if stopped:  # say so in the record: the engine did not end by itself
+        document["stopped_processes"] = stopped
+        jsonio.write_json(results, document)
     report = None
     if executed.is_file():
         from kit.report import render_html, render_markdown
@@ -165,11 +243,31 @@ def execute(request: RunRequest) -> RunOutcome:
     from kit.index import write_index
 
     write_index(folder.parent)
-    return RunOutcome(folder, status, executed, report, results, error)
+    status = document["status"]
+    return RunOutcome(folder, status, executed, report, results, error, interrupted)
+
+
+def stop_leftovers(results: Path) -> list[int]:
+    """Stop what the run record names and papermill left alive: the kernel and its children,
+    and the engine processes the kernel started (which outlive a kernel that was killed)."""
+    try:
+        document = json.loads(results.read_text())
+    except (OSError, ValueError):
+        return []
+    stopped = []
+    for identity in [document.get("process") or {}, *document.get("engine_processes", [])]:
+        if identity and identity.get("pid") != os.getpid() and run.process_alive(identity):
+            stopped += run.stop_process_tree(int(identity["pid"]))
+    return stopped
 
 
 def _settle_results(
-    path: Path, notebook: str, values: dict, error: str | None, seconds: float
+    path: Path,
+    notebook: str,
+    values: dict,
+    error: str | None,
+    seconds: float,
+    interrupted: int | None = None,
 ) -> dict[str, Any]:
     """Make results.json say how the run ended, keeping what the notebook already saved."""
     try:
@@ -181,13 +279,17 @@ def _settle_results(
             "parameters": values,
             "environment": {},
         }
-    if error is not None:
+    if interrupted is not None:
+        document["status"], document["error"] = "interrupted", error
+    elif error is not None:
         document["status"], document["error"] = "failed", error
     elif document.get("status") != "ok":
         document["status"] = "failed"
         document["error"] = "the notebook ended without finishing its run record"
+    if document["status"] != "ok" or not document.get("finished_at"):
+        document["finished_at"] = datetime.now(UTC).isoformat()
     document.setdefault("duration_s", round(seconds, 3))
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    jsonio.write_json(path, document)
     return document
 
 
@@ -203,6 +305,13 @@ def main_run(request: RunRequest) -> int:
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if outcome.interrupted is not None:
+        print(
+            f"interrupted ({signal.Signals(outcome.interrupted).name}): what was saved is "
+            f"kept in {outcome.folder}" + (f"; report: {outcome.report}" if outcome.report else ""),
+            file=sys.stderr,
+        )
+        return 128 + outcome.interrupted
     print(f"status: {outcome.status}")
     if outcome.report:
         print(f"report: {outcome.report}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kit import jsonio
 from kit.engine import DUMMY_MARKER
 from kit.environment import file_sha256
 
@@ -87,7 +88,14 @@ def _ensure(target: Path, build, seed: int) -> Path:
     """Build ``target`` in a staging folder and move it in place, once, under a lock."""
     if is_valid(target, seed):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    from kit.run import check_writable
+
+    check_writable(
+        target.parent,
+        "The kit's cache folder",
+        "Set KIT_CACHE_DIR to a folder you can write to (e.g. "
+        "KIT_CACHE_DIR=$HOME/.cache/vlm-repro-kit); the tiny model is built there once.",
+    )
     with _locked(target.parent / f".{target.name}.lock"):
         if is_valid(target, seed):  # another process built it while we waited
             return target
@@ -392,7 +400,7 @@ def _write_weights(path: Path, seed: int, specials: dict[str, int], tokenizer_vo
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    path.write_text(jsonio.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager

@@ -83,9 +83,20 @@ def weights_line(results: dict[str, Any]) -> str:
 
 
 def headline(results: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers a reader looks for first, per notebook."""
-    if results.get("status") != "ok":
-        return {"error": results.get("error") or results.get("status")}
+    """The few numbers a reader looks for first, per notebook; for a run that did not
+    finish, the numbers it saved and why it stopped."""
+    status = results.get("status")
+    if status == "running":
+        return {}
+    if status == "failed":
+        return {"error": results.get("error") or status}
+    numbers = headline_numbers(results)
+    if status == "interrupted":
+        return {**numbers, "note": results.get("error") or status}
+    return numbers
+
+
+def headline_numbers(results: dict[str, Any]) -> dict[str, Any]:
     if "demo" in results:
         demo = results["demo"]
         return {

@@ -61,11 +61,63 @@ def run_into(outputs: Path, notebook: str, *args: str) -> tuple[Path, subprocess
     return Path(folder), proc
 
 
+def exif_rotated_photo(path: Path) -> Path:
+    """A JPEG stored 200 wide x 100 tall whose EXIF orientation (6) makes it 100 x 200 upright,
+    as phone cameras write them."""
+    from PIL import ExifTags, Image
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    Image.new("RGB", (200, 100), (200, 60, 60)).save(path, "JPEG", exif=exif)
+    return path
+
+
 @pytest.fixture(scope="session")
-def demo_run(shared_outputs, smoke_model):
-    """The demo as users start it, with a prompt that needs escaping."""
+def demo_run(shared_outputs, smoke_model, tmp_path_factory):
+    """The demo as users start it, with a prompt that needs escaping, about the kit's picture
+    and a phone photo whose EXIF orientation rotates it."""
+    photo = exif_rotated_photo(tmp_path_factory.mktemp("photos") / "phone.jpg")
     return run_into(
-        shared_outputs, "demo", "-f", "params/smoke-demo.yaml", "-p", "prompt", TRICKY_PROMPT
+        shared_outputs,
+        *("demo", "-f", "params/smoke-demo.yaml", "-p", "prompt", TRICKY_PROMPT),
+        *("-p", "image", f"demo,{photo}"),
+    )
+
+
+MMMU_SUBJECTS = ["Art", "Computer_Science", "Economics", "History", "Pharmacy", "Physics"]
+BROKEN_ID = "validation_Physics_2"
+
+
+@pytest.fixture(scope="session")
+def mmmu_dataset(tmp_path_factory) -> Path:
+    """Six fixture subjects (one per group); image_1 of BROKEN_ID is not an image."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from kit.mmmu_run import fixture_dataset
+
+    source = fixture_dataset()
+    dest = tmp_path_factory.mktemp("mmmu-data")
+    for subject in MMMU_SUBJECTS:
+        shutil.copytree(source / subject, dest / subject)
+    path = dest / "Physics" / "validation-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    for row in rows:
+        if row["id"] == BROKEN_ID:
+            row["image_1"] = {"bytes": b"\x89PNG but not really", "path": "broken.png"}
+    pq.write_table(table.from_pylist(rows, schema=table.schema), path)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def mmmu_run(shared_outputs, mmmu_dataset, smoke_model):
+    """MMMU on two questions of each of the six subjects, one of which cannot be decoded."""
+    return run_into(
+        shared_outputs,
+        *("mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "dataset", str(mmmu_dataset)),
+        *("-p", "subjects", ",".join(MMMU_SUBJECTS), "-p", "limit", "2", "-p", "chunk_size", "5"),
     )
 
 
@@ -75,7 +127,7 @@ def perf_sweep_run(shared_outputs, smoke_model):
     return run_into(
         shared_outputs,
         "perf",
-        *("-f", "params/smoke-perf-sweep.yaml", "-p", "max_output_len", "8"),
+        *("-f", "params/smoke-perf-sweep.yaml", "-p", "max_output_len", "8", "-p", "warmup", "0"),
         *("-p", "batch_size", "1,2", "-p", "input_len", "800,1024", "-p", "label", "first"),
     )
 

@@ -49,9 +49,18 @@ def test_prompt_tokens_are_text_plus_formula_image_tokens(demo_run, smoke_model)
     demo = json.loads((folder / "results.json").read_text())["demo"]
     tokenizer = AutoTokenizer.from_pretrained(smoke_model)
     text_tokens = sum(len(tokenizer(c).input_ids) for c in IMAGE_TAG.split(demo["prompt"]))
-    ((width, height),) = demo["image_sizes"]
-    expected = text_tokens + num_image_tokens(width, height, 4)
+    expected = text_tokens + sum(num_image_tokens(w, h, 4) for w, h in demo["image_sizes"])
     assert demo["num_prompt_tokens"] == expected  # what vLLM actually saw
+
+
+@pytest.mark.slow
+def test_exif_rotated_photo_is_counted_as_vllm_sees_it(demo_run):
+    folder, _ = demo_run
+    demo = json.loads((folder / "results.json").read_text())["demo"]
+    # stored 200 x 100 with EXIF orientation 6: upright, and so for vLLM, 100 wide x 200 tall
+    assert demo["image_sizes"][1] == [100, 200]
+    assert demo["num_image_tokens"][1] == num_image_tokens(100, 200, 4) == 469
+    assert demo["num_prompt_tokens"] == demo["expected_prompt_tokens"]
 
 
 @pytest.mark.slow

@@ -58,6 +58,14 @@ def test_lab_is_a_phony_target_running_lab_cmd():
     assert "$(LAB_CMD)" in makefile.split("\nlab:", 1)[1].split("\n\n", 1)[0]
 
 
+def connections(process: psutil.Process) -> list:
+    """A process's sockets; none for a short-lived helper that ended meanwhile."""
+    try:
+        return process.net_connections(kind="inet")
+    except psutil.NoSuchProcess:
+        return []
+
+
 def test_lab_command_serves_on_localhost_and_stops_cleanly(tmp_path):
     port = free_port()
     env = {**os.environ, "JUPYTER_TOKEN": TOKEN, "JUPYTER_RUNTIME_DIR": str(tmp_path)}
@@ -83,7 +91,7 @@ def test_lab_command_serves_on_localhost_and_stops_cleanly(tmp_path):
         listening = {
             c.laddr.ip
             for p in psutil.Process(proc.pid).children(recursive=True)
-            for c in p.net_connections(kind="inet")
+            for c in connections(p)
             if c.status == psutil.CONN_LISTEN and c.laddr.port == port
         }
         assert listening == {"127.0.0.1"}

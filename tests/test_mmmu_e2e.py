@@ -37,29 +37,16 @@ from kit.mmmu_run import (
 )
 from kit.params import ParameterError, build
 
-from .conftest import REPO, run_kit
+from .conftest import BROKEN_ID, MMMU_SUBJECTS, REPO, run_kit
 
-RUN1_SUBJECTS = ["Art", "Computer_Science", "Economics", "History", "Pharmacy", "Physics"]
+RUN1_SUBJECTS = MMMU_SUBJECTS
 RUN2_SUBJECTS = ["Art", "History", "Physics"]
-BROKEN_ID = "validation_Physics_2"
 SEEDED = 4
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    """Six fixture subjects (one per group); image_1 of BROKEN_ID is not an image."""
-    source = fixture_dataset()
-    dest = tmp_path_factory.mktemp("mmmu-data")
-    for subject in RUN1_SUBJECTS:
-        shutil.copytree(source / subject, dest / subject)
-    path = dest / "Physics" / "validation-00000-of-00001.parquet"
-    table = pq.read_table(path)
-    rows = table.to_pylist()
-    for row in rows:
-        if row["id"] == BROKEN_ID:
-            row["image_1"] = {"bytes": b"\x89PNG but not really", "path": "broken.png"}
-    pq.write_table(table.from_pylist(rows, schema=table.schema), path)
-    return dest
+def dataset(mmmu_dataset) -> Path:
+    return mmmu_dataset
 
 
 def _params(**values) -> MMMUParams:
@@ -302,30 +289,8 @@ def _lines(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def run1(tmp_path_factory, dataset, smoke_model):
-    outputs = tmp_path_factory.mktemp("outputs")
-    proc = run_kit(
-        "run",
-        "mmmu",
-        "-f",
-        "params/smoke-mmmu.yaml",
-        "-p",
-        "dataset",
-        str(dataset),
-        "-p",
-        "subjects",
-        ",".join(RUN1_SUBJECTS),
-        "-p",
-        "limit",
-        "2",
-        "-p",
-        "chunk_size",
-        "5",
-        env={"KIT_OUTPUTS_DIR": str(outputs)},
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    (folder,) = [p for p in outputs.iterdir() if p.is_dir()]
-    return folder, proc
+def run1(mmmu_run):
+    return mmmu_run
 
 
 @pytest.mark.slow
@@ -460,7 +425,7 @@ def test_resume_of_a_finished_run_starts_no_engine(run1, tmp_path):
     new = json.loads((folder / "results.json").read_text())["mmmu"]
     assert new["overall"] == old["overall"] and new["subjects"] == old["subjects"]
     assert new["timing"]["previously_answered"] == 12 and new["timing"]["answered"] == 0
-    assert "Engine arguments" not in (folder / "report.html").read_text()
+    assert "Engine (as vLLM configured it)" not in (folder / "report.html").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """Reports that travel: two labelled perf runs compared, and every kind of report opened in
 headless Chromium (installed by the setup when missing) with no request leaving the machine.
 
-The demo and the two labelled perf runs (first: vendor scheduling, second: vllm) are the
-session's shared runs (tests/conftest.py); this module adds MMMU on the fixture and a
-comparison of the two perf runs, in the same outputs folder. Screenshots are kept in each
+The demo, the two labelled perf runs (first: vendor scheduling, second: vllm) and MMMU on
+the fixture are the session's shared runs (tests/conftest.py); this module adds a comparison
+of the two perf runs, in the same outputs folder. Screenshots are kept in each
 run folder under screenshots/.
 """
 
@@ -17,13 +17,13 @@ from .conftest import run_into
 
 
 @pytest.fixture(scope="module")
-def runs(shared_outputs, demo_run, perf_sweep_run, perf_vllm_run):
-    folders = {"demo": demo_run[0], "perf": perf_sweep_run[0], "perf second": perf_vllm_run[0]}
-    folders["mmmu"], _ = run_into(
-        shared_outputs,
-        *("mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "limit", "1"),
-        *("-p", "subjects", "Art,Computer_Science,Economics,History,Pharmacy,Physics"),
-    )
+def runs(shared_outputs, demo_run, perf_sweep_run, perf_vllm_run, mmmu_run):
+    folders = {
+        "demo": demo_run[0],
+        "perf": perf_sweep_run[0],
+        "perf second": perf_vllm_run[0],
+        "mmmu": mmmu_run[0],
+    }
     folders["compare"], _ = run_into(
         shared_outputs,
         "compare",

@@ -1,0 +1,325 @@
+"""Fault injection: hostile input, kills and interrupts, as a user meets them.
+
+What the kit promises (README, "When things go wrong"): bad input is refused before any
+file is touched, with one paragraph and exit 2; an interrupted run ends "interrupted" with
+what it saved, a report and no engine left running; a record whose process was killed is
+marked "interrupted" by the next ``kit run`` or ``kit index``; every JSON file is strict.
+
+Engine cases start the tiny model (three engines in all); the others need none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from kit import jsonio
+from kit.engine import root_cause
+from kit.perf import check_fits
+from kit.run import mark_if_gone, process_identity
+
+from .conftest import REPO, run_kit
+
+# A two-point perf grid whose first point finishes within seconds of the engine start.
+QUICK_GRID = (
+    *("-f", "params/smoke-perf.yaml", "-p", "input_len", "400,500", "-p", "batch_size", "1"),
+    *("-p", "max_output_len", "4", "-p", "iterations", "1", "-p", "warmup", "0"),
+    *("-p", "ttft_probe", "false"),
+)
+
+
+def strict_json(path: Path):
+    """Parse with NaN/Infinity refused, as browsers and jq do."""
+
+    def refuse(constant):
+        raise ValueError(f"{path} holds {constant}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def start_perf(outputs: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kit", "run", "perf", *QUICK_GRID, *args],
+        cwd=REPO,
+        env={**os.environ, "KIT_OUTPUTS_DIR": str(outputs)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell job
+    )
+
+
+def wait_for_first_point(
+    proc: subprocess.Popen, outputs: Path
+) -> tuple[list[str], list[psutil.Process]]:
+    """Read the run's output until its first point is measured and saved in results.json;
+    its process tree then."""
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "point 0" in line and "iteration 1/1" in line:
+            break
+    else:
+        raise AssertionError("the run ended before its first point:\n" + "".join(lines[-40:]))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        saved = list(outputs.glob("*/results.json"))
+        if saved and (json.loads(saved[0].read_text()).get("perf") or {}).get("points"):
+            return lines, psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(0.1)
+    raise AssertionError("the first point was not saved within 60 s")
+
+
+def gone(processes: list[psutil.Process], timeout_s: float = 30.0) -> list[int]:
+    """Pids still running (zombies count as gone) after up to ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = [p.pid for p in processes if p.is_running() and p.status() != "zombie"]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------------------------
+# Interrupts and kills (engine)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_keeps_what_was_measured_and_leaves_nothing_running(tmp_path, sig):
+    proc = start_perf(tmp_path)
+    lines, tree = wait_for_first_point(proc, tmp_path)
+    os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C reaches the whole foreground job
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=120) == 128 + sig
+    assert "Traceback" not in rest and "KeyboardInterrupt" not in rest
+    (message,) = [line for line in rest.splitlines() if line.startswith("interrupted")]
+    assert f"interrupted ({sig.name})" in message and "report:" in message
+    assert gone(tree) == []
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    results = strict_json(folder / "results.json")
+    assert results["status"] == "interrupted" and results["finished_at"]
+    assert sig.name in results["error"]
+    assert [p["params"]["input_len"] for p in results["perf"]["points"]] == [400]
+    assert "interrupted" in (folder / "report.html").read_text()
+    assert "interrupted" in (tmp_path / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_kit_takes_the_engine_down_and_the_record_says_so(tmp_path):
+    proc = start_perf(tmp_path, "-p", "scheduling", "vllm")
+    _, tree = wait_for_first_point(proc, tmp_path)
+    engine = [p for p in tree if "EngineCore" in p.name()]
+    assert engine, [p.name() for p in tree]
+    proc.kill()  # SIGKILL: the kit gets no chance to clean up
+    proc.wait()
+    assert gone(tree, timeout_s=15) == []  # the kernel saw its parent die and took them down
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert strict_json(folder / "results.json")["status"] == "running"
+    index = run_kit("index", "--outputs", str(tmp_path))
+    assert index.returncode == 0, index.stderr
+    results = strict_json(folder / "results.json")
+    assert results["status"] == "interrupted" and results["finished_at"]
+    assert "ended without finishing the record" in results["error"]
+    assert results["perf"]["points"]  # what it had saved is kept
+
+
+# --------------------------------------------------------------------------------------------
+# A refused resume touches nothing (engine: the session's MMMU run)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_refused_resume_leaves_the_run_byte_identical(mmmu_run, tmp_path):
+    source, _ = mmmu_run
+    folder = tmp_path / source.name
+    shutil.copytree(source, folder)
+    before = tree_digest(folder)
+    proc = run_kit("run", "mmmu", "--resume", str(folder), "-p", "max_output_len", "20")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "max_output_len: 10 -> 20" in proc.stderr and "Traceback" not in proc.stderr
+    assert tree_digest(folder) == before
+    assert strict_json(folder / "results.json")["status"] == "ok"
+    plain = run_kit("run", "mmmu", "--resume", str(folder))  # still resumable: all answered
+    assert plain.returncode == 0, plain.stdout[-2000:] + plain.stderr[-2000:]
+    assert strict_json(folder / "results.json")["status"] == "ok"
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input and bad places: one paragraph, exit 2, nothing written (no engine)
+# --------------------------------------------------------------------------------------------
+
+
+def _refused(outputs: Path, *args: str, env: dict | None = None):
+    proc = run_kit(*args, env={"KIT_OUTPUTS_DIR": str(outputs), **(env or {})}, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    (paragraph,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    return paragraph
+
+
+def test_non_finite_numbers_are_refused_up_front(tmp_path):
+    outputs = tmp_path / "out"
+    for given in (
+        ("-p", "temperature", "nan"),
+        ("-p", "temperature", "inf"),
+        ("-y", "temperature: -.inf"),
+    ):
+        message = _refused(outputs, "run", "demo", "-f", "params/smoke-demo.yaml", *given)
+        assert "'temperature' must be a finite number" in message
+    peaks = "device_peaks: {X: {memory_bandwidth_GBps: .nan, bf16_dense_tflops: 1}}"
+    message = _refused(outputs, "run", "perf", "-f", "params/smoke-perf.yaml", "-y", peaks)
+    assert "device_peaks.X.memory_bandwidth_GBps" in message
+    assert not outputs.exists() or not any(outputs.iterdir())
+
+
+def test_huge_image_names_the_limit_and_the_setting(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    message = _refused(
+        tmp_path / "out", "run", "demo", "-f", "params/smoke-demo.yaml", "-p", "image", str(huge)
+    )
+    assert str(huge) in message and "KIT_MAX_IMAGE_PIXELS" in message
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            {"KIT_OUTPUTS_DIR": "/proc/kit-outputs"},
+            "The outputs folder '/proc/kit-outputs' cannot be written",
+        ),
+        ({"KIT_CACHE_DIR": "/proc/kit-cache"}, "KIT_CACHE_DIR"),
+    ],
+    ids=["unwritable-outputs", "unwritable-cache"],
+)
+def test_unusable_folders_are_named_with_the_fix(tmp_path, setting, expected):
+    env = {"KIT_OUTPUTS_DIR": str(tmp_path / "out"), **setting}
+    proc = run_kit("run", "demo", "-f", "params/smoke-demo.yaml", env=env, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_score_output(tmp_path):
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text('{"id": "validation_Art_1", "response": "A"}\n')
+    proc = run_kit(
+        "mmmu-score",
+        "--dataset",
+        "fixture",
+        "--predictions",
+        str(predictions),
+        "--out",
+        "/proc/x/s.json",
+    )
+    assert proc.returncode == 2 and "/proc/x/s.json" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_config_json_that_is_not_json_is_caught_before_the_engine(tmp_path, smoke_model):
+    model = tmp_path / "model"
+    shutil.copytree(smoke_model, model)
+    (model / "config.json").write_text('{"architectures": ["Phi3VForCausalLM"],')
+    message = _refused(
+        tmp_path / "out", "run", "demo", "-f", "params/smoke-demo.yaml", "-p", "model", str(model)
+    )
+    assert "config.json" in message and "is not valid JSON" in message
+
+
+def test_input_len_beyond_the_context_suggests_only_possible_fixes():
+    with pytest.raises(ValueError) as caught:
+        check_fits(40000, 1024, 32768, min_prompt_tokens=300)
+    message = str(caught.value)
+    assert "lower input_len to <= 31744" in message and "raise max_model_len to >= 41024" in message
+    assert "max_output_len to <=" not in message  # 32768 - 40000 < 1: not a fix
+    assert not re.search(r"<= -\d", message)
+
+
+def test_missing_image_names_each_folder_once(tmp_path):
+    message = _refused(
+        tmp_path, "run", "demo", "-f", "params/smoke-demo.yaml", "-p", "image", "nope.png"
+    )
+    folders = re.search(r"looked in (.+?)\)", message).group(1).split(" and ")
+    assert len(folders) == len(set(folders))
+
+
+def test_engine_failure_names_the_root_cause_from_its_log(tmp_path):
+    log = tmp_path / "engine.log"
+    log.write_text(
+        "INFO loading\n"
+        "[rank0]: ValueError: Available memory on node 0 (4.34/14.84 GiB) is less than needed\n"
+        "ERROR Engine core initialization failed. See root cause above.\n"
+        "RuntimeError: Engine core initialization failed. See root cause above. "
+        "Failed core proc(s): {}\n"
+    )
+    assert (
+        root_cause(log)
+        == "ValueError: Available memory on node 0 (4.34/14.84 GiB) is less than needed"
+    )
+    log.write_text("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+    assert root_cause(log).startswith("torch.OutOfMemoryError: CUDA out of memory")
+
+
+# --------------------------------------------------------------------------------------------
+# Records: strict JSON, and a killed run's record
+# --------------------------------------------------------------------------------------------
+
+
+def test_json_the_kit_writes_is_strict(tmp_path):
+    path = jsonio.write_json(
+        tmp_path / "r.json", {"a": math.nan, "b": [math.inf, 1.5], "c": -math.inf}
+    )
+    assert strict_json(path) == {"a": None, "b": [None, 1.5], "c": None}
+    bad = tmp_path / "bad.json"
+    bad.write_text("[NaN]")  # what json.dumps writes by default: the check can fail
+    with pytest.raises(ValueError, match="not JSON"):
+        strict_json(bad)
+
+
+def test_record_of_a_dead_process_becomes_interrupted(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    identity = process_identity(child.pid)
+    child.wait()
+    path = tmp_path / "results.json"
+    jsonio.write_json(path, {"status": "running", "process": identity, "finished_at": None})
+    assert mark_if_gone(path) is True
+    record = strict_json(path)
+    assert record["status"] == "interrupted" and record["finished_at"]
+    assert str(child.pid) in record["error"]
+    mine = tmp_path / "mine.json"
+    jsonio.write_json(mine, {"status": "running", "process": process_identity()})
+    assert mark_if_gone(mine) is False  # this process is alive
+    jsonio.write_json(
+        mine, {"status": "running", "process": {**process_identity(), "host": "elsewhere"}}
+    )
+    assert mark_if_gone(mine) is False  # another host's process cannot be checked from here
