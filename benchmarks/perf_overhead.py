@@ -36,7 +36,8 @@ def main() -> None:
 
     from kit.params import build
     from kit.perf import standard_columns
-    from kit.perf_run import PerfParams, plan_points, timed_generate, workload_builder
+    from kit.perf_params import PerfParams, plan_points, workload_builder
+    from kit.perf_run import timed_generate
 
     params = build(
         PerfParams,

@@ -11,26 +11,26 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from kit.engine import Engine, EngineParams, resolve_model
-from kit.params import ParameterError
+from kit.engine import Engine
 from kit.perf import (
     PerfPoint,
     RequestMarks,
     RunMeasurement,
     budget_steps,
-    check_fits,
-    expand_grid,
-    kv_cache_warning,
-    parse_vision_shape,
     standard_columns,
     summarize_schedules,
     vendor_columns,
 )
+from kit.perf_params import (
+    PerfParams,
+    PlannedPoint,
+    kv_cache_warning,
+    parse_vision_shape,
+)
 from kit.phi3v_processor import hd_padded_size
-from kit.prompts import PHI3V
 from kit.references import load_references, match_references, ratios
 from kit.roofline import (
     DevicePeaks,
@@ -42,112 +42,9 @@ from kit.roofline import (
     read_model_figures,
     views_per_request,
 )
-from kit.tokens import PromptTokenCounter
 from kit.workload import BenchRequest, WorkloadBuilder
 
 PHASE_WARMUP, PHASE_PROBE, PHASE_TIMED = 1, 2, 3
-
-
-@dataclass
-class PerfParams(EngineParams):
-    input_len: list[int] = field(default_factory=lambda: [8192])
-    max_output_len: list[int] = field(default_factory=lambda: [1024])
-    batch_size: list[int] = field(default_factory=lambda: [1])
-    input_vision_shape: str = "1024,1024"
-    iterations: int = 3
-    warmup: int = 1
-    ttft_probe: bool = True
-    enable_prefix_caching: bool = False
-    device: str = ""
-    device_peaks: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        try:
-            self.grid()
-            shapes = parse_vision_shape(self.input_vision_shape)
-        except ValueError as exc:
-            raise ParameterError(f"{exc}. Fix the parameter and run again.") from exc
-        if self.limit_images is None:
-            self.limit_images = max(1, len(shapes))
-        super().check()
-        if self.iterations < 1:
-            raise ParameterError("Parameter 'iterations' must be at least 1 (timed repetitions).")
-        if self.warmup < 0:
-            raise ParameterError("Parameter 'warmup' must be 0 or more.")
-        if len(shapes) > self.limit_images:
-            raise ParameterError(
-                f"Parameter 'limit_images' ({self.limit_images}) is below the {len(shapes)} "
-                f"images of input_vision_shape. Fix: -p limit_images {len(shapes)}."
-            )
-
-    def grid(self) -> list[dict[str, int]]:
-        return expand_grid(self.input_len, self.batch_size, self.max_output_len)
-
-    def vision_shapes(self) -> list[tuple[int, int]]:
-        return parse_vision_shape(self.input_vision_shape)
-
-    def preflight(self) -> None:
-        """Every grid point must fit the prompt template and max_model_len; checked here."""
-        super().preflight()
-        plan_points(self, workload_builder(self, resolve_model(self.model)))
-
-    def engine_params(self) -> EngineParams:
-        """Caches off unless asked: repeated inputs must not look faster than they are."""
-        engine_args = {
-            "enable_prefix_caching": self.enable_prefix_caching,
-            "mm_processor_cache_gb": 4 if self.enable_prefix_caching else 0,
-            **self.engine_args,
-        }
-        base = {f: getattr(self, f) for f in EngineParams.__dataclass_fields__}
-        return EngineParams(**{**base, "engine_args": engine_args})
-
-
-def workload_builder(params: PerfParams, model_path: str) -> WorkloadBuilder:
-    counter = PromptTokenCounter(model_path, params.num_crops, params.trust_remote_code)
-    return WorkloadBuilder(counter, PHI3V, params.vision_shapes())
-
-
-@dataclass
-class PlannedPoint:
-    index: int
-    input_len: int
-    batch_size: int
-    max_output_len: int
-    text_tokens: int
-    image_tokens: int
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "point": self.index,
-            "input_len": self.input_len,
-            "batch_size": self.batch_size,
-            "max_output_len": self.max_output_len,
-            "image tokens": self.image_tokens,
-            "text tokens": self.text_tokens,
-        }
-
-
-def plan_points(params: PerfParams, builder: WorkloadBuilder) -> list[PlannedPoint]:
-    points = []
-    for index, combo in enumerate(params.grid()):
-        try:
-            check_fits(
-                combo["input_len"],
-                combo["max_output_len"],
-                params.max_model_len,
-                builder.min_tokens,
-            )
-        except ValueError as exc:
-            raise ParameterError(f"Grid point {index} does not fit: {exc}") from exc
-        points.append(
-            PlannedPoint(
-                index=index,
-                text_tokens=combo["input_len"] - builder.image_tokens,
-                image_tokens=builder.image_tokens,
-                **combo,
-            )
-        )
-    return points
 
 
 def kv_warnings(engine: Engine, points: list[PlannedPoint]) -> list[str]:

@@ -30,7 +30,7 @@ SCHEMAS = {
     "demo": "kit.demo:DemoParams",
     "download": "kit.download:DownloadParams",
     "mmmu": "kit.mmmu_run:MMMUParams",
-    "perf": "kit.perf_run:PerfParams",
+    "perf": "kit.perf_params:PerfParams",
     "compare": "kit.compare:CompareParams",
 }
 

@@ -27,7 +27,7 @@ import pytest
 
 from kit import jsonio
 from kit.engine import root_cause
-from kit.perf import check_fits
+from kit.perf_params import check_fits
 from kit.run import mark_if_gone, process_identity
 
 from .conftest import REPO, run_kit

@@ -16,10 +16,6 @@ from kit.perf import (
     PerfPoint,
     RequestTiming,
     RunMeasurement,
-    check_fits,
-    expand_grid,
-    kv_cache_warning,
-    parse_vision_shape,
     percentile,
     standard_columns,
     timing_from_output,
@@ -27,6 +23,7 @@ from kit.perf import (
     timing_from_v1,
     vendor_columns,
 )
+from kit.perf_params import check_fits, expand_grid, kv_cache_warning, parse_vision_shape
 from kit.references import (
     default_references_path,
     load_references,

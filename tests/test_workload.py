@@ -3,7 +3,7 @@
 import pytest
 
 from kit.params import ParameterError, build
-from kit.perf_run import PerfParams, plan_points, workload_builder
+from kit.perf_params import PerfParams, plan_points, workload_builder
 from kit.prompts import PHI3V
 from kit.tokens import PromptTokenCounter
 from kit.workload import WorkloadBuilder, WorkloadError
