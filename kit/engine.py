@@ -11,10 +11,14 @@ import contextlib
 import dataclasses
 import difflib
 import enum
+import gc
 import json
 import os
 import re
 import sys
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -480,6 +484,53 @@ class Engine:
         from vllm import SamplingParams
 
         return SamplingParams(**kwargs)
+
+    def stream(self, prompt: dict, sampling: Any, on_text: Callable[[str], None]):
+        """Run one request, calling ``on_text`` with the answer so far after every step.
+
+        Returns ``(RequestOutput, streamed, finished_at_wall)``. Uses the engine under
+        ``vllm.LLM`` when it has the V1 ``add_request`` / ``step`` API, else one
+        ``LLM.generate`` call (``streamed`` False, the whole answer at once).
+        """
+        core = getattr(self.llm, "llm_engine", None)
+        try:
+            from vllm.sampling_params import RequestOutputKind
+        except ImportError:  # pragma: no cover - other vLLM builds
+            RequestOutputKind = None  # noqa: N806
+        api = ("add_request", "step", "has_unfinished_requests", "abort_request")
+        if RequestOutputKind is None or not all(hasattr(core, name) for name in api):
+            (output,) = self.llm.generate([prompt], sampling, use_tqdm=False)
+            on_text(output.outputs[0].text)
+            return output, False, None
+        sampling.output_kind = RequestOutputKind.CUMULATIVE
+        request_id = f"kit-{uuid.uuid4().hex[:12]}"
+        # outputs carry this id; add_request returns the engine's internal one (id + suffix)
+        ids = {request_id, core.add_request(request_id, prompt, sampling)}
+        final = None
+        try:
+            while final is None and core.has_unfinished_requests():
+                for output in core.step():
+                    if output.request_id not in ids:
+                        continue
+                    on_text(output.outputs[0].text)
+                    if output.finished:
+                        final = output
+        except BaseException:  # an interrupted kernel must not leave the request running
+            core.abort_request([request_id])
+            raise
+        if final is None:
+            raise RuntimeError(f"the engine finished without an output for request {request_id}")
+        return final, True, time.time()
+
+    def shutdown(self) -> None:
+        """Stop the engine's processes (V1 ``engine_core.shutdown``), then drop it, so the
+        memory is free for the next engine in this process."""
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        stop = getattr(core, "shutdown", None)
+        if callable(stop):
+            stop()
+        self.llm = None
+        gc.collect()
 
 
 def plan_engine(params: EngineParams) -> EnginePlan:

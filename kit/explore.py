@@ -7,14 +7,13 @@ and image tokens, output tokens and tokens/s, and a history of the session's las
 - The engine starts once (on the first Generate, with the Start button, or at once with the
   notebook parameter ``start_engine``) and serves every later click.
 - num_crops, max_output_len and temperature are per request: num_crops travels in the
-  request's ``mm_processor_kwargs`` (FACTS.md section 2), so changing it needs no restart.
+  request's ``mm_processor_kwargs`` (vLLM applies them per request), so changing it needs
+  no restart.
 - Engine-level settings (model, dtype, max_model_len, limit_images) need a new engine: when
   they differ from the running one, Generate refuses and the Restart button applies them.
 - Bad input (no image, an unreadable upload or path, a prompt longer than max_model_len,
   more images than the engine takes) is reported in the widget; the engine keeps running.
-- Streaming uses the engine under ``vllm.LLM`` (``llm_engine.add_request`` / ``step`` with
-  cumulative outputs, the loop ``LLM.generate`` itself runs); a vLLM without that API gets
-  ``LLM.generate`` and the answer at once.
+- Streaming and shutdown are the engine's own (``Engine.stream``, ``Engine.shutdown``).
 
 Everything shown that comes from the model or the user is escaped (kit.report helpers).
 """
@@ -22,11 +21,9 @@ Everything shown that comes from the model or the user is escaped (kit.report he
 from __future__ import annotations
 
 import dataclasses
-import gc
 import html
 import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -245,43 +242,6 @@ def short(text: str, limit: int) -> str:
 # ----------------------------------------------------------------------------------------
 
 
-def stream_generate(llm: Any, prompt: dict, sampling: Any, on_text: Callable[[str], None]):
-    """Run one request, calling ``on_text`` with the answer so far after every step.
-
-    Returns ``(RequestOutput, streamed, finished_at_wall)``. Uses the engine under
-    ``vllm.LLM`` when it has the V1 ``add_request`` / ``step`` API, else ``LLM.generate``.
-    """
-    engine = getattr(llm, "llm_engine", None)
-    try:
-        from vllm.sampling_params import RequestOutputKind
-    except ImportError:  # pragma: no cover - other vLLM builds
-        RequestOutputKind = None  # noqa: N806
-    api = ("add_request", "step", "has_unfinished_requests", "abort_request")
-    if RequestOutputKind is None or not all(hasattr(engine, name) for name in api):
-        (output,) = llm.generate([prompt], sampling, use_tqdm=False)
-        on_text(output.outputs[0].text)
-        return output, False, None
-    sampling.output_kind = RequestOutputKind.CUMULATIVE
-    request_id = f"explore-{uuid.uuid4().hex[:12]}"
-    # outputs carry this id; add_request returns the engine's internal one (id + suffix)
-    ids = {request_id, engine.add_request(request_id, prompt, sampling)}
-    final = None
-    try:
-        while final is None and engine.has_unfinished_requests():
-            for output in engine.step():
-                if output.request_id not in ids:
-                    continue
-                on_text(output.outputs[0].text)
-                if output.finished:
-                    final = output
-    except BaseException:  # an interrupted kernel must not leave the request running
-        engine.abort_request([request_id])
-        raise
-    if final is None:
-        raise RuntimeError(f"the engine finished without an output for request {request_id}")
-    return final, True, time.time()
-
-
 def result_from_output(
     output: Any,
     request: Request,
@@ -300,16 +260,6 @@ def result_from_output(
         wall_ms=wall_ms,
         finished_at_wall=finished_at_wall,
     )
-
-
-def shutdown_engine(engine: Engine) -> None:
-    """Stop a vLLM engine's processes (V1 ``engine_core.shutdown``), then drop it."""
-    core = getattr(getattr(engine.llm, "llm_engine", None), "engine_core", None)
-    stop = getattr(core, "shutdown", None)
-    if callable(stop):
-        stop()
-    engine.llm = None
-    gc.collect()
 
 
 def start_engine_logged(params: EngineParams, log_file: Path) -> Engine:
@@ -510,7 +460,7 @@ class Explorer:
     def stop_engine(self) -> None:
         engine, self.engine, self.engine_settings = self.engine, None, None
         if engine is not None:
-            shutdown_engine(engine)
+            engine.shutdown()
         self._refresh_engine_status()
 
     def restart_engine(self) -> Engine:
@@ -645,8 +595,8 @@ class Explorer:
         )
         started_at = datetime.now().isoformat(timespec="seconds")
         t0 = time.perf_counter()
-        output, streamed, finished_wall = stream_generate(
-            engine.llm, request.vllm_prompt(), sampling, self._show_partial
+        output, streamed, finished_wall = engine.stream(
+            request.vllm_prompt(), sampling, self._show_partial
         )
         wall_ms = (time.perf_counter() - t0) * 1000
         result = result_from_output(
