@@ -25,7 +25,6 @@ answer written to each line equals the final verdict; :func:`score` checks that.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import time
@@ -39,6 +38,7 @@ from kit import mmmu as M
 from kit.engine import HUB_ID, AnswerParams, Engine
 from kit.mmmu_report import mmmu_section
 from kit.params import ParameterError, check_generation
+from kit.progress import Progress
 from kit.prompts import PHI3V, ModelFamily
 
 FIXTURE = "fixture"
@@ -482,43 +482,9 @@ class LiveScorer:
         return done
 
 
-class Progress:
-    """Plain progress lines (done/total, rate, ETA) that show in JupyterLab and in papermill's
-    --log-output; engine progress bars are off (TQDM_DISABLE=1)."""
-
-    def __init__(self, total: int, already: int, interval_s: float = PROGRESS_INTERVAL_S):
-        self.total = total
-        self.already = already
-        self.done = 0
-        self.interval_s = interval_s
-        self.t0 = time.monotonic()
-        self._last = -math.inf
-
-    def line(self) -> str:
-        elapsed = time.monotonic() - self.t0
-        finished = self.already + self.done
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = self.total - finished
-        eta = left / rate if rate > 0 else None
-        pct = 100.0 * finished / self.total if self.total else 100.0
-        return (
-            f"[mmmu] {finished}/{self.total} questions ({pct:.1f}%) | {rate:.2f} q/s | "
-            f"elapsed {_clock(elapsed)} | ETA {_clock(eta) if eta is not None else '?'}"
-        )
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if now - self._last >= self.interval_s or self.already + self.done >= self.total:
-            self._last = now
-            print(self.line(), flush=True)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+def question_progress(total: int, already: int, interval_s: float = PROGRESS_INTERVAL_S):
+    """Progress lines of an MMMU run: questions done (earlier attempts included), q/s, ETA."""
+    return Progress("mmmu", total, "questions", already, interval_s, rate=lambda r: f"{r:.2f} q/s")
 
 
 @dataclass
@@ -672,7 +638,7 @@ def answer(engine: Engine | None, plan: Plan) -> AnswerStats:
     sampling = engine.sampling_params(
         max_tokens=params.max_output_len, temperature=params.temperature, seed=params.seed
     )
-    progress = Progress(total, len(plan.previous))
+    progress = question_progress(total, len(plan.previous))
     pending: dict[str, tuple[Prepared, Any, str | None]] = {}
     t0 = time.monotonic()
     for chunk in M.iter_chunks(plan.remaining, params.effective_batch):

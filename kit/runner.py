@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -24,6 +25,7 @@ import yaml
 
 from kit import NOTEBOOKS_DIR, jsonio, run
 from kit.params import ParameterError, build
+from kit.progress import format_duration
 
 # notebook name -> its parameter dataclass
 SCHEMAS = {
@@ -170,6 +172,61 @@ def kernel_identity(results: Path) -> dict[str, Any] | None:
         return None
 
 
+def section_titles(source: Path) -> dict[int, str]:
+    """Papermill's cell numbers (from 1, its injected-parameters cell included) -> the
+    heading of the notebook section the cell belongs to."""
+    import nbformat
+
+    cells = nbformat.read(str(source), as_version=4).cells
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    if tagged:  # papermill inserts its injected-parameters cell right after this one
+        cells = cells[: tagged[0] + 1] + [cells[tagged[0]]] + cells[tagged[0] + 1 :]
+    titles, current = {}, "Start"
+    for number, cell in enumerate(cells, start=1):
+        if cell.cell_type == "markdown":
+            headings = [ln for ln in cell.source.splitlines() if ln.startswith("#")]
+            if headings:
+                current = headings[0].lstrip("#").strip()
+        titles[number] = current
+    return titles
+
+
+class SectionLog(logging.Handler):
+    """Turns papermill's "Executing Cell N" log into one line per notebook section, with
+    the time since the run started. The rest of papermill's log repeats the cells' output,
+    which reaches the terminal once, through ``stdout_file``/``stderr_file``."""
+
+    CELL = re.compile(r"Executing Cell (\d+)")
+
+    def __init__(self, titles: dict[int, str], started: float):
+        super().__init__(logging.INFO)
+        self.titles, self.started, self.last = titles, started, None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        match = self.CELL.match(message)
+        if match:
+            title = self.titles.get(int(match.group(1)))
+            if title and title != self.last:
+                self.last = title
+                elapsed = format_duration(time.monotonic() - self.started)
+                print(f"[{elapsed}] {title}", flush=True)
+
+
+@contextlib.contextmanager
+def section_progress(source: Path, started: float):
+    logger = logging.getLogger("papermill")
+    handler = SectionLog(section_titles(source), started)
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[2]
+        logger.setLevel(saved[1])
+
+
 def check_resume(folder: Path, params: Any) -> None:
     """Refuse a --resume whose parameters would change the answers, before touching files."""
     hook = getattr(params, "check_resume", None)
@@ -200,12 +257,11 @@ def execute(request: RunRequest) -> RunOutcome:
     print(f"run folder: {folder}", flush=True)
     os.environ["KIT_RUN_DIR"] = str(folder)
     os.environ["JUPYTER_PREFER_ENV_PATH"] = "1"  # the kernel is this environment's python3
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     import papermill
 
     error = None
     started = time.monotonic()
-    with stop_cleanly_on_signals(results) as signals:
+    with stop_cleanly_on_signals(results) as signals, section_progress(source, started):
         try:
             papermill.execute_notebook(
                 str(source),
@@ -213,7 +269,11 @@ def execute(request: RunRequest) -> RunOutcome:
                 parameters=values,
                 kernel_name="python3",
                 progress_bar=False,
-                log_output=True,
+                log_output=True,  # papermill then logs "Executing Cell N": see SectionLog
+                stdout_file=sys.stdout,  # the notebook's own progress lines
+                stderr_file=sys.stderr,
+                # ipykernel warns about TCP on loopback at every start; errors still show
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except Interrupted:
             pass

@@ -181,7 +181,7 @@ def test_image_table_shows_tokens_at_every_num_crops(fake_explorer):
     explorer.num_crops.value = 16
     table = explorer.images_info.value
     assert "512 x 512" in table and "1000 x 500" in table and "16 ◀" in table
-    assert "<td>457</td>" in table and "<td>2353</td>" in table  # FACTS.md section 3
+    assert "<td>457</td>" in table and "<td>2353</td>" in table  # docs/methodology.md section 2
     assert f"<td>{DEMO_TOKENS[4]}</td>" in table and f"<td>{DEMO_TOKENS[16]}</td>" in table
     explorer.upload.value = (upload_entry("bad.png", b"\x89PNG nothing"),)
     assert "cannot be read as an image" in html.unescape(explorer.images_info.value)
@@ -275,7 +275,7 @@ def test_several_images_from_paths_and_uploads(explorer):
     answer = generate_ok(explorer)
     assert answer.image_names == ["demo", "photo.png"]
     assert answer.result.image_sizes == [(512, 512), (640, 480)]
-    assert answer.result.num_image_tokens == [757, 757]  # 640x480 at 4 crops: FACTS.md 3
+    assert answer.result.num_image_tokens == [757, 757]  # 640x480 at 4 crops: docs/methodology.md 2
     assert answer.result.num_prompt_tokens == answer.result.expected_prompt_tokens
     assert "<|image_2|>" in answer.result.prompt
 

@@ -27,12 +27,12 @@ from kit.mmmu_run import (
     LiveScorer,
     MMMUParams,
     PredictionLog,
-    Progress,
     build_request,
     check_same_parameters,
     deviations,
     fixture_dataset,
     parse_predictions,
+    question_progress,
     same_parse,
 )
 from kit.params import ParameterError, build
@@ -271,7 +271,7 @@ def test_resume_refuses_changed_answer_parameters(tmp_path):
 
 
 def test_progress_line(capsys):
-    progress = Progress(total=10, already=4, interval_s=0)
+    progress = question_progress(total=10, already=4, interval_s=0)
     progress.update(3)
     line = capsys.readouterr().out
     assert line.startswith("[mmmu] 7/10 questions (70.0%) | ") and "q/s" in line

@@ -1,6 +1,7 @@
 """The perf notebook end to end on the tiny model, through python -m kit run perf."""
 
 import json
+import re
 
 import pytest
 
@@ -88,3 +89,16 @@ def test_vllm_scheduling_records_the_spreads_whatever_they_are(vllm_scheduling_r
     assert len(point["timeline"]) == 2 and point["timeline"][0]["arrival"] == 0.0
     report = (folder / "report.html").read_text()
     assert "scheduling vllm" in report  # the run header names the mode
+
+
+@pytest.mark.slow
+def test_terminal_shows_one_line_per_section_and_the_notebook_progress(perf_sweep_run):
+    _, proc = perf_sweep_run
+    out = proc.stdout
+    assert "Executing Cell" not in out and "IPython.core.display" not in out
+    sections = re.findall(r"^\[\d+:\d\d\] (.+)$", out, re.MULTILINE)
+    assert sections[:2] == ["Performance: TTFT, throughput, prefill and decode latency", "Plan"]
+    assert "Measurements" in sections and sections[-1] == "Environment"
+    assert len(sections) == len(set(sections))  # one line per section
+    assert re.search(r"^point 3 \(input_len 1024, batch 2\): iteration 1/1", out, re.MULTILINE)
+    assert out.rstrip().splitlines()[-2].startswith("report: ")
