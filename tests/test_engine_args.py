@@ -66,7 +66,7 @@ def test_changed_remote_code_is_refused_before_the_engine(tmp_path, smoke_model)
     import json
     import shutil
 
-    from kit.download import remote_code
+    from kit.manifest import remote_code
 
     folder = tmp_path / "model"
     shutil.copytree(smoke_model, folder)
