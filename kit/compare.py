@@ -9,6 +9,7 @@ num_crops, image shape, kit major version) are flagged rather than silently mixe
 from __future__ import annotations
 
 import glob
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,16 @@ from typing import Any
 from kit import REPO_ROOT
 from kit.params import ParameterError
 from kit.references import References, load_references
-from kit.run import RESULTS_FILE
-from kit.summary import ResultsError, device_name, load_results, model_revision
+from kit.results import (
+    RESULTS_FILE,
+    PerfPointRecord,
+    ResultsError,
+    RunRecord,
+    as_run_record,
+    batching,
+    point_label,
+    read_run,
+)
 
 PERF_METRICS = ("ttft_ms", "tps", "prefill_ms", "decode_ms_per_token")
 COMPARABLE_KEYS = (
@@ -49,8 +58,13 @@ class CompareParams:
 
 @dataclass
 class LoadedRuns:
-    usable: list[dict[str, Any]]
+    runs: list[RunRecord]
     excluded: list[dict[str, str]]  # path and reason
+
+    @property
+    def usable(self) -> list[dict[str, Any]]:
+        """The usable runs' documents as read (compare() takes these or the records)."""
+        return [run.document for run in self.runs]
 
 
 def expand(patterns: list[str]) -> list[Path]:
@@ -80,21 +94,22 @@ def load_runs(patterns: list[str]) -> LoadedRuns:
             "folders (outputs/<run>), globs such as 'outputs/*perf*', or results.json files "
             "copied from other machines."
         )
-    usable, excluded = [], []
+    usable: list[RunRecord] = []
+    excluded: list[dict[str, str]] = []
     for path in paths:
         try:
-            results = load_results(path)
+            run = read_run(path)
         except ResultsError as exc:
             excluded.append({"path": str(path), "reason": str(exc)})
             continue
-        if results.get("status") != "ok":
-            reason = f"run {results.get('status')}: {results.get('error') or 'no error recorded'}"
+        if run.status != "ok":
+            reason = f"run {run.status}: {run.error or 'no error recorded'}"
             excluded.append({"path": str(path), "reason": reason})
             continue
-        if results.get("notebook") not in ("perf", "mmmu", "demo"):
+        if run.notebook not in ("perf", "mmmu", "demo"):
             excluded.append({"path": str(path), "reason": "not a perf, mmmu or demo run"})
             continue
-        usable.append(results)
+        usable.append(run)
     if not usable:
         raise ParameterError(
             f"Parameter 'runs': none of the {len(paths)} matched runs can be compared: "
@@ -103,47 +118,45 @@ def load_runs(patterns: list[str]) -> LoadedRuns:
     return LoadedRuns(usable, excluded)
 
 
-def run_label(results: dict[str, Any], label_by: str) -> str:
-    params = results.get("parameters") or {}
+def run_label(run: RunRecord, label_by: str) -> str:
     if label_by == "device":
-        return device_name(results)
+        return run.device
     if label_by == "label":
-        return str(results.get("label") or params.get("label") or device_name(results))
-    if label_by in params:
-        return f"{label_by}={params[label_by]}"
+        return run.label or run.device
+    if label_by in run.parameters:
+        return f"{label_by}={run.parameters[label_by]}"
     raise ParameterError(
         f"Parameter 'label_by': {label_by!r} is neither 'device', 'label' nor a parameter of "
-        f"the runs (they have: {', '.join(sorted(params))})."
+        f"the runs (they have: {', '.join(sorted(run.parameters))})."
     )
 
 
-def conditions(results: dict[str, Any], point: dict[str, Any] | None = None) -> dict[str, Any]:
+def conditions(run: RunRecord, point: PerfPointRecord | None = None) -> dict[str, Any]:
     """What must match for two numbers to be comparable."""
-    params = results.get("parameters") or {}
-    shape = (point or {}).get("params", {}).get("input_vision_shape")
-    engine = results.get("engine") or {}
+    shape = None if point is None else point.input_vision_shape
+    engine = run.engine
     return {
-        "model revision": model_revision(results),
-        "dtype": params.get("dtype"),
-        "num_crops": params.get("num_crops"),
+        "model revision": run.model_revision,
+        "dtype": run.parameters.get("dtype"),
+        "num_crops": run.parameters.get("num_crops"),
         "image shape": None if shape is None else str(shape),
-        "kit major": str(results.get("environment", {}).get("kit_version", "?")).split(".")[0],
-        "scheduling": engine.get("scheduling"),
-        "weights": engine.get("weights"),
+        "kit major": run.environment.kit_major,
+        "scheduling": engine.scheduling if engine else None,
+        "weights": engine.weights if engine else None,
         "batch": batch_condition(point),
     }
 
 
-def batch_condition(point: dict[str, Any] | None) -> str | None:
+def batch_condition(point: PerfPointRecord | Mapping[str, Any] | None) -> str | None:
     """How a perf point's batches were scheduled: 'as the token budget allows' (as the vendor's
     vLLM 0.6), 'staggered' beyond it, or None (a single request, not a perf point, or not
     recorded)."""
-    if (point or {}).get("params", {}).get("batch_size", 1) <= 1:
+    if point is None:
         return None
-    schedule = point.get("schedule") or {}
-    if schedule.get("staggered") is None or "staggered_beyond_budget" not in schedule:
+    batch_size, schedule = batching(point)
+    if batch_size <= 1 or not schedule.verdict_known:
         return None
-    return "staggered" if schedule["staggered_beyond_budget"] else BATCH_AS_BUDGET
+    return "staggered" if schedule.staggered_beyond_budget else BATCH_AS_BUDGET
 
 
 BATCH_AS_BUDGET = "as the token budget allows"
@@ -163,57 +176,49 @@ class Entry:
     input_len: int | None = None
 
 
-def entries_of(results: dict[str, Any], label_by: str) -> list[Entry]:
-    label = run_label(results, label_by)
-    source = str(Path(results.get("_path", ".")).parent)
+def entries_of(run: RunRecord, label_by: str) -> list[Entry]:
+    label = run_label(run, label_by)
+    source = str(run.folder)
     out = []
-    for point in (results.get("perf") or {}).get("points", []):
-        p = point["params"]
+    for point in run.perf_points():
         out.append(
             Entry(
                 label=label,
                 kind="perf",
-                scenario=scenario_name(p["input_len"], p["max_output_len"], p["batch_size"]),
-                metrics={k: point["vendor"].get(k) for k in PERF_METRICS},
-                conditions=conditions(results, point),
+                scenario=point.label,
+                metrics={k: point.vendor[k] for k in PERF_METRICS},
+                conditions=conditions(run, point),
                 source=source,
-                sweep_key=(p["batch_size"], p["max_output_len"]),
-                input_len=p["input_len"],
+                sweep_key=(point.batch_size, point.max_output_len),
+                input_len=point.input_len,
             )
         )
-    if results.get("mmmu"):
-        mmmu = results["mmmu"]
-        params = results.get("parameters") or {}
+    if run.mmmu is not None:
         out.append(
             Entry(
                 label=label,
                 kind="mmmu",
-                scenario=f"MMMU {params.get('split', 'validation')}",
-                metrics={"accuracy": (mmmu.get("overall") or {}).get("acc")},
-                conditions=conditions(results),
+                scenario=f"MMMU {run.parameters.get('split', 'validation')}",
+                metrics={"accuracy": run.mmmu.official.acc},
+                conditions=conditions(run),
                 source=source,
             )
         )
-    if results.get("demo"):
-        demo = results["demo"]
+    if run.demo is not None:
         out.append(
             Entry(
                 label=label,
                 kind="demo",
                 scenario="demo",
                 metrics={
-                    "ttft_ms": demo.get("ttft_ms"),
-                    "output_tokens_per_s": demo.get("output_tokens_per_s"),
+                    "ttft_ms": run.demo.ttft_ms,
+                    "output_tokens_per_s": run.demo.output_tokens_per_s,
                 },
-                conditions=conditions(results),
+                conditions=conditions(run),
                 source=source,
             )
         )
     return out
-
-
-def scenario_name(input_len: int, output_len: int, batch_size: int) -> str:
-    return f"in {input_len} / out {output_len} / bs {batch_size}"
 
 
 def reference_entries(refs: References, device: str) -> list[Entry]:
@@ -236,7 +241,7 @@ def reference_entries(refs: References, device: str) -> list[Entry]:
                 Entry(
                     label=f"{row.device} (vendor)",
                     kind="perf",
-                    scenario=scenario_name(row.input_len, row.output_len, row.num_prompts),
+                    scenario=point_label(row.input_len, row.output_len, row.num_prompts),
                     metrics=row.metrics(),
                     conditions={**vendor_conditions, "batch": batch},
                     source="reference",
@@ -266,14 +271,16 @@ class Comparison:
 
 
 def compare(
-    runs: list[dict[str, Any]],
+    runs: Sequence[RunRecord | Mapping[str, Any]],
     baseline: str = "",
     label_by: str = "device",
     refs: References | None = None,
     excluded: list[dict[str, str]] | None = None,
 ) -> Comparison:
-    """One row per (label, scenario) with the baseline's values, ratios and flags."""
-    entries = [e for results in runs for e in entries_of(results, label_by)]
+    """One row per (label, scenario) with the baseline's values, ratios and flags; ``runs``
+    are records or the documents ``LoadedRuns.usable`` holds."""
+    runs = [as_run_record(run) for run in runs]
+    entries = [e for run in runs for e in entries_of(run, label_by)]
     refs = refs if refs is not None else load_references()
     baseline_entries, baseline_label = _resolve_baseline(baseline, entries, runs, refs, label_by)
     by_scenario = {(e.kind, e.scenario): e for e in baseline_entries}
@@ -313,17 +320,17 @@ def flags(conditions_: dict[str, Any], baseline: dict[str, Any]) -> str:
 def _resolve_baseline(
     baseline: str,
     entries: list[Entry],
-    runs: list[dict[str, Any]],
+    runs: list[RunRecord],
     refs: References,
     label_by: str,
 ) -> tuple[list[Entry], str]:
     if not baseline:
         first = entries_of(runs[0], label_by)
         return first, first[0].label if first else ""
-    for results in runs:  # a run folder or results file
-        path = Path(results.get("_path", ""))
-        if baseline in (str(path), str(path.parent), path.parent.name):
-            own = entries_of(results, label_by)
+    for run in runs:  # a run folder or results file
+        path = run.path
+        if path is not None and baseline in (str(path), str(path.parent), path.parent.name):
+            own = entries_of(run, label_by)
             return own, own[0].label if own else baseline
     labelled = [e for e in entries if e.label == baseline]
     if labelled:

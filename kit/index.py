@@ -7,8 +7,9 @@ from datetime import datetime
 from pathlib import Path
 
 from kit.report import TABLE_STYLE, escape, format_value
-from kit.run import RESULTS_FILE, mark_if_gone, outputs_dir
-from kit.summary import ResultsError, RunSummary, load_results
+from kit.results import RESULTS_FILE, ResultsError, read_run
+from kit.run import mark_if_gone, outputs_dir
+from kit.summary import RunSummary
 
 
 def collect_runs(root: Path) -> tuple[list[RunSummary], list[str]]:
@@ -21,7 +22,7 @@ def collect_runs(root: Path) -> tuple[list[RunSummary], list[str]]:
     for path in sorted(root.glob(f"*/{RESULTS_FILE}")):
         mark_if_gone(path)
         try:
-            summaries.append(RunSummary.of(load_results(path)))
+            summaries.append(RunSummary.of(read_run(path)))
         except ResultsError as exc:
             problems.append(str(exc))
     summaries.sort(key=lambda s: (s.started_at, s.folder), reverse=True)

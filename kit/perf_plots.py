@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless rendering; the notebook shows the returned figures
 import matplotlib.pyplot as plt  # noqa: E402
+
+from kit.results import PerfPointRecord, RequestSpan, perf_points  # noqa: E402
+
+PointRecord = PerfPointRecord | Mapping[str, Any]  # as point_record wrote it, or read back
 
 PHASE_COLOURS = {"queue": "#c9c9c9", "prefill": "#e08a3c", "decode": "#3c7fe0"}
 VENDOR_METRICS = [
@@ -19,14 +24,15 @@ VENDOR_METRICS = [
 ]
 
 
-def timeline(spans: list[dict[str, float | None]], title: str):
+def timeline(spans: Sequence[RequestSpan | Mapping[str, float | None]], title: str):
     """One bar per request: queue, prefill, decode (engine clock), from the first queueing."""
+    spans = [RequestSpan.of(s) for s in spans]
     fig, ax = plt.subplots(figsize=(8, 1.6 + 0.4 * max(1, len(spans))))
     for row, s in enumerate(spans):
         parts = [
-            ("queue", s["queued"], s["scheduled"]),
-            ("prefill", s["scheduled"], s["first_token"]),
-            ("decode", s["first_token"], s["last_token"]),
+            ("queue", s.queued, s.scheduled),
+            ("prefill", s.scheduled, s.first_token),
+            ("decode", s.first_token, s.last_token),
         ]
         for phase, start, end in parts:
             if start is None or end is None:
@@ -47,24 +53,30 @@ def timeline(spans: list[dict[str, float | None]], title: str):
     return fig
 
 
-def sweep(points: list[dict[str, Any]]):
+def first_batch_timeline(record: PointRecord, scheduling: str):
+    """The timeline of a point's first timed batch, titled with the point's label and
+    ``scheduling`` (kit.perf_run.batch_scheduling's words for how it was scheduled)."""
+    point = PerfPointRecord.of(record)
+    return timeline(point.timeline, f"{point.label}: first timed batch ({scheduling})")
+
+
+def sweep(points: Sequence[PointRecord]):
     """TTFT and TPS against input_len (a line per batch size) and against batch size."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    records = perf_points(points)
     for col, (x_key, group_key) in enumerate(
         (("input_len", "batch_size"), ("batch_size", "input_len"))
     ):
-        groups: dict[Any, list[tuple[int, dict]]] = defaultdict(list)
-        for p in points:
-            groups[(p["params"][group_key], p["params"]["max_output_len"])].append(
-                (p["params"][x_key], p)
-            )
-        for row, (metric, source, label) in enumerate(
-            (("ttft_ms", "standard", "TTFT mean (ms)"), ("tps", "vendor", "TPS (output tokens/s)"))
+        groups: dict[Any, list[tuple[int, PerfPointRecord]]] = defaultdict(list)
+        for p in records:
+            groups[(getattr(p, group_key), p.max_output_len)].append((getattr(p, x_key), p))
+        for row, (metric, label) in enumerate(
+            (("ttft_mean", "TTFT mean (ms)"), ("tps", "TPS (output tokens/s)"))
         ):
             ax = axes[row][col]
-            for (group, out_len), series in sorted(groups.items()):
+            for (group, out_len), series in sorted(groups.items(), key=lambda item: item[0]):
                 series.sort(key=lambda item: item[0])
-                ys = [_metric(p, source, metric) for _, p in series]
+                ys = [_metric(p, metric) for _, p in series]
                 ax.plot(
                     [x for x, _ in series],
                     ys,
@@ -80,19 +92,22 @@ def sweep(points: list[dict[str, Any]]):
     return fig
 
 
-def _metric(point: dict[str, Any], source: str, metric: str) -> float | None:
-    if source == "standard" and metric == "ttft_ms":
-        return point["standard"]["ttft_ms"]["mean"]
-    return point[source].get(metric)
+def _metric(point: PerfPointRecord, metric: str) -> float | None:
+    """The standard columns' mean TTFT, or one of the vendor's columns."""
+    if metric == "ttft_mean":
+        ttft = point.standard.metrics.get("ttft_ms") if point.standard else None
+        return ttft.mean if ttft else None
+    return point.vendor.get(metric)
 
 
-def versus_references(point: dict[str, Any], device_label: str):
+def versus_references(record: PointRecord, device_label: str):
     """The vendor's four columns: this run beside each matching reference row."""
-    refs = point.get("references") or []
-    labels = [f"this run ({device_label})"] + [r["device"] for r in refs]
+    point = PerfPointRecord.of(record)
+    refs = point.references
+    labels = [f"this run ({device_label})"] + [r.device for r in refs]
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
     for ax, (key, title) in zip(axes, VENDOR_METRICS, strict=True):
-        values = [point["vendor"].get(key)] + [r.get(key) for r in refs]
+        values = [point.vendor.get(key)] + [r.metrics.get(key) for r in refs]
         ax.bar(
             range(len(values)),
             [v or 0 for v in values],
@@ -101,15 +116,12 @@ def versus_references(point: dict[str, Any], device_label: str):
         ax.set_xticks(range(len(values)), labels, rotation=20, fontsize="small")
         ax.set_title(title, fontsize="small")
         ax.grid(axis="y", alpha=0.3)
-    p = point["params"]
-    fig.suptitle(
-        f"input_len {p['input_len']}, output {p['max_output_len']}, batch {p['batch_size']}"
-    )
+    fig.suptitle(point.label)
     fig.tight_layout()
     return fig
 
 
-def latency_distribution(point: dict[str, Any], timed_runs: list[Any]):
+def latency_distribution(record: PointRecord, timed_runs: list[Any]):
     """Per-request TTFT and TPOT across all timed iterations."""
     ttft = [t.ttft_s * 1000 for r in timed_runs for t in r.timings if t.ttft_s is not None]
     tpot = [t.tpot_s * 1000 for r in timed_runs for t in r.timings if t.tpot_s is not None]
@@ -118,7 +130,6 @@ def latency_distribution(point: dict[str, Any], timed_runs: list[Any]):
         ax.hist(values, bins=min(20, max(3, len(values))), color="#3c7fe0", alpha=0.8)
         ax.set_title(f"{title}, {len(values)} requests")
         ax.set_ylabel("requests")
-    p = point["params"]
-    fig.suptitle(f"input_len {p['input_len']}, batch {p['batch_size']}")
+    fig.suptitle(PerfPointRecord.of(record).label)
     fig.tight_layout()
     return fig

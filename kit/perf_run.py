@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from kit.perf_params import (
 )
 from kit.phi3v_processor import hd_padded_size
 from kit.references import load_references, match_references, ratios
+from kit.results import EfficiencyRecord, PerfPointRecord, batching, perf_points
 from kit.roofline import (
     DevicePeaks,
     ModelFigures,
@@ -324,129 +326,129 @@ def point_record(result: PointResult, context: RecordContext) -> dict[str, Any]:
     return record
 
 
-def batch_scheduling(record: dict[str, Any]) -> str:
+# ----------------------------------------------------------------------------------------
+# Report tables: they take point records as point_record wrote them, or as kit.results
+# read them back, and read them only through kit.results
+# ----------------------------------------------------------------------------------------
+
+PointRecords = Sequence[PerfPointRecord | Mapping[str, Any]]
+
+
+def batch_scheduling(record: PerfPointRecord | Mapping[str, Any]) -> str:
     """How a point's batches were first scheduled, in words."""
-    if record["params"]["batch_size"] == 1:
+    batch_size, schedule = batching(record)
+    if batch_size == 1:
         return "single request"
-    schedule = record.get("schedule") or {}
-    if schedule.get("staggered") is None:
+    if schedule.staggered is None:
         return "unknown"
-    steps = schedule.get("scheduling_steps_max")
-    if schedule.get("staggered_beyond_budget"):
-        return f"staggered ({steps} steps; the token budget needs {schedule['budget_steps']})"
-    if schedule["staggered"]:
+    steps = schedule.scheduling_steps_max
+    if schedule.staggered_beyond_budget:
+        return f"staggered ({steps} steps; the token budget needs {schedule.budget_steps})"
+    if schedule.staggered:
         return f"{steps} steps, as the token budget needs (as vLLM 0.6)"
     return "one step"
 
 
-def vendor_table(records: list[dict[str, Any]], device_label: str) -> list[dict[str, Any]]:
+def vendor_table(records: PointRecords, device_label: str) -> list[dict[str, Any]]:
     """The vendor table's layout: each measured row, its reference rows, and the ratios,
     with how the batch was scheduled and a warning where the ratio compares unlike things."""
     rows = []
-    for record in records:
-        p = record["params"]
+    for point in perf_points(records):
         scenario = {
-            "input-len": p["input_len"],
-            "output-len": p["max_output_len"],
-            "num-prompts": p["batch_size"],
+            "input-len": point.input_len,
+            "output-len": point.max_output_len,
+            "num-prompts": point.batch_size,
         }
         rows.append(
             {
                 "source": f"measured ({device_label})",
                 **scenario,
-                **record["vendor"],
-                "batch scheduling": batch_scheduling(record),
+                **point.vendor,
+                "batch scheduling": batch_scheduling(point),
             }
         )
-        for ref in record.get("references", []):
-            metrics = {k: ref[k] for k in ("ttft_ms", "tps", "prefill_ms", "decode_ms_per_token")}
-            rows.append({"source": f"vendor {ref['device']}", **scenario, **metrics})
-            warning = "; ".join(ref.get("warnings") or [])
+        for ref in point.references:
+            rows.append({"source": f"vendor {ref.device}", **scenario, **ref.metrics})
+            warning = "; ".join(ref.warnings)
             rows.append(
                 {
-                    "source": f"measured / {ref['device']}" + (" (WARNING)" if warning else ""),
+                    "source": f"measured / {ref.device}" + (" (WARNING)" if warning else ""),
                     **scenario,
-                    **ref["ratios"],
+                    **ref.ratios,
                     "batch scheduling": warning,
                 }
             )
     return rows
 
 
-def comparison_warning_lines(records: list[dict[str, Any]]) -> list[str]:
+def comparison_warning_lines(records: PointRecords) -> list[str]:
     """One line per point whose vendor comparison carries a warning."""
-    lines = []
-    for record in records:
-        refs = record.get("references") or []
-        if refs and refs[0].get("warnings"):
-            p = record["params"]
-            lines.append(
-                f"WARNING input_len {p['input_len']} x batch {p['batch_size']}: "
-                + "; ".join(refs[0]["warnings"])
-            )
-    return lines
+    return [
+        f"WARNING {point.label}: " + "; ".join(point.references[0].warnings)
+        for point in perf_points(records)
+        if point.references and point.references[0].warnings
+    ]
 
 
-def standard_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def standard_table(records: PointRecords) -> list[dict[str, Any]]:
     """Mean, median, p90, p99 per metric, and the spread of per-iteration means."""
     rows = []
-    for record in records:
-        p = record["params"]
-        std = record["standard"]
-        for metric in ("ttft_ms", "tpot_ms", "e2e_ms", "prefill_ms", "decode_ms", "queue_ms"):
-            s = std[metric]
+    for point in perf_points(records):
+        std = point.standard
+        if std is None:
+            continue
+        for metric, s in std.metrics.items():
             rows.append(
                 {
-                    "point": f"{p['input_len']} x {p['batch_size']} -> {p['max_output_len']}",
+                    "point": point.label,
                     "metric": metric,
-                    "mean": s["mean"],
-                    "median": s["median"],
-                    "p90": s["p90"],
-                    "p99": s["p99"],
-                    "iteration means min": s["iter_min"],
-                    "iteration means max": s["iter_max"],
-                    "n": s["count"],
+                    "mean": s.mean,
+                    "median": s.median,
+                    "p90": s.p90,
+                    "p99": s.p99,
+                    "iteration means min": s.iter_min,
+                    "iteration means max": s.iter_max,
+                    "n": s.count,
                 }
             )
+        tps = std.tps_per_iteration
         rows.append(
             {
-                "point": f"{p['input_len']} x {p['batch_size']} -> {p['max_output_len']}",
+                "point": point.label,
                 "metric": "tps (per iteration)",
-                "mean": std["tps_mean"],
-                "iteration means min": min(std["tps_per_iteration"]),
-                "iteration means max": max(std["tps_per_iteration"]),
-                "n": std["iterations"],
+                "mean": std.tps_mean,
+                "iteration means min": min(tps) if tps else None,
+                "iteration means max": max(tps) if tps else None,
+                "n": std.iterations,
             }
         )
     return rows
 
 
-def roofline_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    def shown(eff: dict[str, Any] | None) -> Any:
-        if not eff:
+def roofline_table(records: PointRecords) -> list[dict[str, Any]]:
+    def shown(eff: EfficiencyRecord | None) -> Any:
+        if eff is None:
             return None
-        return eff["value"] if eff.get("error") is None else "ERROR: " + eff["error"]
+        return eff.value if eff.error is None else "ERROR: " + eff.error
 
     rows = []
-    for record in records:
-        bounds = record.get("roofline")
-        if not bounds:
+    for point in perf_points(records):
+        bounds = point.roofline
+        if bounds is None:
             continue
-        p = record["params"]
-        shape = bounds.get("shape") or {}
         rows.append(
             {
-                "point": f"{p['input_len']} x {p['batch_size']}",
-                "device": bounds["device"],
-                "decode bound (ms/token)": bounds["decode_ms_per_token"],
-                "decode measured (ms/token)": record["vendor"]["decode_ms_per_token"],
-                "decode efficiency": shown(bounds["decode_efficiency"]),
-                "sequences per decode step": shape.get("decoding_together"),
-                "prefill bound (ms)": bounds["prefill_ms"],
-                "prefill measured (ms)": record["vendor"]["prefill_ms"],
-                "prefill efficiency": shown(bounds["prefill_efficiency"]),
-                "requests per prefill": shape.get("prefilled_together"),
-                "note": bounds["reason"] or "",
+                "point": point.label,
+                "device": bounds.device,
+                "decode bound (ms/token)": bounds.decode_ms_per_token,
+                "decode measured (ms/token)": point.vendor["decode_ms_per_token"],
+                "decode efficiency": shown(bounds.decode_efficiency),
+                "sequences per decode step": bounds.decoding_together,
+                "prefill bound (ms)": bounds.prefill_ms,
+                "prefill measured (ms)": point.vendor["prefill_ms"],
+                "prefill efficiency": shown(bounds.prefill_efficiency),
+                "requests per prefill": bounds.prefilled_together,
+                "note": bounds.reason or "",
             }
         )
     return rows

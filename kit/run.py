@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from kit import OUTPUTS_DIR, environment, jsonio, params
+from kit.results import RESULTS_FILE, SCHEMA_VERSION  # the schema's one owner
 
-SCHEMA_VERSION = 1
-RESULTS_FILE = "results.json"
 # A run is "running" while its notebook works, then "ok", "failed", or "interrupted" (stopped
 # by Ctrl-C / SIGTERM, or its process found gone while the record still said "running").
 STATUSES = ("running", "ok", "failed", "interrupted")
