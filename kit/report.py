@@ -1,25 +1,57 @@
-"""What notebooks show, and turning an executed notebook into an offline HTML report.
+"""Rendering: tables and text as HTML and Markdown strings, figures as PNG, and an executed
+notebook as an offline HTML report and a wiki-ready Markdown copy.
 
-Everything that reaches HTML from a model, a dataset or a user is escaped here.
+Everything that reaches HTML or Markdown from a model, a dataset or a user is escaped here.
+Notebooks show things with ``kit.display``, which uses these pieces.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from kit import PACKAGE_DIR
 
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
-TABLE_STYLE = (
-    "<style>.kit-table{border-collapse:collapse;margin:0.5em 0;font-size:0.95em}"
-    ".kit-table th,.kit-table td{border:1px solid #ccc;padding:3px 8px;text-align:left;"
-    "vertical-align:top}.kit-table th{background:#f3f3f3}.kit-table caption{text-align:left;"
-    "font-weight:bold;padding:2px 0}.kit-text{white-space:pre-wrap;border-left:3px solid #4a7;"
-    "padding:4px 10px;background:#f8faf8;font-family:monospace}</style>"
+HTML_TEMPLATE = "kit_report"
+MARKDOWN_TEMPLATE = "kit_markdown"
+
+# The kit's own look for tables and text blocks, the same in the report (its run header and
+# its outputs), in JupyterLab and on the index page. Each rule is also written under
+# ``.jp-RenderedHTMLCommon``, so Jupyter's table rules (right-aligned, fixed layout, zebra
+# rows) do not win inside outputs. Long tokens wrap instead of widening the page.
+_KIT_CSS = (
+    (".kit-table", "border-collapse:collapse;table-layout:auto;margin:0.5em 0;font-size:0.9rem"),
+    (".kit-table caption", "text-align:left;font-weight:bold;padding:2px 0"),
+    (
+        ".kit-table th,.kit-table td",
+        "border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top;"
+        "white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.4",
+    ),
+    (".kit-table th", "background:#f3f3f3;font-weight:bold"),
+    (".kit-table tbody tr", "background:transparent"),
+    (".kit-table tbody tr:nth-child(even)", "background:#fafafa"),
+    (
+        ".kit-text",
+        "white-space:pre-wrap;overflow-wrap:anywhere;border-left:3px solid #4a7;"
+        "padding:4px 10px;background:#f8faf8;font-family:monospace",
+    ),
 )
+
+
+def _css(rules: Iterable[tuple[str, str]]) -> str:
+    def both(selectors: str) -> str:
+        parts = [part.strip() for part in selectors.split(",")]
+        return ",".join(parts + [f".jp-RenderedHTMLCommon {part}" for part in parts])
+
+    return "".join(f"{both(selectors)}{{{body}}}" for selectors, body in rules)
+
+
+TABLE_STYLE = f"<style>{_css(_KIT_CSS)}</style>"
 
 
 def escape(value: Any) -> str:
@@ -66,9 +98,15 @@ def text_block(text: str) -> str:
 
 
 def markdown_cell(value: Any) -> str:
-    """A pipe-table cell: HTML-escaped (wikis render raw HTML), pipes and newlines neutralised."""
-    text = escape(format_value(value)).replace("|", "\\|")
-    return text.replace("\r\n", "<br>").replace("\n", "<br>")
+    """A pipe-table cell that reads as itself in a wiki and a terminal.
+
+    ``<``, ``>`` and ``&`` become entities (wikis render raw HTML), ``|`` is escaped (and a
+    backslash before it doubled, so it cannot escape the escape), newlines become ``<br>``;
+    quotes stay quotes.
+    """
+    text = html.escape(format_value(value), quote=False)
+    text = re.sub(r"(\\*)\|", lambda m: m.group(1) * 2 + "\\|", text)
+    return re.sub(r"\r\n|\r|\n", "<br>", text)
 
 
 def markdown_table(
@@ -85,83 +123,111 @@ def markdown_table(
 
 
 def markdown_text(text: str) -> str:
-    fence = "````" if "```" in text else "```"
+    """Text shown verbatim: a fence longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}\n"
 
 
-def _display_bundle(html_fragment: str, markdown: str) -> None:
-    from IPython.display import display
-
-    display({"text/html": html_fragment, "text/markdown": markdown}, raw=True)
-
-
-def show_table(
-    rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None, caption: str | None = None
-) -> None:
-    """A results table: HTML in the report, a pipe table in report.md."""
-    rows = list(rows)
-    _display_bundle(html_table(rows, columns, caption), markdown_table(rows, columns, caption))
+def markdown_alt(text: Any) -> str:
+    """Alt text inside ``![...](...)``: one line, ``<`` and ``&`` as entities (CommonMark
+    decodes them back), brackets and backslashes escaped."""
+    one_line = html.escape(" ".join(str(text or "").split()), quote=False)
+    return re.sub(r"([\\\[\]])", r"\\\1", one_line)
 
 
-def show_kv(mapping: Mapping[str, Any], caption: str | None = None) -> None:
-    show_table(kv_rows(mapping), ["name", "value"], caption)
+class _TextOfHTML(HTMLParser):
+    BLOCKS = {"p", "div", "br", "tr", "li", "pre", "table", "caption", "h1", "h2", "h3", "h4"}
+    VOID = {"br", "img", "hr", "input", "meta", "link", "col", "area", "base", "source", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.open: list[tuple[str, bool, bool]] = []  # (tag, keeps whitespace, hidden)
+
+    def _keeps_whitespace(self) -> bool:
+        return any(keep for _, keep, _ in self.open)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "img":
+            self.parts.append(f"[image: {attributes.get('alt') or 'no description'}]")
+        elif tag in ("td", "th"):
+            self.parts.append("  ")
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+        if tag not in self.VOID:
+            keeps = tag == "pre" or "kit-text" in (attributes.get("class") or "").split()
+            self.open.append((tag, keeps, tag in ("style", "script")))
+
+    def handle_endtag(self, tag: str) -> None:
+        for i in range(len(self.open) - 1, -1, -1):  # close it and anything left open in it
+            if self.open[i][0] == tag:
+                del self.open[i:]
+                break
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if any(hidden for _, _, hidden in self.open):
+            return
+        self.parts.append(data if self._keeps_whitespace() else re.sub(r"\s+", " ", data))
 
 
-def show_text(text: str) -> None:
-    """Model, dataset or user text, escaped in both the HTML and the Markdown report."""
-    _display_bundle(text_block(text), markdown_text(text))
+def html_as_text(fragment: str) -> str:
+    """The readable text of an HTML fragment, for report.md: no styles, images as their alt
+    text, one line per block, whitespace kept in ``<pre>`` and kit text blocks."""
+    parser = _TextOfHTML()
+    parser.feed(fragment)
+    parser.close()
+    lines = [line.rstrip() for line in "".join(parser.parts).split("\n")]
+    text = "\n".join(line if line.strip() else "" for line in lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
-def show_engine(engine: Any) -> None:
-    """The engine's effective configuration, with a banner when its weights are random."""
-    if engine.config.get("weights_note"):
-        show_text(engine.config["weights_note"])
-    show_kv(engine.config, "Engine (as vLLM configured it)")
+def figure_description(figure: Any) -> str:
+    """What a matplotlib figure shows, from its titles and axis labels: its alt text."""
+    parts = []
+    for ax in figure.axes:
+        title = " ".join(
+            t for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right")) if t
+        )
+        x, y = ax.get_xlabel(), ax.get_ylabel()
+        if title:
+            labels = ", ".join(f"{axis}: {label}" for axis, label in (("x", x), ("y", y)) if label)
+            parts.append(f"{title} ({labels})" if labels else title)
+        elif x or y:
+            parts.append(f"{y} against {x}" if x and y else f"{x or y}")
+    suptitle = figure.get_suptitle()
+    text = "; ".join(dict.fromkeys(p.strip() for p in parts if p.strip()))
+    if suptitle:
+        text = f"{suptitle}: {text}" if text else suptitle
+    return f"Chart: {text}" if text else "Chart without a title"
 
 
-def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys, for one readable name/value table."""
-    flat: dict[str, Any] = {}
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def show_images(images: Iterable[Any], max_side: int = 384) -> None:
-    """Thumbnails as static PNG outputs (inlined into the HTML report)."""
-    from IPython.display import display
-
-    for image in images:
-        thumb = image.copy()
-        thumb.thumbnail((max_side, max_side))
-        display(thumb)
-
-
-def figure_png(figure, dpi: int = 100) -> bytes:
+def figure_png(figure: Any, dpi: int = 100) -> bytes:
+    """The figure as PNG, carrying its description (PNG ``Description``) as alt text."""
     import io
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    figure.savefig(
+        buffer,
+        format="png",
+        dpi=dpi,
+        bbox_inches="tight",
+        metadata={"Description": figure_description(figure)},
+    )
     return buffer.getvalue()
 
 
-def show_figure(figure) -> None:
-    """Display a matplotlib figure as a static PNG (whatever the backend), then free it."""
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
+def png_description(png: bytes) -> str | None:
+    """The ``Description`` a PNG carries (figure_png writes one), if any."""
+    import io
 
-    display(Image(data=figure_png(figure)))
-    plt.close(figure)
+    from PIL import Image
 
-
-def show(fragment: str) -> None:
-    from IPython.display import HTML, display
-
-    display(HTML(fragment))
+    with Image.open(io.BytesIO(png)) as image:
+        return image.text.get("Description") or None
 
 
 def header_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -187,7 +253,7 @@ def _header_html(results: Mapping[str, Any] | None) -> str:
     if not results:
         return ""
     table = html_table(header_rows(results), ["name", "value"], "Run")
-    return f'<div class="kit-header" style="padding:1em 2em 0 2em">{table}</div>'
+    return f'<div class="kit-header">{table}</div>'
 
 
 def _footer_html(results: Mapping[str, Any] | None) -> str:
@@ -196,7 +262,7 @@ def _footer_html(results: Mapping[str, Any] | None) -> str:
     from kit.summary import reproduce_command
 
     return (
-        '<div class="kit-footer" style="padding:0 2em 2em 2em"><h2>Reproduce</h2>'
+        '<div class="kit-footer"><h2>Reproduce</h2>'
         f"{text_block(reproduce_command(dict(results)))}</div>"
     )
 
@@ -210,7 +276,8 @@ def _read_notebook(notebook_path: Path):
 def render_html(
     notebook_path: Path, html_path: Path, results: Mapping[str, Any] | None = None
 ) -> Path:
-    """Render without code cells or prompts, with a template that fetches nothing.
+    """Render without code cells or prompts, with a template that fetches nothing and gives
+    every image the alt text its output carries (``metadata[mime]["alt"]``).
 
     With ``results`` (the run's results.json) the page opens with the run's identity and
     headline numbers and ends with the command that reproduces it.
@@ -218,7 +285,7 @@ def render_html(
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
-        template_name="kit_report",
+        template_name=HTML_TEMPLATE,
         extra_template_basedirs=[str(TEMPLATE_DIR)],
         exclude_input=True,
         exclude_input_prompt=True,
@@ -230,10 +297,9 @@ def render_html(
     return html_path
 
 
-def render_markdown(
-    notebook_path: Path, md_path: Path, results: Mapping[str, Any] | None = None
-) -> Path:
-    """A wiki-ready copy: pipe tables, figures as PNG files in ``<name>_files/`` beside it."""
+def markdown_exporter():
+    """nbconvert's Markdown exporter with the kit's template: outputs as their Markdown view,
+    else an image with its alt text, else HTML as readable text, never an object's repr."""
     from nbconvert import MarkdownExporter
     from traitlets.config import Config
 
@@ -243,12 +309,25 @@ def render_markdown(
         "text/markdown",
         "image/png",
         "image/jpeg",
-        "text/plain",
         "text/html",
+        "text/plain",
     ]
-    exporter = MarkdownExporter(config=config)
+    exporter = MarkdownExporter(
+        config=config, template_name=MARKDOWN_TEMPLATE, extra_template_basedirs=[str(TEMPLATE_DIR)]
+    )
+    exporter.register_filter("markdown_alt", markdown_alt)
+    exporter.register_filter(
+        "html_as_markdown", lambda fragment: markdown_text(html_as_text(fragment))
+    )
+    return exporter
+
+
+def render_markdown(
+    notebook_path: Path, md_path: Path, results: Mapping[str, Any] | None = None
+) -> Path:
+    """A wiki-ready copy: pipe tables, figures as PNG files in ``<name>_files/`` beside it."""
     files_dir = f"{md_path.stem}_files"
-    body, resources = exporter.from_notebook_node(
+    body, resources = markdown_exporter().from_notebook_node(
         _read_notebook(notebook_path), resources={"output_files_dir": files_dir}
     )
     for name, data in (resources.get("outputs") or {}).items():

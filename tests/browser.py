@@ -7,7 +7,10 @@ machine" is an observation (the proxy's log is empty), not an assumption.
 
 from __future__ import annotations
 
+import html
 import http.server
+import json
+import re
 import shutil
 import socketserver
 import subprocess
@@ -15,6 +18,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -130,3 +134,42 @@ def load_page(
         _chromium(chromium, port, "--window-size=1280,2400", f"--screenshot={screenshot}", url)
         dom = _chromium(chromium, port, "--virtual-time-budget=5000", "--dump-dom", url)
         return dom, [r for r in proxy.requests if _host(r) not in ignore_hosts]
+
+
+_EVALUATE = """<script>
+window.addEventListener("load", () => {
+  const out = document.createElement("pre");
+  out.id = "kit-evaluated";
+  try { out.textContent = JSON.stringify((%s)()); }
+  catch (error) { out.textContent = JSON.stringify({error: String(error)}); }
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def evaluate(chromium: str, page: Path, function_js: str, window: str = "1280,2400") -> Any:
+    """What the JavaScript function ``function_js`` returns (as JSON) when run in ``page``
+    after it loaded and laid out, at ``window`` size: a copy of the page with the call
+    appended runs in Chromium, which writes the result into the DOM it dumps."""
+    text = page.read_text(encoding="utf-8")
+    script = _EVALUATE % function_js
+    head, found, tail = text.rpartition("</body>")
+    text = f"{head}{script}</body>{tail}" if found else text + script
+    with tempfile.TemporaryDirectory() as folder, recording_proxy() as proxy:
+        copy = Path(folder) / page.name
+        copy.write_text(text, encoding="utf-8")
+        dom = _chromium(
+            chromium,
+            proxy.server_address[1],
+            f"--window-size={window}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            copy.as_uri(),
+        )
+    match = re.search(r'<pre id="kit-evaluated">(.*?)</pre>', dom, re.S)
+    if match is None:
+        raise RuntimeError(f"the script did not run in {page.name}")
+    result = json.loads(html.unescape(match.group(1)))
+    if isinstance(result, dict) and set(result) == {"error"}:
+        raise RuntimeError(f"the script failed in {page.name}: {result['error']}")
+    return result

@@ -39,3 +39,42 @@ def test_parameters_cell_matches_schema(path):
         assert isinstance(node, ast.Assign), "the parameters cell holds only assignments"
         values[node.targets[0].id] = ast.literal_eval(node.value)
     assert values == defaults(schema_for(path.stem))
+
+
+def code_cells(path: Path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return [
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_show_things_only_through_kit_display(path):
+    """One way to show a table, a text, an image: each output then has its Markdown view
+    and alt text (kit.display), and report.md never shows an object's repr."""
+    import kit.display
+
+    for source in code_cells(path):
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "IPython.display", f"{path.name}: use kit.display"
+                if node.module == "kit":
+                    assert "report" not in {a.name for a in node.names}, f"{path.name}: kit.report"
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "display"
+            ):
+                assert hasattr(kit.display, node.attr), f"{path.name}: no display.{node.attr}"
+        last = tree.body[-1] if tree.body else None
+        if isinstance(last, ast.Expr) and not isinstance(last.value, ast.Call):
+            raise AssertionError(f"{path.name}: a cell ends in a bare expression (its repr)")
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem in SCHEMAS], ids=lambda p: p.stem)
+def test_runnable_notebooks_end_by_finishing_the_run_and_showing_its_environment(path):
+    last = code_cells(path)[-1].strip().splitlines()
+    assert last[-2:] == ["run.finish()", "display.show_environment(run.environment)"]

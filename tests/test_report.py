@@ -1,10 +1,49 @@
-"""Report pieces: escaping, and an HTML rendering that fetches nothing from the network."""
+"""Report pieces: escaping for HTML and Markdown, alt text on every image, and renderings
+that fetch nothing from the network and read well in a browser, a wiki and a terminal.
 
+Notebook outputs are built with kit.display's builders, exactly what ``display.show_*``
+publish in a kernel; one test runs them in a real kernel too.
+"""
+
+from __future__ import annotations
+
+import logging
 import re
+from pathlib import Path
 
 import nbformat
+import pytest
 
-from kit.report import html_table, render_html, text_block
+from kit import display, report
+from kit.report import html_table, render_html, render_markdown, text_block
+
+from .report_checks import (
+    LONG_TOKEN,
+    NBCONVERT_DEFAULT_ALT,
+    RESULTS_WITH_LONG_LABEL,
+    TRICKY,
+    a_figure,
+    check_report_files,
+    every_kind_of_output,
+    img_alts,
+    markdown_images,
+    write_notebook,
+)
+
+
+@pytest.fixture
+def rendered(tmp_path, caplog):
+    """Every kind of output rendered both ways, with what nbconvert logged."""
+    path = write_notebook(tmp_path / "nb.ipynb", every_kind_of_output())
+    with caplog.at_level(logging.INFO):
+        html = render_html(path, tmp_path / "report.html").read_text()
+        md = render_markdown(path, tmp_path / "report.md").read_text()
+    return tmp_path, html, md, caplog.text
+
+
+# --------------------------------------------------------------------------------------------
+# Strings
+# --------------------------------------------------------------------------------------------
 
 
 def test_tables_and_text_escape_everything():
@@ -15,20 +54,223 @@ def test_tables_and_text_escape_everything():
     assert "a &lt; b &amp; &quot;c&quot;" in block
 
 
-def test_rendered_report_hides_code_and_loads_nothing_remote(tmp_path):
+def split_row(line: str) -> list[str]:
+    """Cells of a pipe-table row as GFM splits them: on pipes not escaped by a backslash."""
+    cells, current, chars = [], "", iter(line.strip().strip("|"))
+    for char in chars:
+        if char == "\\":
+            current += char + next(chars, "")
+        elif char == "|":
+            cells.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*cells, current.strip()]
+
+
+def test_markdown_cells_escape_markup_not_quotes():
+    md = report.markdown_table([TRICKY, {"name": "list", "value": ["demo"]}])
+    lines = md.splitlines()
+    assert len(lines) == 4  # header, rule, two rows: the newline did not break the row
+    assert split_row(lines[2]) == [
+        "a\\|b\\\\\\|c",
+        "line 1<br>line 2 &lt;b&gt;bold&lt;/b&gt; &amp; 'single' \"double\"",
+    ]
+    assert split_row(lines[3]) == ["list", "['demo']"]
+    assert "&#x27;" not in md and "&quot;" not in md
+
+
+def test_markdown_text_fence_is_longer_than_any_backtick_run():
+    text = "code: ````inner```` and ```"
+    block = report.markdown_text(text)
+    fence = block.split("text\n", 1)[0]
+    assert fence == "`" * 5 and block.endswith(f"\n{fence}\n") and text in block
+
+
+def test_markdown_alt_is_one_line_and_cannot_close_the_brackets():
+    assert report.markdown_alt("a [b]\n<c> & \\") == "a \\[b\\] &lt;c&gt; &amp; \\\\"
+
+
+def test_html_as_text_keeps_words_and_alt_text_drops_styles():
+    text = report.html_as_text(
+        "<style>.x{color:red}</style><div>Q &amp; A:<b> bold</b></div>"
+        '<img src="x" alt="image_1"><pre>keep\n  indent</pre><table><tr><td>1</td></tr></table>'
+    )
+    assert text.splitlines() == ["Q & A: bold", "[image: image_1]", "keep", "  indent", "", "  1"]
+
+
+def test_html_as_text_keeps_the_lines_of_kit_text_blocks():
+    fragment = "<p>Prompt:</p>" + report.text_block("<|user|>\n  What is <this>?\n<|end|>")
+    assert report.html_as_text(fragment).splitlines() == [
+        "Prompt:",
+        "",
+        "<|user|>",
+        "  What is <this>?",
+        "<|end|>",
+    ]
+    assert report.html_as_text("<div>a\n   b</div>") == "a b"
+
+
+def test_figures_carry_their_description_as_png_metadata():
+    png = report.figure_png(a_figure())
+    description = report.png_description(png)
+    assert description == "Chart: TTFT <ms> by input_len (x: input_len, y: TTFT (ms))"
+    output = display.png_output(png)
+    assert output.metadata == {"image/png": {"alt": description}}
+    assert display.png_output(png, alt="mine").metadata["image/png"]["alt"] == "mine"
+
+
+def test_untitled_axes_are_described_by_their_labels():
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    left, right = figure.subplots(1, 2)
+    left.set_xlabel("input_len")
+    left.set_ylabel("TTFT (ms)")
+    right.set_xlabel("batch_size")
+    figure.suptitle("Sweep")
+    assert (
+        report.figure_description(figure) == "Chart: Sweep: TTFT (ms) against input_len; batch_size"
+    )
+    assert report.figure_description(Figure()) == "Chart without a title"
+
+
+def test_an_image_without_alt_text_is_refused():
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="PNG")
+    with pytest.raises(ValueError, match="alt text"):
+        display.png_output(buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# Rendered reports
+# --------------------------------------------------------------------------------------------
+
+
+def test_rendered_report_hides_code_and_loads_nothing_remote(rendered):
+    _, html, _, _ = rendered
+    assert "Params" in html and "secret_code" not in html
+    assert not re.search(r"<script[^>]+src=", html)
+    assert not re.search(r"<link[^>]+href=[\"']https?://", html)
+    assert "@import url(http" not in html
+
+
+def test_every_image_has_its_alt_text_and_nbconvert_warns_of_none(rendered):
+    folder, html, md, logged = rendered
+    assert "Alternative text is missing" not in logged
+    assert img_alts(html) == [
+        "Chart: TTFT <ms> by input_len (x: input_len, y: TTFT (ms))",
+        "input image 1, 1024x768",
+        "image_1 of q1",
+    ]
+    images = markdown_images(md)
+    assert [alt for alt, _ in images] == [
+        "Chart: TTFT &lt;ms&gt; by input_len (x: input_len, y: TTFT (ms))",
+        "input image 1, 1024x768",
+    ]
+    assert all((folder / target).is_file() for _, target in images)
+    check_report_files(folder)
+
+
+def test_markdown_report_reads_as_text(rendered):
+    _, _, md, _ = rendered
+    assert "IPython.core.display" not in md
+    assert "| image | ['demo'] |" in md
+    assert "```text\nanswer: " + LONG_TOKEN + "\n```" in md
+    assert "```text\nExample: q&1\n[image: image_1 of q1]\nline a\nline b\n```" in md
+    assert ".card" not in md  # styles are not text
+
+
+def test_long_text_wraps_in_html(rendered):
+    _, html, _, _ = rendered
+    rules = dict(re.findall(r"([^{}]+)\{([^{}]*)\}", report.TABLE_STYLE.removeprefix("<style>")))
+    text_rule = next(body for selectors, body in rules.items() if ".kit-text" in selectors)
+    cell_rule = next(body for selectors, body in rules.items() if ".kit-table td" in selectors)
+    assert "overflow-wrap:anywhere" in text_rule and "overflow-wrap:anywhere" in cell_rule
+    assert report.TABLE_STYLE in html and LONG_TOKEN in html
+
+
+def test_html_only_outputs_become_text_in_markdown_not_their_repr(tmp_path):
+    """Outputs made without kit.display (IPython's HTML object, a DataFrame) still read."""
+    html_object = display.Output(
+        {
+            "text/html": "<p>made &lt;elsewhere&gt;</p>",
+            "text/plain": "<IPython.core.display.HTML object>",
+        }
+    )
+    path = write_notebook(tmp_path / "nb.ipynb", [html_object])
+    md = render_markdown(path, tmp_path / "report.md").read_text()
+    assert "IPython.core.display" not in md and "made <elsewhere>" in md
+
+
+def test_cell_alt_metadata_is_the_fallback_and_missing_alt_is_reported(tmp_path, caplog):
+    png = report.figure_png(a_figure())
+    bare = display.Output({"image/png": display.png_output(png).data["image/png"]})
+    with_cell_alt = write_notebook(tmp_path / "a.ipynb", [bare], {"alt": "from the cell"})
+    assert img_alts(render_html(with_cell_alt, tmp_path / "a.html").read_text()) == [
+        "from the cell"
+    ]
+    without = write_notebook(tmp_path / "b.ipynb", [bare])
+    with caplog.at_level(logging.WARNING):
+        html = render_html(without, tmp_path / "b.html").read_text()
+    assert "Alternative text is missing on 1 image(s)" in caplog.text
+    assert img_alts(html) == [NBCONVERT_DEFAULT_ALT]
+    with pytest.raises(AssertionError, match="alt"):
+        check_report_files(tmp_path, html_name="b.html", md_name=None)
+
+
+def test_the_run_header_uses_the_report_table_style(tmp_path):
+    results = RESULTS_WITH_LONG_LABEL
+    path = write_notebook(tmp_path / "nb.ipynb", every_kind_of_output()[:1])
+    html = render_html(path, tmp_path / "report.html", results).read_text()
+    header = re.search(r'<div class="kit-header">(.*?)</div>', html, re.S).group(1)
+    assert header.startswith(report.TABLE_STYLE) and '<table class="kit-table">' in header
+    md = render_markdown(path, tmp_path / "report.md", results).read_text()
+    assert md.startswith("**Run**\n\n| name | value |") and "## Reproduce" in md
+
+
+def test_display_helpers_publish_in_a_real_kernel(tmp_path):
+    """What show_* publish in a kernel is what the builders return; rendered, it has alt
+    text everywhere and no object reprs."""
+    from nbclient import NotebookClient
+
+    code = "\n".join(
+        [
+            "import matplotlib.pyplot as plt",
+            "from PIL import Image",
+            "from kit import display",
+            "display.show_parameters({'image': ['demo'], 'engine_args': {'a': 1}})",
+            "display.show_text('generated ' + 'y' * 500)",
+            "figure, ax = plt.subplots()",
+            "ax.set_title('Sweep')",
+            "display.show_figure(figure)",
+            "display.show_images([Image.new('RGB', (64, 32))])",
+            "display.show_html('<p>fragment</p>')",
+            "display.show_environment({'python': '3.11', 'packages': {'vllm': '0.32.0'}})",
+        ]
+    )
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    cell = nbformat.v4.new_code_cell("secret_code = 1")
-    cell.outputs = [nbformat.v4.new_output("display_data", {"text/html": "<p>shown</p>"})]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Title $x^2$"), cell]
-    path = tmp_path / "nb.ipynb"
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(Path.cwd())}}
+    ).execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["display_data"] * 6  # the figure shown once
+    assert outputs[2].metadata["image/png"]["alt"] == "Chart: Sweep"
+    assert outputs[3].metadata["image/png"]["alt"] == "input image 1, 64x32"
+    path = tmp_path / "executed.ipynb"
     nbformat.write(nb, path)
-    html = render_html(path, tmp_path / "nb.html").read_text()
-    assert "shown" in html and "secret_code" not in html
-    assert not re.search(r"<script[^>]+src=", html)
-    assert not re.search(r"<link[^>]+href=[\"']https?://", html)
-    assert "@import url(http" not in html
+    md = render_markdown(path, tmp_path / "report.md").read_text()
+    assert "| engine_args.a | 1 |" in md and "| packages.vllm | 0.32.0 |" in md
+    assert "**Environment**" in md
+    render_html(path, tmp_path / "report.html")
+    check_report_files(tmp_path)

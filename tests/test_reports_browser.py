@@ -4,7 +4,8 @@ headless Chromium (installed by the setup when missing) with no request leaving 
 The demo, the two labelled perf runs (first: vendor scheduling, second: vllm) and MMMU on
 the fixture are the session's shared runs (tests/conftest.py); this module adds a comparison
 of the two perf runs, in the same outputs folder. Screenshots are kept in each
-run folder under screenshots/.
+run folder under screenshots/. Every report is also read as a wiki and a terminal read
+report.md, and measured in the browser: long text wraps, every image has alt text.
 """
 
 import json
@@ -12,25 +13,67 @@ import re
 
 import pytest
 
-from .browser import browser_own_hosts, ensure_chromium, load_page
-from .conftest import run_into
+from kit.report import render_html
+
+from .browser import browser_own_hosts, ensure_chromium, evaluate, load_page
+from .conftest import TRICKY_PROMPT, run_into
+from .report_checks import (
+    LONG_TOKEN,
+    RESULTS_WITH_LONG_LABEL,
+    check_report_files,
+    every_kind_of_output,
+    write_notebook,
+)
+
+# Measured in the page: what sticks out sideways, the run header's and an output table's cell
+# style, and every image's alt text.
+LAYOUT_JS = """() => {
+  const root = document.scrollingElement;
+  const boxes = document.querySelectorAll(".kit-text, .kit-table, .jp-OutputArea-output");
+  const overflowing = [...boxes]
+    .filter(el => el.scrollWidth > el.clientWidth + 1
+      || el.getBoundingClientRect().right > root.clientWidth + 1)
+    .map(el => `${el.className}: ${el.scrollWidth} > ${el.clientWidth}`);
+  const cellStyle = selector => {
+    const cell = document.querySelector(selector);
+    if (!cell) return null;
+    const s = getComputedStyle(cell);
+    return [s.fontFamily, s.fontSize, s.textAlign, s.verticalAlign, s.paddingLeft,
+            s.borderTopWidth, s.whiteSpace, s.overflowWrap];
+  };
+  const text = document.querySelector(".kit-text");
+  return {
+    page: [root.scrollWidth, root.clientWidth],
+    overflowing,
+    text: text && [text.scrollWidth, text.clientWidth, text.getBoundingClientRect().height],
+    header: cellStyle(".kit-header .kit-table td"),
+    output: cellStyle(".jp-OutputArea-output .kit-table td"),
+    alts: [...document.images].map(img => img.alt),
+  };
+}"""
 
 
 @pytest.fixture(scope="module")
-def runs(shared_outputs, demo_run, perf_sweep_run, perf_vllm_run, mmmu_run):
-    folders = {
-        "demo": demo_run[0],
-        "perf": perf_sweep_run[0],
-        "perf second": perf_vllm_run[0],
-        "mmmu": mmmu_run[0],
-    }
-    folders["compare"], _ = run_into(
+def made(shared_outputs, demo_run, perf_sweep_run, perf_vllm_run, mmmu_run):
+    """Each kind's (run folder, the `kit run` process that made and rendered it)."""
+    compare = run_into(
         shared_outputs,
         "compare",
         *("-p", "runs", f"{shared_outputs}/*perf*", "-p", "label_by", "label"),
         *("-p", "baseline", "first"),
     )
-    return shared_outputs, folders
+    return {
+        "demo": demo_run,
+        "perf": perf_sweep_run,
+        "perf second": perf_vllm_run,
+        "mmmu": mmmu_run,
+        "compare": compare,
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(shared_outputs, made):
+    return shared_outputs, {kind: folder for kind, (folder, _) in made.items()}
 
 
 @pytest.mark.slow
@@ -84,6 +127,58 @@ def test_report_in_a_real_browser(runs, chromium, kind, min_tables, min_figures)
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', dom)) >= min_figures
     assert 'class="kit-header"' in dom and "Reproduce" in dom  # identity on top, command below
     assert not re.search(r"<script[^>]+src=", dom)
+    layout = evaluate(browser, folder / "report.html", LAYOUT_JS, window="1280,2400")
+    assert layout["overflowing"] == [] and layout["page"][0] <= layout["page"][1], layout
+    assert len(layout["alts"]) >= min_figures and all(alt.strip() for alt in layout["alts"])
+    assert layout["header"] == layout["output"]  # the run header looks like the outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["demo", "perf", "perf second", "mmmu", "compare"])
+def test_every_report_reads_well_in_a_wiki_and_a_terminal(made, kind):
+    folder, proc = made[kind]
+    check_report_files(folder, proc.stdout + proc.stderr)
+    md = (folder / "report.md").read_text()
+    assert md.startswith("**Run**\n\n| name | value |") and "**Environment**" in md
+    if kind == "demo":  # the prompt verbatim in its text block, escaped in the table
+        assert re.search(r"```text\n[^`]*\n" + re.escape(TRICKY_PROMPT), md)
+        assert '| prompt | Is &lt;b&gt;this&lt;/b&gt; a robot &amp; "what" is it? |' in md
+        assert "| image | ['demo', '" in md
+        assert "![input image 1, " in md and "![input image 2, 100x200]" in md
+    if kind == "mmmu":  # the example question and the wrong-answer gallery, as text
+        assert re.search(r"\[image: [^\]]*image_1\]", md) and "vendor-strict:" in md
+    if kind in ("perf", "compare"):
+        assert "![Chart: " in md
+
+
+def test_long_text_wraps_and_the_header_matches_in_a_real_browser(chromium, tmp_path):
+    """A 3,000-character token in a text block, a table cell and the run header wraps inside
+    the page; the same page without the kit's wrapping rules scrolls sideways (the check
+    can fail)."""
+    browser, _ = chromium
+    outputs = every_kind_of_output()
+    outputs[0] = type(outputs[0])(
+        {k: v.replace("['demo']", LONG_TOKEN) for k, v in outputs[0].data.items()}
+    )
+    page = render_html(
+        write_notebook(tmp_path / "nb.ipynb", outputs),
+        tmp_path / "report.html",
+        RESULTS_WITH_LONG_LABEL,
+    )
+    layout = evaluate(browser, page, LAYOUT_JS, window="1000,1600")
+    assert layout["overflowing"] == [] and layout["page"][0] <= layout["page"][1], layout
+    width, client, height = layout["text"]
+    assert width <= client and height > 10 * 16  # wrapped onto many lines
+    assert layout["header"] is not None and layout["header"] == layout["output"]
+    assert layout["alts"] == [
+        "Chart: TTFT <ms> by input_len (x: input_len, y: TTFT (ms))",
+        "input image 1, 1024x768",
+        "image_1 of q1",
+    ]
+    unwrapped = tmp_path / "unwrapped.html"
+    unwrapped.write_text(page.read_text().replace("overflow-wrap:anywhere", "overflow-wrap:normal"))
+    layout = evaluate(browser, unwrapped, LAYOUT_JS, window="1000,1600")
+    assert layout["overflowing"] and layout["page"][0] > layout["page"][1]
 
 
 def test_the_outbound_detector_sees_remote_resources(chromium, tmp_path):
