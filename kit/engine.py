@@ -13,6 +13,7 @@ import difflib
 import enum
 import gc
 import json
+import logging.config
 import os
 import re
 import sys
@@ -431,9 +432,14 @@ def logging_config(log_file: Path) -> dict:
 
 
 def route_engine_logs(log_file: Path) -> Path:
-    """Point vLLM's logging at ``log_file``; only works before vLLM is first imported."""
+    """Point vLLM's logging at ``log_file``: at vLLM's first import and whenever it
+    reconfigures its logging (``LLM()`` does), so none of it lands in a report, and no
+    handler is left holding a stream that was redirected for a while. Applied here too:
+    some of vLLM's import-time warnings come before it configures its own logging."""
+    config = logging_config(log_file)
     config_file = log_file.with_name(f".{log_file.name}.config.json")
-    config_file.write_text(json.dumps(logging_config(log_file)))
+    config_file.write_text(json.dumps(config))
+    logging.config.dictConfig(config)
     os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(config_file)
     os.environ.setdefault("TQDM_DISABLE", "1")  # loading bars of the engine processes
     return log_file
@@ -678,7 +684,7 @@ def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:
     With ``log_file``, vLLM's logs and the engine processes' output go there, and a failed
     start is re-raised with the end of that log, where vLLM writes the real cause.
     """
-    if log_file is not None and "vllm" not in sys.modules:
+    if log_file is not None:  # before vLLM builds its config: it reconfigures its logging
         route_engine_logs(log_file)
     failure = None
     # Inside the redirect: importing vLLM (also for the engine_args check) prints warnings.

@@ -1,7 +1,7 @@
 """What an MMMU scoring reports: the ``mmmu`` section of results.json, tables, charts, gallery.
 
 Shared by the notebook (through :mod:`kit.mmmu_run`) and ``python -m kit mmmu-score``. The
-functions return rows, PNG bytes or HTML strings; notebooks show them with ``kit.report``'s
+functions return rows, PNG bytes or HTML strings; notebooks show them with ``kit.display``'s
 ``show_*`` helpers. Everything from the model or the dataset is escaped.
 
 The ``mmmu`` section (``mmmu_section``), one shape for both callers::
@@ -384,7 +384,8 @@ def gallery_html(plan: Plan, outcome: Outcome, limit: int) -> str:
         try:
             numbers = M.select_images(q, plan.params.image_policy) or q.image_refs[:1]
             img = M.decode_image(reader.image_bytes(q, numbers[0])) if numbers else None
-            thumb = f'<img src="{image_data_uri(img)}" alt="image">' if img else ""
+            alt = f"{escape(q.id)} image_{numbers[0]}" if numbers else ""
+            thumb = f'<img src="{image_data_uri(img)}" alt="{alt}">' if img else ""
         except Exception:
             thumb = "<p>(image not decodable)</p>"
         options = "".join(
@@ -421,7 +422,7 @@ def example_html(plan: Plan) -> str:
     for k in numbers:
         try:
             img = M.decode_image(plan.reader.image_bytes(q, k))
-            thumbs.append(f'<img src="{image_data_uri(img)}" alt="image_{k}">')
+            thumbs.append(f'<img src="{image_data_uri(img)}" alt="{escape(q.id)} image_{k}">')
         except Exception as exc:
             thumbs.append(f"<p>image_{k} does not decode: {escape(exc)}</p>")
     prompt = plan.family.prompt(M.build_prompt(q), len(numbers))

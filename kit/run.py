@@ -183,9 +183,14 @@ class Run:
     def save(self, status: str, error: str | None = None) -> Path:
         return jsonio.write_json(self.paths.results, self.document(status, error))
 
-    def finish(self) -> Path:
+    def finish(self, model_path: str | Path | None = None) -> Path:
+        """Save the record as ok. The environment is the one captured when the engine
+        started, else captured now (with ``model_path``'s provenance: a model this run wrote
+        without starting an engine, as the download notebook does)."""
         if not self.environment:
-            self.environment = environment.capture()
+            self.environment = environment.capture(
+                model_path=None if model_path is None else str(model_path)
+            )
         return self.save("ok")
 
 
@@ -195,6 +200,9 @@ def start(notebook: str, schema: type, namespace: dict[str, Any]) -> Run:
     run = Run(notebook=notebook, params=run_params, paths=RunPaths.for_notebook(notebook))
     run.save("running")
     end_with_parent()
+    from kit.engine import route_engine_logs
+
+    route_engine_logs(run.paths.engine_log)  # vLLM may be imported before its engine starts
     return run
 
 
