@@ -384,14 +384,16 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 @dataclass
 class VendorColumns:
-    """The vendor table's four columns, averaged over iterations (None if not measurable)."""
+    """The vendor table's four columns, averaged over iterations (None if not measurable),
+    and the per-iteration values behind each mean (for intervals across iterations)."""
 
     ttft_ms: float | None
     tps: float | None
     prefill_ms: float | None
     decode_ms_per_token: float | None
+    per_iteration: dict[str, list[float]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, float | None]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -440,14 +442,18 @@ def vendor_columns(
     several it would have mixed totals across iterations, so we average per iteration.
     """
 
-    def avg(xs: Iterable[float | None]) -> float | None:
-        return _mean([x for x in xs if x is not None])
+    def measured(xs: Iterable[float | None]) -> list[float]:
+        return [x for x in xs if x is not None]
 
+    per_iteration = {
+        "ttft_ms": measured(probe_ttft_ms(r) for r in probe_runs),
+        "tps": measured(r.tps for r in timed_runs),
+        "prefill_ms": measured(vendor_prefill_ms(r) for r in timed_runs),
+        "decode_ms_per_token": measured(vendor_decode_ms_per_token(r) for r in timed_runs),
+    }
     return VendorColumns(
-        ttft_ms=avg(probe_ttft_ms(r) for r in probe_runs),
-        tps=avg(r.tps for r in timed_runs),
-        prefill_ms=avg(vendor_prefill_ms(r) for r in timed_runs),
-        decode_ms_per_token=avg(vendor_decode_ms_per_token(r) for r in timed_runs),
+        **{name: _mean(values) for name, values in per_iteration.items()},
+        per_iteration=per_iteration,
     )
 
 

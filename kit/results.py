@@ -400,6 +400,7 @@ class PerfPointRecord:
     num_crops: int | None
     params: dict[str, Any]  # all recorded scenario parameters (iterations, warm-up, ...)
     vendor: dict[str, float | None]  # the vendor's four columns, PERF_METRICS order
+    vendor_per_iteration: dict[str, tuple[float, ...]]  # the values behind each mean
     standard: StandardRecord | None
     schedule: ScheduleRecord
     references: tuple[ReferenceComparison, ...]
@@ -425,6 +426,9 @@ class PerfPointRecord:
             num_crops=params.get("num_crops"),
             params=dict(params),
             vendor={k: vendor.get(k) for k in PERF_METRICS},
+            vendor_per_iteration={
+                k: tuple(_mapping(vendor.get("per_iteration")).get(k) or ()) for k in PERF_METRICS
+            },
             standard=StandardRecord.of(point.get("standard")),
             schedule=ScheduleRecord.of(point.get("schedule")),
             references=tuple(ReferenceComparison.of(r) for r in point.get("references") or ()),

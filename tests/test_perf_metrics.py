@@ -242,7 +242,11 @@ def test_vendor_columns_average_iterations_and_probe():
     assert cols.prefill_ms == approx(400.0)  # (500 + 300) / 2
     assert cols.decode_ms_per_token == approx((5700 / 13 + 2600 / 13) / 2)
     assert cols.ttft_ms == approx(300.0)  # (200 + 400) / 2
+    assert cols.per_iteration["tps"] == approx([1.5, 3.0])
+    assert cols.per_iteration["prefill_ms"] == approx([500.0, 300.0])
+    assert cols.per_iteration["ttft_ms"] == approx([200.0, 400.0])
     assert vendor_columns([a]).ttft_ms is None  # no probe run, no TTFT
+    assert vendor_columns([a]).per_iteration["ttft_ms"] == []
 
 
 # ----------------------------------------------------------------------------------------
@@ -310,7 +314,9 @@ def test_perf_point_to_dict_is_json_with_units_in_keys():
     d = json.loads(json.dumps(point.to_dict()))
     assert d["params"]["input_vision_shape"] == [[1024, 1024]]
     assert d["params"]["device"] == "cpu"
-    assert set(d["vendor"]) == {"ttft_ms", "tps", "prefill_ms", "decode_ms_per_token"}
+    metrics = {"ttft_ms", "tps", "prefill_ms", "decode_ms_per_token"}
+    assert set(d["vendor"]) == metrics | {"per_iteration"}
+    assert set(d["vendor"]["per_iteration"]) == metrics
     assert d["vendor"]["prefill_ms"] == approx(500.0)
     for key in ("ttft_ms", "tpot_ms", "e2e_ms", "prefill_ms", "decode_ms", "queue_ms"):
         assert set(d["standard"][key]) >= {"mean", "median", "p90", "p99", "iter_std"}
