@@ -182,9 +182,7 @@ def test_a_saved_perf_run_reads_back_field_by_field(tmp_path, written_point):
     assert read.input_vision_shape == [[1024, 1024]] and read.num_crops == 4
     written = point.vendor.to_dict()
     assert read.vendor == {k: v for k, v in written.items() if k != "per_iteration"}
-    assert read.vendor_per_iteration == {
-        k: tuple(v) for k, v in written["per_iteration"].items()
-    }
+    assert read.vendor_per_iteration == {k: tuple(v) for k, v in written["per_iteration"].items()}
     assert read.vendor["tps"] == approx(4 * 1024 / 10.0)  # tokens / wall s, each iteration
     ttft = read.standard.metrics["ttft_ms"]
     assert ttft == type(ttft)(**point.standard.ttft_ms.to_dict())
