@@ -8,14 +8,15 @@ breakdown and the request's TTFT and tokens/s.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from PIL import Image
 
-from kit.engine import AnswerParams, Engine
+from kit.backend import Backend, Completion, GenRequest, GenSampling
+from kit.engine import AnswerParams
 from kit.images import load_images, synthetic_image
 from kit.params import ParameterError, check_generation
-from kit.perf import timing_from_output
 from kit.prompts import PHI3V, ModelFamily
 from kit.tokens import PromptTokenCounter
 
@@ -82,22 +83,21 @@ class DemoResult:
         return asdict(self)
 
     @classmethod
-    def from_output(
+    def from_completion(
         cls,
-        output,
+        completion: Completion,
         question: str,
         prompt: str,
         image_sizes: list[tuple[int, int]],
         text_tokens: int,
         image_tokens: list[int],
         wall_ms: float,
-        finished_at_wall: float | None = None,
         warmup_requests: int = 0,
     ) -> DemoResult:
-        """One finished ``RequestOutput`` with the kit's own token count beside vLLM's."""
-        timing = timing_from_output(output, finished_at_wall)
-        completion = output.outputs[0]
-        n_out = len(completion.token_ids)
+        """One finished request (either backend) with the kit's own token count beside
+        the engine's."""
+        timing = completion.timing
+        n_out = completion.output_tokens
 
         def ms(seconds: float | None) -> float | None:
             return None if seconds is None else seconds * 1000
@@ -108,7 +108,7 @@ class DemoResult:
             generated_text=completion.text,
             finish_reason=completion.finish_reason,
             image_sizes=image_sizes,
-            num_prompt_tokens=len(output.prompt_token_ids),
+            num_prompt_tokens=completion.prompt_tokens or 0,
             expected_prompt_tokens=text_tokens + sum(image_tokens),
             num_text_tokens=text_tokens,
             num_image_tokens=image_tokens,
@@ -148,7 +148,7 @@ def prepare(params: DemoParams, family: ModelFamily = PHI3V) -> DemoInputs:
     return DemoInputs(images=images, prompt=family.prompt(params.prompt, len(images)))
 
 
-def warmup_request(inputs: DemoInputs, index: int) -> dict:
+def warmup_request(inputs: DemoInputs, question: str, index: int) -> GenRequest:
     """A request shaped like the demo's, with other pictures of the same sizes, so the timed
     request pays no first-call initialisation yet finds nothing in the prefix or
     multimodal caches."""
@@ -156,27 +156,29 @@ def warmup_request(inputs: DemoInputs, index: int) -> dict:
         synthetic_image(image.width, image.height, seed=1000 + index * 16 + k)
         for k, image in enumerate(inputs.images)
     ]
-    return {"prompt": inputs.prompt, "multi_modal_data": {"image": images}}
+    return GenRequest(question=question, images=images, prompt=inputs.prompt)
 
 
-def generate(engine: Engine, params: DemoParams, inputs: DemoInputs) -> DemoResult:
+def generate(
+    engine: Backend,
+    params: DemoParams,
+    inputs: DemoInputs,
+    on_text: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """The demo's answer, streamed to ``on_text`` as it grows (both backends)."""
     for index in range(params.warmup):
-        engine.llm.generate(
-            [warmup_request(inputs, index)],
-            engine.sampling_params(max_tokens=1, temperature=0.0),
-            use_tqdm=False,
-        )
-    sampling = engine.sampling_params(
+        engine.generate([warmup_request(inputs, params.prompt, index)], GenSampling(max_tokens=1))
+    sampling = GenSampling(
         max_tokens=params.max_output_len, temperature=params.temperature, seed=params.seed
     )
-    request = {"prompt": inputs.prompt, "multi_modal_data": {"image": inputs.images}}
+    request = GenRequest(question=params.prompt, images=inputs.images, prompt=inputs.prompt)
     start = time.perf_counter()
-    (output,) = engine.llm.generate([request], sampling, use_tqdm=False)
+    completion = engine.stream(request, sampling, on_text or (lambda text: None))
     wall_ms = (time.perf_counter() - start) * 1000
     counter = PromptTokenCounter(engine.model_path, params.num_crops, params.trust_remote_code)
     sizes = [image.size for image in inputs.images]
-    return DemoResult.from_output(
-        output,
+    return DemoResult.from_completion(
+        completion,
         question=params.prompt,
         prompt=inputs.prompt,
         image_sizes=sizes,

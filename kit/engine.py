@@ -24,6 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kit.backend import (
+    Batch,
+    Completion,
+    GenRequest,
+    GenSampling,
+    Load,
+    completion_from_output,
+)
 from kit.manifest import check_remote_code
 from kit.params import ParameterError
 
@@ -70,9 +78,16 @@ class EngineParams:
     limit_images: int | None = None  # images per prompt; None = what the notebook needs
     seed: int = 0
     engine_args: dict = field(default_factory=dict)
+    backend: str = "offline"  # "offline": vllm.LLM in this kernel; "server": an OpenAI server
+    base_url: str = ""  # backend server: a running server's address; "": the kit starts one
+    served_model_name: str = ""  # "": the model the server lists at /v1/models
+    api_key_env: str = ""  # the environment variable holding the server's API key
+    request_timeout_s: float = 600.0  # backend server: one request, sent to last token
+    server_start_timeout_s: float = 900.0  # backend server: a started server's /health
     label: str = ""
 
     def check(self) -> None:
+        check_backend(self)
         if self.scheduling not in SCHEDULING_MODES:
             raise ParameterError(
                 f"Parameter 'scheduling' must be one of {', '.join(SCHEDULING_MODES)}, got "
@@ -104,8 +119,57 @@ class EngineParams:
             )
 
     def preflight(self) -> None:
-        """File and engine-argument checks that need no engine (may build the tiny model)."""
+        """File and engine-argument checks that need no engine (may build the tiny model);
+        for a running server, that it answers and serves the model asked for."""
         plan_engine(self)
+        if self.backend == "server" and self.base_url:
+            from kit.server import served_model
+
+            served_model(self.base_url, self.api_key(), self.served_model_name)
+
+    def api_key(self) -> str | None:
+        """The server's API key, read from the environment (never stored in a parameter)."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+def check_backend(params: EngineParams) -> None:
+    from kit.backend import BACKENDS
+
+    if params.backend not in BACKENDS:
+        raise ParameterError(
+            f"Parameter 'backend' must be one of {', '.join(BACKENDS)}, got {params.backend!r}. "
+            "'offline' runs vLLM inside the notebook; 'server' talks to an OpenAI-compatible "
+            "server (base_url, or one the kit starts)."
+        )
+    params.base_url = params.base_url.strip().rstrip("/")
+    if params.base_url.endswith("/v1"):
+        params.base_url = params.base_url[: -len("/v1")]
+    if params.backend == "offline":
+        given = [n for n in ("base_url", "served_model_name", "api_key_env") if getattr(params, n)]
+        if given:
+            raise ParameterError(
+                f"Parameter {given[0]!r} only applies to backend: server. Fix: -p backend server, "
+                f"or drop {given[0]}."
+            )
+    if params.base_url and not re.match(r"^https?://[^\s/]+", params.base_url):
+        raise ParameterError(
+            f"Parameter 'base_url' must be an http(s) address such as http://127.0.0.1:8000, "
+            f"got {params.base_url!r}."
+        )
+    if params.base_url and "@" in params.base_url.split("//", 1)[1].split("/", 1)[0]:
+        raise ParameterError(
+            "Parameter 'base_url' holds credentials (user:password@host): parameters are "
+            "recorded in every report. Give the key through api_key_env instead."
+        )
+    if params.api_key_env and not os.environ.get(params.api_key_env):
+        raise ParameterError(
+            f"Parameter 'api_key_env' names {params.api_key_env!r}, which is not set in the "
+            f"environment. Fix: export {params.api_key_env}=<key> before the run, or leave "
+            "api_key_env empty for a server without a key."
+        )
+    for name in ("request_timeout_s", "server_start_timeout_s"):
+        if not getattr(params, name) > 0:
+            raise ParameterError(f"Parameter {name!r} must be a positive number of seconds.")
 
 
 # What each scheduling mode means; docs/methodology.md ("Scheduling modes") explains why.
@@ -475,32 +539,53 @@ class Engine:
     def tokenizer(self):
         return self.llm.get_tokenizer()
 
-    def sampling_params(self, **kwargs):
+    def sampling_params(self, sampling: GenSampling):
         from vllm import SamplingParams
 
-        return SamplingParams(**kwargs)
+        extra = {"min_tokens": sampling.min_tokens} if sampling.min_tokens else {}
+        return SamplingParams(
+            max_tokens=sampling.max_tokens,
+            temperature=sampling.temperature,
+            seed=sampling.seed,
+            ignore_eos=sampling.ignore_eos,
+            **extra,
+        )
 
-    def stream(self, prompt: dict, sampling: Any, on_text: Callable[[str], None]):
+    def generate(
+        self, requests: list[GenRequest], sampling: GenSampling, load: Load | None = None
+    ) -> Batch:
+        """One ``LLM.generate`` call: every request submitted together, vLLM schedules."""
+        if load is not None:
+            raise ValueError("an offline batch is submitted at once: load needs backend server")
+        inputs = [r.vllm_input() for r in requests]
+        start = time.perf_counter()
+        outputs = self.llm.generate(inputs, self.sampling_params(sampling), use_tqdm=False)
+        wall = time.perf_counter() - start
+        return Batch([completion_from_output(o) for o in outputs], wall)
+
+    def stream(
+        self, request: GenRequest, sampling: GenSampling, on_text: Callable[[str], None]
+    ) -> Completion:
         """Run one request, calling ``on_text`` with the answer so far after every step.
 
-        Returns ``(RequestOutput, streamed, finished_at_wall)``. Uses the engine under
-        ``vllm.LLM`` when it has the V1 ``add_request`` / ``step`` API, else one
-        ``LLM.generate`` call (``streamed`` False, the whole answer at once).
+        Uses the engine under ``vllm.LLM`` when it has the V1 ``add_request`` / ``step``
+        API, else one ``LLM.generate`` call (the whole answer at once, ``streamed`` False).
         """
         core = getattr(self.llm, "llm_engine", None)
         try:
             from vllm.sampling_params import RequestOutputKind
         except ImportError:  # pragma: no cover - other vLLM builds
             RequestOutputKind = None  # noqa: N806
+        params = self.sampling_params(sampling)
         api = ("add_request", "step", "has_unfinished_requests", "abort_request")
         if RequestOutputKind is None or not all(hasattr(core, name) for name in api):
-            (output,) = self.llm.generate([prompt], sampling, use_tqdm=False)
+            (output,) = self.llm.generate([request.vllm_input()], params, use_tqdm=False)
             on_text(output.outputs[0].text)
-            return output, False, None
-        sampling.output_kind = RequestOutputKind.CUMULATIVE
+            return dataclasses.replace(completion_from_output(output), streamed=False)
+        params.output_kind = RequestOutputKind.CUMULATIVE
         request_id = f"kit-{uuid.uuid4().hex[:12]}"
         # outputs carry this id; add_request returns the engine's internal one (id + suffix)
-        ids = {request_id, core.add_request(request_id, prompt, sampling)}
+        ids = {request_id, core.add_request(request_id, request.vllm_input(), params)}
         final = None
         try:
             while final is None and core.has_unfinished_requests():
@@ -515,7 +600,7 @@ class Engine:
             raise
         if final is None:
             raise RuntimeError(f"the engine finished without an output for request {request_id}")
-        return final, True, time.time()
+        return completion_from_output(final, finished_at_wall=time.time())
 
     def shutdown(self) -> None:
         """Stop the engine's processes (V1 ``engine_core.shutdown``), then drop it, so the
@@ -584,6 +669,7 @@ def engine_config(llm: Any, plan: EnginePlan, scheduling: str) -> dict[str, Any]
     blocks, block_size = _attr(cache, "num_gpu_blocks"), _attr(cache, "block_size")
     in_process = plan.environment.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
     config = {
+        "backend": "offline",
         "scheduling": scheduling,
         "scheduling_means": SCHEDULING_MODES[scheduling],
         "vllm_version": plan.vllm_version,

@@ -62,6 +62,8 @@ def accelerator(device: str | None = None) -> dict[str, object]:
     except (ValueError, OSError):
         pass
     name = os.environ.get("KIT_DEVICE_NAME")
+    if name is None and device == "remote":  # a server elsewhere: this machine is the client
+        name = "remote server"
     if name is None and "torch" in sys.modules:
         torch = sys.modules["torch"]
         if torch.cuda.is_available():

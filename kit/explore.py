@@ -13,7 +13,8 @@ and image tokens, output tokens and tokens/s, and a history of the session's las
   they differ from the running one, Generate refuses and the Restart button applies them.
 - Bad input (no image, an unreadable upload or path, a prompt longer than max_model_len,
   more images than the engine takes) is reported in the widget; the engine keeps running.
-- Streaming and shutdown are the engine's own (``Engine.stream``, ``Engine.shutdown``).
+- Streaming and shutdown are the backend's own (kit.backend: vLLM in this kernel, or a
+  server, attached with ``backend: server`` and ``base_url``).
 
 Everything shown that comes from the model or the user is escaped (kit.report helpers).
 """
@@ -33,8 +34,9 @@ from typing import Any
 from PIL import Image
 
 from kit import jsonio, report
+from kit.backend import Backend, Completion, GenRequest, GenSampling
 from kit.demo import VENDOR_PROMPT, DemoResult
-from kit.engine import Engine, EngineParams, resolve_model
+from kit.engine import EngineParams, resolve_model
 from kit.images import decode_image_bytes, load_image
 from kit.params import ParameterError, check_generation
 from kit.prompts import PHI3V, ModelFamily
@@ -174,12 +176,13 @@ class Request:
     max_output_len: int
     temperature: float
 
-    def vllm_prompt(self) -> dict:
-        return {
-            "prompt": self.prompt,
-            "multi_modal_data": {"image": [item.image for item in self.images]},
-            "mm_processor_kwargs": {"num_crops": self.num_crops},
-        }
+    def gen_request(self) -> GenRequest:
+        return GenRequest(
+            question=self.question,
+            images=[item.image for item in self.images],
+            prompt=self.prompt,
+            mm_processor_kwargs={"num_crops": self.num_crops},
+        )
 
 
 @dataclass
@@ -242,30 +245,30 @@ def short(text: str, limit: int) -> str:
 # ----------------------------------------------------------------------------------------
 
 
-def result_from_output(
-    output: Any,
+def result_from_completion(
+    completion: Completion,
     request: Request,
     text_tokens: int,
     image_tokens: list[int],
     wall_ms: float,
-    finished_at_wall: float | None = None,
 ) -> DemoResult:
-    return DemoResult.from_output(
-        output,
+    return DemoResult.from_completion(
+        completion,
         question=request.question,
         prompt=request.prompt,
         image_sizes=[item.image.size for item in request.images],
         text_tokens=text_tokens,
         image_tokens=image_tokens,
         wall_ms=wall_ms,
-        finished_at_wall=finished_at_wall,
     )
 
 
-def start_engine_logged(params: EngineParams, log_file: Path) -> Engine:
-    from kit.engine import start_engine
+def start_engine_logged(params: EngineParams, log_file: Path) -> Backend:
+    """The backend the parameters name: vLLM in this kernel, or a server (``base_url`` to
+    attach to a running one)."""
+    from kit.backend import start_backend
 
-    return start_engine(params, log_file=log_file)
+    return start_backend(params, log_file=log_file)
 
 
 # ----------------------------------------------------------------------------------------
@@ -288,7 +291,7 @@ class Explorer:
         self,
         params: ExploreParams | None = None,
         session_dir: Path | None = None,
-        engine_factory: Callable[[EngineParams, Path], Engine] | None = None,
+        engine_factory: Callable[[EngineParams, Path], Backend] | None = None,
         family: ModelFamily = PHI3V,
     ):
         import ipywidgets as w
@@ -298,7 +301,7 @@ class Explorer:
         self.family = family
         self._session_dir = session_dir
         self._factory = engine_factory or start_engine_logged
-        self.engine: Engine | None = None
+        self.engine: Backend | None = None
         self.engine_settings: dict[str, Any] | None = None
         self.engine_start_s: float | None = None
         self.history: list[Answer] = []
@@ -440,7 +443,7 @@ class Explorer:
 
     # ---- engine --------------------------------------------------------------------
 
-    def start_engine(self) -> Engine:
+    def start_engine(self) -> Backend:
         """Start the engine with the widget's settings unless one runs already."""
         if self.engine is not None:
             return self.engine
@@ -463,7 +466,7 @@ class Explorer:
             engine.shutdown()
         self._refresh_engine_status()
 
-    def restart_engine(self) -> Engine:
+    def restart_engine(self) -> Backend:
         """Start, or stop and start again with the widget's engine settings."""
         self.engine_params()  # a bad setting fails here, before the running engine stops
         if self.engine is not None and not self.pending_changes():
@@ -588,20 +591,16 @@ class Explorer:
         self.message.value = _message("Generating…")
         self.answer.value = report.text_block("")
         self.metrics.value = ""
-        sampling = engine.sampling_params(
+        sampling = GenSampling(
             max_tokens=request.max_output_len,
             temperature=request.temperature,
             seed=self.params.seed,
         )
         started_at = datetime.now().isoformat(timespec="seconds")
         t0 = time.perf_counter()
-        output, streamed, finished_wall = engine.stream(
-            request.vllm_prompt(), sampling, self._show_partial
-        )
+        completion = engine.stream(request.gen_request(), sampling, self._show_partial)
         wall_ms = (time.perf_counter() - t0) * 1000
-        result = result_from_output(
-            output, request, text_tokens, image_tokens, wall_ms, finished_wall
-        )
+        result = result_from_completion(completion, request, text_tokens, image_tokens, wall_ms)
         self._answers += 1
         answer = Answer(
             index=self._answers,
@@ -610,8 +609,8 @@ class Explorer:
             num_crops=request.num_crops,
             max_output_len=request.max_output_len,
             temperature=request.temperature,
-            streamed=streamed,
-            cached_prompt_tokens=getattr(output, "num_cached_tokens", None),
+            streamed=completion.streamed,
+            cached_prompt_tokens=completion.cached_tokens,
             result=result,
         )
         self._record(answer)

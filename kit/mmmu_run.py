@@ -35,7 +35,8 @@ from typing import Any
 
 from kit import jsonio
 from kit import mmmu as M
-from kit.engine import HUB_ID, AnswerParams, Engine
+from kit.backend import Backend, Completion, GenRequest, GenSampling
+from kit.engine import HUB_ID, AnswerParams
 from kit.mmmu_report import mmmu_section
 from kit.params import ParameterError, check_generation
 from kit.progress import Progress
@@ -492,7 +493,7 @@ class Prepared:
     question: M.Question
     images: list[int]
     prompt: str
-    request: dict[str, Any] | None  # None when it failed before the engine
+    request: GenRequest | None  # None when it failed before the engine
     error: str | None = None
 
 
@@ -527,10 +528,7 @@ def build_request(
         return Prepared(
             question, numbers, prompt, None, f"image failed to decode: {type(exc).__name__}: {exc}"
         )
-    request: dict[str, Any] = {"prompt": prompt}
-    if images:
-        request["multi_modal_data"] = {"image": images}
-    return Prepared(question, numbers, prompt, request)
+    return Prepared(question, numbers, prompt, GenRequest(text, images, prompt))
 
 
 @dataclass
@@ -552,45 +550,47 @@ class AnswerStats:
         return {**asdict(self), "questions_per_s": self.questions_per_s}
 
 
-def _generate(engine: Engine, requests: list[dict[str, Any]], sampling: Any) -> list[Any]:
-    return engine.llm.generate(requests, sampling, use_tqdm=False)
-
-
 def _run_chunk(
-    engine: Engine, prepared: list[Prepared], sampling: Any
-) -> dict[str, tuple[Any, str | None]]:
-    """id -> (RequestOutput or None, error). One generate call; if vLLM refuses one request
-    (it aborts the whole call), fall back to one call per question to isolate it."""
+    engine: Backend, prepared: list[Prepared], sampling: GenSampling
+) -> dict[str, tuple[Completion | None, str | None]]:
+    """id -> (Completion or None, error). One generate call; if the engine refuses one
+    request (offline vLLM aborts the whole call), fall back to one call per question to
+    isolate it. A server answers each request on its own: a refusal is that question's."""
     ready = [p for p in prepared if p.request is not None]
-    out: dict[str, tuple[Any, str | None]] = {
+    out: dict[str, tuple[Completion | None, str | None]] = {
         p.question.id: (None, p.error) for p in prepared if p.request is None
     }
     if not ready:
         return out
+
+    def outcome(completion: Completion) -> tuple[Completion | None, str | None]:
+        if completion.error:
+            return None, f"refused by the server: {completion.error}"
+        return completion, None
+
     try:
-        outputs = _generate(engine, [p.request for p in ready], sampling)
-        for p, o in zip(ready, outputs, strict=True):
-            out[p.question.id] = (o, None)
+        batch = engine.generate([p.request for p in ready], sampling)
+        for p, completion in zip(ready, batch.completions, strict=True):
+            out[p.question.id] = outcome(completion)
         return out
     except INPUT_ERRORS:
         if len(ready) == 1:
             raise
     for p in ready:
         try:
-            (o,) = _generate(engine, [p.request], sampling)
-            out[p.question.id] = (o, None)
+            (completion,) = engine.generate([p.request], sampling).completions
+            out[p.question.id] = outcome(completion)
         except INPUT_ERRORS as exc:
             out[p.question.id] = (None, f"refused by the engine: {type(exc).__name__}: {exc}")
     return out
 
 
 def _line(
-    prep: Prepared, result: M.QuestionResult, output: Any, error: str | None
+    prep: Prepared, result: M.QuestionResult, output: Completion | None, error: str | None
 ) -> dict[str, Any]:
     """One predictions.jsonl record. ``parsed`` is cut to M.PARSED_LIMIT characters (then
     ``parsed_truncated`` is true): the response is the full text, recorded once."""
-    completion = output.outputs[0] if output is not None else None
-    response = completion.text if completion is not None else None
+    response = output.text if output is not None else None
     parsed, cut = M.recorded_parsed(result.parsed)
     line = {
         "id": prep.question.id,
@@ -605,16 +605,16 @@ def _line(
         "vendor_strict_correct": M.score_question_vendor(prep.question, response).correct,
         "fallback": result.used_fallback,
         "error": error,
-        "finish_reason": completion.finish_reason if completion is not None else None,
-        "num_prompt_tokens": len(output.prompt_token_ids or []) if output is not None else None,
-        "num_output_tokens": len(completion.token_ids) if completion is not None else None,
+        "finish_reason": output.finish_reason if output is not None else None,
+        "num_prompt_tokens": output.prompt_tokens if output is not None else None,
+        "num_output_tokens": output.output_tokens if output is not None else None,
     }
     if cut:
         line["parsed_truncated"] = True
     return line
 
 
-def answer(engine: Engine | None, plan: Plan) -> AnswerStats:
+def answer(engine: Backend | None, plan: Plan) -> AnswerStats:
     """Answer the remaining questions chunk by chunk, appending each chunk's lines at once."""
     params = plan.params
     stats = AnswerStats()
@@ -635,7 +635,7 @@ def answer(engine: Engine | None, plan: Plan) -> AnswerStats:
         return stats
     if engine is None:
         raise RuntimeError("questions remain to be answered but no engine was started")
-    sampling = engine.sampling_params(
+    sampling = GenSampling(
         max_tokens=params.max_output_len, temperature=params.temperature, seed=params.seed
     )
     progress = question_progress(total, len(plan.previous))
@@ -646,7 +646,7 @@ def answer(engine: Engine | None, plan: Plan) -> AnswerStats:
         outputs = _run_chunk(engine, prepared, sampling)
         for p in prepared:
             output, error = outputs[p.question.id]
-            response = output.outputs[0].text if output is not None else None
+            response = output.text if output is not None else None
             scorer.add(p.question.id, response)
             pending[p.question.id] = (p, output, error)
             p.request = None  # drop the decoded images
@@ -657,8 +657,8 @@ def answer(engine: Engine | None, plan: Plan) -> AnswerStats:
                 lines.append(_line(p, result, output, error))
                 if output is not None:
                     stats.answered += 1
-                    stats.output_tokens += len(output.outputs[0].token_ids)
-                    stats.prompt_tokens += len(output.prompt_token_ids or [])
+                    stats.output_tokens += output.output_tokens
+                    stats.prompt_tokens += output.prompt_tokens or 0
                 else:
                     stats.errors += 1
         plan.log.append(lines)

@@ -61,8 +61,9 @@ def build(schema: type, values: dict[str, Any]) -> Any:
         raise unknown_parameter_error(unknown, names)
     hints = typing.get_type_hints(schema)
     coerced = {name: coerce(name, value, hints[name]) for name, value in values.items()}
+    unbounded = getattr(schema, "UNBOUNDED", ())  # parameters where inf means "no limit"
     for name, value in coerced.items():
-        refuse_non_finite(name, value)
+        refuse_non_finite(name, value, allow_inf=name in unbounded)
     params = schema(**coerced)
     check = getattr(params, "check", None)
     if check is not None:
@@ -84,9 +85,11 @@ def check_generation(
         raise ParameterError(f"Parameter 'temperature' must be >= 0 ({temperature_note}).")
 
 
-def refuse_non_finite(name: str, value: Any) -> None:
+def refuse_non_finite(name: str, value: Any, allow_inf: bool = False) -> None:
     """NaN or infinity anywhere in a value (YAML's .nan inside engine_args too) is refused:
     it passes most checks, fails much later, and cannot be written to strict JSON."""
+    if isinstance(value, float) and math.isinf(value) and value > 0 and allow_inf:
+        return
     if isinstance(value, float) and not math.isfinite(value):
         raise _type_error(name, value, "a finite number", "-p {name} 0.5")
     if isinstance(value, dict):
@@ -193,9 +196,9 @@ def _to_float(name: str, value: Any) -> float:
             pass
     if number is None:
         raise _type_error(name, value, "a number", "-p {name} 0.5")
-    if not math.isfinite(number):  # float("nan") and "inf" parse, but mean nothing here
+    if math.isnan(number):  # float("nan") parses, but means nothing here
         raise _type_error(name, value, "a finite number", "-p {name} 0.5")
-    return number
+    return number  # inf is refused by refuse_non_finite unless the schema allows it
 
 
 def _type_error(name: str, value: Any, expected: str, example: str) -> ParameterError:

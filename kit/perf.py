@@ -197,6 +197,9 @@ class RequestMarks:
     last_token: float | None
 
 
+UNKNOWN_MARKS = RequestMarks(None, None, None, None, None)  # a request seen over HTTP
+
+
 def marks_from_metrics(metrics: Any) -> RequestMarks:
     """Timestamps from V1 ``RequestStateStats`` or V0 ``RequestMetrics`` (unset -> None)."""
 
@@ -342,6 +345,15 @@ class RunMeasurement:
             [timing_from_output(o) for o in outputs],
             wall_s,
             [marks_from_metrics(o.metrics) for o in outputs],
+        )
+
+    @classmethod
+    def from_batch(cls, batch: Any) -> RunMeasurement:
+        """A ``kit.backend.Batch`` (either backend); a server reports no engine timestamps."""
+        return cls(
+            [c.timing for c in batch.completions],
+            batch.wall_s,
+            [c.marks or UNKNOWN_MARKS for c in batch.completions],
         )
 
     @property

@@ -133,3 +133,53 @@ def latency_distribution(record: PointRecord, timed_runs: list[Any]):
     fig.suptitle(PerfPointRecord.of(record).label)
     fig.tight_layout()
     return fig
+
+
+def served_points(points: Sequence[PointRecord]) -> list[PerfPointRecord]:
+    """The points measured against a server (with a client load summary)."""
+    return [p for p in perf_points(points) if p.served]
+
+
+def latency_vs_throughput(points: Sequence[PointRecord]):
+    """Each server point's output throughput against its latencies, one marker per point
+    (labelled with its concurrency): where more load stops buying throughput."""
+    served = served_points(points)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    panels = (("ttft_ms", "TTFT (ms)"), ("tpot_ms", "TPOT (ms/token)"))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        for stat, marker in (("mean", "o-"), ("p99", "s--")):
+            xs = [p.served["client"]["output_throughput"] for p in served]
+            ys = [p.served["client"][key][stat] for p in served]
+            ax.plot(xs, ys, marker, label=stat)
+        for p in served:
+            ax.annotate(
+                f"c{p.concurrency or p.batch_size}",
+                (p.served["client"]["output_throughput"], p.served["client"][key]["mean"] or 0),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize="small",
+            )
+        ax.set_xlabel("output throughput (tokens/s)")
+        ax.set_ylabel(title)
+        ax.set_title(f"{title} against throughput")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def served_distributions(record: PointRecord):
+    """A server point's per-request TTFT and every inter-token gap, as the client saw them."""
+    point = PerfPointRecord.of(record)
+    samples = (point.served or {}).get("samples", {})
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    for ax, key, title, unit in (
+        (axes[0], "ttft_ms", "TTFT (ms)", "requests"),
+        (axes[1], "itl_ms", "inter-token latency (ms)", "gaps"),
+    ):
+        values = samples.get(key) or []
+        ax.hist(values, bins=min(30, max(3, len(values))), color="#3c7fe0", alpha=0.8)
+        ax.set_title(f"{title}, {len(values)} {unit}")
+        ax.set_ylabel(unit)
+    fig.suptitle(f"{point.label} (client side)")
+    fig.tight_layout()
+    return fig

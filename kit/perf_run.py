@@ -10,12 +10,12 @@ verified from what vLLM returns; a mismatch fails the run.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kit.engine import Engine
+from kit.backend import Backend, Batch, Completion, GenSampling, Load
+from kit.load import arrival_offsets, summarize_load
 from kit.perf import (
     PerfPoint,
     RequestMarks,
@@ -32,6 +32,7 @@ from kit.perf_params import (
     parse_vision_shape,
 )
 from kit.phi3v_processor import hd_padded_size
+from kit.prometheus import merge_server_latencies
 from kit.references import load_references, match_references, ratios
 from kit.results import EfficiencyRecord, PerfPointRecord, batching, perf_points
 from kit.roofline import (
@@ -49,7 +50,7 @@ from kit.workload import BenchRequest, WorkloadBuilder
 PHASE_WARMUP, PHASE_PROBE, PHASE_TIMED = 1, 2, 3
 
 
-def kv_warnings(engine: Engine, points: list[PlannedPoint]) -> list[str]:
+def kv_warnings(engine: Backend, points: list[PlannedPoint]) -> list[str]:
     capacity = engine.config.get("kv_cache_tokens")
     if capacity is None:
         return []
@@ -67,31 +68,46 @@ class LengthMismatch(RuntimeError):
     """vLLM saw a different prompt or output length than the kit asked for."""
 
 
-def verify_lengths(outputs: list[Any], requests: list[BenchRequest], max_tokens: int) -> None:
-    for output, request in zip(outputs, requests, strict=True):
-        got = len(output.prompt_token_ids)
+def verify_lengths(
+    completions: list[Completion],
+    requests: list[BenchRequest],
+    max_tokens: int,
+    exact_output: bool = True,
+) -> None:
+    """Every request answered with exactly the lengths asked for; ``exact_output`` False:
+    a server that does not honour ignore_eos (its output lengths are recorded instead)."""
+    for completion, request in zip(completions, requests, strict=True):
+        if completion.error:
+            raise RequestFailed(f"a request failed: {completion.error}")
+        got = completion.prompt_tokens
         if got != request.num_tokens:
             raise LengthMismatch(
                 f"vLLM counted {got} prompt tokens where the kit built {request.num_tokens}: "
-                "the prompt-length calculation does not match this model's processor."
+                "the prompt-length calculation does not match this model's processor (or the "
+                "server's chat template)."
             )
-        produced = sum(len(c.token_ids) for c in output.outputs)
-        if produced != max_tokens:
+        produced = completion.output_tokens
+        if exact_output and produced != max_tokens:
             raise LengthMismatch(f"a request produced {produced} tokens instead of {max_tokens}")
 
 
+class RequestFailed(RuntimeError):
+    """A server answered a benchmark request with an error."""
+
+
 def timed_generate(
-    engine: Engine, requests: list[BenchRequest], max_tokens: int, seed: int
-) -> tuple[RunMeasurement, list[Any]]:
-    sampling = engine.sampling_params(
-        max_tokens=max_tokens, min_tokens=max_tokens, ignore_eos=True, temperature=0.0, seed=seed
+    engine: Backend,
+    requests: list[BenchRequest],
+    max_tokens: int,
+    seed: int,
+    load: Load | None = None,
+) -> tuple[RunMeasurement, Batch]:
+    batch = engine.generate(
+        [r.as_request() for r in requests], GenSampling.exact(max_tokens, seed=seed), load
     )
-    inputs = [r.as_vllm_input() for r in requests]
-    start = time.perf_counter()
-    outputs = engine.llm.generate(inputs, sampling, use_tqdm=False)
-    wall = time.perf_counter() - start
-    verify_lengths(outputs, requests, max_tokens)
-    return RunMeasurement.from_outputs(outputs, wall), outputs
+    exact = getattr(engine, "length_extensions", True)
+    verify_lengths(batch.completions, requests, max_tokens, exact_output=exact)
+    return RunMeasurement.from_batch(batch), batch
 
 
 def _phase_seed(params: PerfParams, point: int, phase: int, iteration: int) -> int:
@@ -104,35 +120,63 @@ class PointResult:
     timed: list[RunMeasurement]
     probe: RunMeasurement | None
     timeline: list[dict[str, float]]  # first timed iteration, see request_timeline
+    batches: list[Batch] = field(default_factory=list)  # the timed iterations' batches
+
+
+def point_load(params: PerfParams, planned: PlannedPoint, seed: int) -> Load | None:
+    """How a load point's requests are sent (None: a batch, all at once)."""
+    if planned.concurrency is None:
+        return None
+    offsets = arrival_offsets(planned.batch_size, params.request_rate, params.burstiness, seed)
+    return Load(concurrency=planned.concurrency, offsets=tuple(offsets))
 
 
 def run_point(
-    engine: Engine, params: PerfParams, builder: WorkloadBuilder, planned: PlannedPoint, log=print
+    engine: Backend, params: PerfParams, builder: WorkloadBuilder, planned: PlannedPoint, log=print
 ) -> PointResult:
-    def batch(phase: int, iteration: int) -> list[BenchRequest]:
+    def batch(phase: int, iteration: int, size: int | None = None) -> list[BenchRequest]:
         seed = _phase_seed(params, planned.index, phase, iteration)
-        return builder.batch(planned.input_len, planned.batch_size, seed)
+        return builder.batch(planned.input_len, size or planned.batch_size, seed)
 
-    label = f"point {planned.index} (input_len {planned.input_len}, batch {planned.batch_size})"
+    label = planned.label
+    warm_size = planned.concurrency  # a load point warms up with one wave of its concurrency
     for i in range(params.warmup):
-        timed_generate(engine, batch(PHASE_WARMUP, i), 1, params.seed)
+        timed_generate(engine, batch(PHASE_WARMUP, i, warm_size), 1, params.seed)
         log(f"{label}: warm-up {i + 1}/{params.warmup} done")
     probe = None
-    if params.ttft_probe:
+    if params.ttft_probe and planned.concurrency is None:
         probe, _ = timed_generate(engine, batch(PHASE_PROBE, 0), 1, params.seed)
         log(f"{label}: TTFT probe done ({probe.wall_s:.2f} s)")
-    timed = []
+    timed, batches = [], []
     for i in range(params.iterations):
-        measurement, _ = timed_generate(
-            engine, batch(PHASE_TIMED, i), planned.max_output_len, params.seed
+        load = point_load(params, planned, _phase_seed(params, planned.index, PHASE_TIMED, i))
+        measurement, sent = timed_generate(
+            engine, batch(PHASE_TIMED, i), planned.max_output_len, params.seed, load
         )
         timed.append(measurement)
+        batches.append(sent)
         schedule = measurement.schedule
-        steps = "one step" if schedule.staggered is False else f"{schedule.scheduling_steps} steps"
+        if schedule.staggered is None:
+            steps = "scheduling not reported (server)"
+        elif schedule.staggered:
+            steps = f"batch first scheduled in {schedule.scheduling_steps} steps"
+        else:
+            steps = "batch first scheduled in one step"
         log(
             f"{label}: iteration {i + 1}/{params.iterations}: {measurement.wall_s:.2f} s, "
-            f"{measurement.tps:.1f} output tokens/s, batch first scheduled in {steps}"
+            f"{measurement.tps:.1f} output tokens/s, {steps}"
         )
+    vendor = vendor_columns(timed, [probe] if probe else [])
+    server_prefill = [
+        b.server["prefill_ms"]["mean_ms"]
+        for b in batches
+        if b.server and (b.server.get("prefill_ms") or {}).get("mean_ms") is not None
+    ]
+    extra = load_parameters(params, planned)
+    if vendor.prefill_ms is None and server_prefill:  # the server's histogram is the same
+        vendor.per_iteration["prefill_ms"] = server_prefill  # first token - scheduled
+        vendor.prefill_ms = sum(server_prefill) / len(server_prefill)
+        extra["prefill_source"] = "server histogram vllm:request_prefill_time_seconds"
     point = PerfPoint(
         input_len=planned.input_len,
         max_output_len=planned.max_output_len,
@@ -142,15 +186,53 @@ def run_point(
         iterations=params.iterations,
         warmup_iterations=params.warmup,
         max_model_len=params.max_model_len,
-        vendor=vendor_columns(timed, [probe] if probe else []),
+        extra=extra,
+        vendor=vendor,
         standard=standard_columns(timed),
         schedule=summarize_schedules(
             [m.schedule for m in timed], probe.schedule if probe else None
         ),
     )
+    known = all(m.scheduled is not None for m in timed[0].marks)
     return PointResult(
-        point=point, timed=timed, probe=probe, timeline=request_timeline(timed[0].marks)
+        point=point,
+        timed=timed,
+        probe=probe,
+        timeline=request_timeline(timed[0].marks) if known else [],
+        batches=batches,
     )
+
+
+def load_parameters(params: PerfParams, planned: PlannedPoint) -> dict[str, Any]:
+    """A load point's own parameters (recorded with the point; none for a batch point)."""
+    if planned.concurrency is None:
+        return {}
+    rate = params.request_rate
+    return {
+        "concurrency": planned.concurrency,
+        "num_requests": planned.batch_size,
+        "request_rate": "inf" if math.isinf(rate) else rate,
+        "burstiness": params.burstiness,
+    }
+
+
+def served_section(result: PointResult, params: PerfParams) -> dict[str, Any] | None:
+    """What a server point adds: the client's load summary over all timed iterations
+    (throughput, goodput, ITL) and the server's own histograms beside it."""
+    streams = [c.stream for b in result.batches for c in b.completions if c.stream is not None]
+    if not streams:
+        return None
+    wall = sum(b.wall_s for b in result.batches)
+    summary = summarize_load(streams, wall, params.slo_ttft_ms, params.slo_tpot_ms)
+    return {
+        "client": summary.to_dict(),
+        "server": merge_server_latencies([b.server for b in result.batches if b.server]),
+        "samples": {  # for the distribution plots, ms
+            "ttft_ms": [s.ttft_s * 1000 for s in streams if s.ttft_s is not None],
+            "itl_ms": [gap * 1000 for s in streams for gap in s.itl_s],
+        },
+        "slo": {"ttft_ms": params.slo_ttft_ms, "tpot_ms": params.slo_tpot_ms},
+    }
 
 
 def request_timeline(marks: list[RequestMarks]) -> list[dict[str, float | None]]:
@@ -188,9 +270,10 @@ class RecordContext:
     peaks: dict[str, DevicePeaks]
     figures: ModelFigures | None
     views_per_request: int
+    params: PerfParams | None = None  # the run's (SLOs for a server point's goodput)
 
 
-def record_context(run: Any, engine: Engine) -> RecordContext:
+def record_context(run: Any, engine: Backend) -> RecordContext:
     """The device (parameter, else detected), references, peaks and model figures of a run."""
     params: PerfParams = run.params
     views = views_per_request(params.vision_shapes(), params.num_crops, hd_padded_size)
@@ -202,6 +285,7 @@ def record_context(run: Any, engine: Engine) -> RecordContext:
         peaks=load_device_peaks(extra=params.device_peaks),
         figures=read_model_figures(engine.model_path, engine.config.get("dtype")),
         views_per_request=views,
+        params=params,
     )
 
 
@@ -306,6 +390,7 @@ def point_record(result: PointResult, context: RecordContext) -> dict[str, Any]:
         for row in match_references(result.point.params(), context.references)
     ]
     record["timeline"] = result.timeline
+    record["served"] = served_section(result, context.params or PerfParams())
     record["observed"] = {  # what vLLM reported, across all timed requests
         "prompt_tokens": sorted({t.num_prompt_tokens for r in result.timed for t in r.timings}),
         "output_tokens": sorted({t.num_output_tokens for r in result.timed for t in r.timings}),
@@ -449,6 +534,45 @@ def roofline_table(records: PointRecords) -> list[dict[str, Any]]:
                 "prefill efficiency": shown(bounds.prefill_efficiency),
                 "requests per prefill": bounds.prefilled_together,
                 "note": bounds.reason or "",
+            }
+        )
+    return rows
+
+
+def served_table(records: PointRecords) -> list[dict[str, Any]]:
+    """Per server point: the client's load figures, with the server's own histogram means
+    beside them (the difference is network and front end)."""
+    rows = []
+    for point in perf_points(records):
+        served = point.served
+        if not served:
+            continue
+        client, server = served["client"], served.get("server") or {}
+
+        def server_mean(key: str, server: dict = server) -> float | None:
+            return (server.get(key) or {}).get("mean_ms")
+
+        rows.append(
+            {
+                "point": point.label,
+                "request rate": point.params.get("request_rate", "inf"),
+                "completed": client["completed"],
+                "failed": client["failed"],
+                "requests/s": client["request_throughput"],
+                "output tokens/s": client["output_throughput"],
+                "goodput (req/s)": client["goodput"],
+                "TTFT mean (client)": client["ttft_ms"]["mean"],
+                "TTFT mean (server)": server_mean("ttft_ms"),
+                "TTFT p99 (client)": client["ttft_ms"]["p99"],
+                "TPOT mean": client["tpot_ms"]["mean"],
+                "ITL mean (client)": client["itl_ms"]["mean"],
+                "ITL mean (server)": server_mean("itl_ms"),
+                "ITL p99 (client)": client["itl_ms"]["p99"],
+                "E2E mean (client)": client["e2e_ms"]["mean"],
+                "E2E mean (server)": server_mean("e2e_ms"),
+                "queue mean (server)": server_mean("queue_ms"),
+                "prefill mean (server)": server_mean("prefill_ms"),
+                "decode mean (server)": server_mean("decode_ms"),
             }
         )
     return rows

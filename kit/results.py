@@ -108,6 +108,10 @@ class EngineRecord:
     """The configuration vLLM actually ran with (kit.engine.engine_config); older files may
     lack any of it. ``config`` holds every recorded key, these fields the ones readers use."""
 
+    backend: str = "offline"  # "offline" (vllm.LLM in the kernel) or "server" (over HTTP)
+    endpoint: str | None = None  # server: its address, never with credentials
+    served_model: str | None = None  # server: the model name it serves
+    server_version: str | None = None  # server: the vLLM version it reports
     scheduling: str | None = None  # "vendor" or "vllm" (docs/methodology.md)
     scheduling_means: str | None = None
     vllm_version: str | None = None
@@ -407,6 +411,7 @@ class PerfPointRecord:
     roofline: RooflineRecord | None
     timeline: tuple[RequestSpan, ...]
     observed: dict[str, Any]  # prompt and output lengths vLLM reported
+    document: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, point: PerfPointRecord | Mapping[str, Any]) -> PerfPointRecord:
@@ -435,6 +440,7 @@ class PerfPointRecord:
             roofline=RooflineRecord.of(point.get("roofline")),
             timeline=tuple(RequestSpan.of(s) for s in point.get("timeline") or ()),
             observed=dict(_mapping(point.get("observed"))),
+            document=dict(point),
         )
 
     @property
@@ -443,8 +449,19 @@ class PerfPointRecord:
         return (self.input_len, self.max_output_len, self.batch_size)
 
     @property
+    def concurrency(self) -> int | None:
+        """A server load point's requests in flight (None: a batch point)."""
+        return self.params.get("concurrency")
+
+    @property
     def label(self) -> str:
-        return point_label(*self.key)
+        base = point_label(*self.key)
+        return base if self.concurrency is None else f"{base} / conc {self.concurrency}"
+
+    @property
+    def served(self) -> dict[str, Any] | None:
+        """A server point's client load summary and server histograms (kit.perf_run)."""
+        return self.document.get("served")
 
 
 def batching(point: PerfPointRecord | Mapping[str, Any]) -> tuple[int, ScheduleRecord]:

@@ -151,10 +151,11 @@ class Run:
         self.save("running")
 
     def start_engine(self, engine_params=None):
-        """Start vLLM with this run's parameters (or ``engine_params``), logging to the run."""
-        from kit.engine import start_engine
+        """Start the run's backend (kit.backend) with its parameters (or ``engine_params``):
+        vLLM in this kernel, or a server; its output goes to the run's engine.log."""
+        from kit.backend import start_backend
 
-        engine = start_engine(engine_params or self.params, log_file=self.paths.engine_log)
+        engine = start_backend(engine_params or self.params, log_file=self.paths.engine_log)
         self.environment = environment.capture(engine.device, engine.model_path)
         if engine.remote_code_changes:  # the user opted in: say so in every report
             self.environment["model"]["remote_code_changes"] = engine.remote_code_changes

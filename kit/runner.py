@@ -94,6 +94,9 @@ def merge_parameters(request: RunRequest) -> dict[str, Any]:
 def preflight(notebook: str, values: dict[str, Any]):
     """Everything that can be checked without an engine: types, names, files, engine_args."""
     params = build(schema_for(notebook), values)
+    # vLLM, imported by the checks, warns before it configures its logging: the run's
+    # engine.log gets those lines; the terminal should not
+    logging.getLogger("vllm").addHandler(logging.NullHandler())
     preflight_hook = getattr(params, "preflight", None)
     if preflight_hook is not None:
         preflight_hook()

@@ -16,6 +16,7 @@ from functools import cached_property
 
 from PIL import Image
 
+from kit.backend import GenRequest
 from kit.images import synthetic_image
 from kit.prompts import ModelFamily
 from kit.tokens import PromptTokenCounter
@@ -30,14 +31,13 @@ class WorkloadError(ValueError):
 
 @dataclass(frozen=True)
 class BenchRequest:
+    text: str  # the user's words: a server renders the same prompt from its chat template
     prompt: str
     images: list[Image.Image]
     num_tokens: int  # as the kit counted them; vLLM's count is checked after the run
 
-    def as_vllm_input(self) -> dict:
-        if not self.images:  # a text-only point (input_vision_shape: none)
-            return {"prompt": self.prompt}
-        return {"prompt": self.prompt, "multi_modal_data": {"image": self.images}}
+    def as_request(self) -> GenRequest:
+        return GenRequest(question=self.text, images=self.images, prompt=self.prompt)
 
 
 @dataclass
@@ -102,8 +102,9 @@ class WorkloadBuilder:
             synthetic_image(width, height, seed=seed * 31 + i)
             for i, (height, width) in enumerate(self.vision_shapes)
         ]
-        prompt = self.family.prompt(" ".join(words), len(images))
-        return BenchRequest(prompt=prompt, images=images, num_tokens=count)
+        text = " ".join(words)
+        prompt = self.family.prompt(text, len(images))
+        return BenchRequest(text=text, prompt=prompt, images=images, num_tokens=count)
 
     def batch(self, input_len: int, batch_size: int, seed: int) -> list[BenchRequest]:
         return [self.build(input_len, seed * 1000 + i) for i in range(batch_size)]

@@ -158,13 +158,13 @@ def test_lazy_requests_by_image_policy(dataset):
     reader = M.ImageReader()
     first = build_request(multi, _params(image_policy="first", limit_images=7), reader)
     every = build_request(multi, _params(image_policy="all", limit_images=7), reader)
-    assert first.images == [1] and len(first.request["multi_modal_data"]["image"]) == 1
+    assert first.images == [1] and len(first.request.images) == 1
     assert first.prompt.startswith("<|user|>\n<|image_1|>\n" + multi.question)
     n = len(M.referenced_images(multi))
     assert every.images == M.referenced_images(multi)
     tags = "".join(f"<|image_{k}|>\n" for k in range(1, n + 1))
     assert every.prompt == f"<|user|>\n{tags}{M.build_prompt(multi)}<|end|>\n<|assistant|>\n"
-    assert len(every.request["multi_modal_data"]["image"]) == n
+    assert len(every.request.images) == n
     assert "<image 2>" in every.prompt  # markers stay literally in the text
     refused = build_request(multi, _params(image_policy="all", limit_images=2), reader)
     assert refused.request is None and f"needs {n} images" in refused.error

@@ -1,6 +1,7 @@
 """Notebooks in git: output-free, python3 kernel, parameters cell matching the kit's schema."""
 
 import ast
+import math
 from pathlib import Path
 
 import nbformat
@@ -37,8 +38,15 @@ def test_parameters_cell_matches_schema(path):
     values = {}
     for node in ast.parse(tagged[0].source).body:
         assert isinstance(node, ast.Assign), "the parameters cell holds only assignments"
-        values[node.targets[0].id] = ast.literal_eval(node.value)
+        values[node.targets[0].id] = literal(node.value)
     assert values == defaults(schema_for(path.stem))
+
+
+def literal(node: ast.expr):
+    """A parameter's value: a Python literal, or float("inf") (papermill writes it so)."""
+    if isinstance(node, ast.Call) and ast.unparse(node) == "float('inf')":
+        return math.inf
+    return ast.literal_eval(node)
 
 
 def code_cells(path: Path) -> list[str]:
@@ -77,4 +85,5 @@ def test_notebooks_show_things_only_through_kit_display(path):
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem in SCHEMAS], ids=lambda p: p.stem)
 def test_runnable_notebooks_end_by_finishing_the_run_and_showing_its_environment(path):
     last = code_cells(path)[-1].strip().splitlines()
-    assert last[-2:] == ["run.finish()", "display.show_environment(run.environment)"]
+    assert last[-2].startswith("run.finish(") and last[-2].endswith(")")
+    assert last[-1] == "display.show_environment(run.environment)"

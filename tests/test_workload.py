@@ -78,24 +78,22 @@ def test_perf_params_parse_lists_and_shapes():
 
 
 def test_length_mismatch_fails_the_run():
-    from types import SimpleNamespace
-
-    from kit.perf_run import LengthMismatch, verify_lengths
+    from kit.backend import Completion
+    from kit.perf import RequestTiming
+    from kit.perf_run import LengthMismatch, RequestFailed, verify_lengths
     from kit.workload import BenchRequest
 
-    request = BenchRequest(prompt="p", images=[], num_tokens=10)
-    ok = SimpleNamespace(prompt_token_ids=[0] * 10, outputs=[SimpleNamespace(token_ids=[1] * 4)])
-    verify_lengths([ok], [request], 4)
-    short_prompt = SimpleNamespace(prompt_token_ids=[0] * 9, outputs=ok.outputs)
+    def answered(prompt_tokens: int, output_tokens: int, error: str | None = None) -> Completion:
+        timing = RequestTiming(None, None, None, None, None, None, prompt_tokens, output_tokens)
+        return Completion("x", "length", prompt_tokens, output_tokens, timing, error=error)
+
+    request = BenchRequest(text="p", prompt="p", images=[], num_tokens=10)
+    verify_lengths([answered(10, 4)], [request], 4)
     with pytest.raises(LengthMismatch, match="9 prompt tokens"):
-        verify_lengths([short_prompt], [request], 4)
+        verify_lengths([answered(9, 4)], [request], 4)
     with pytest.raises(LengthMismatch, match="3 tokens instead of 4"):
-        verify_lengths(
-            [
-                SimpleNamespace(
-                    prompt_token_ids=[0] * 10, outputs=[SimpleNamespace(token_ids=[1] * 3)]
-                )
-            ],
-            [request],
-            4,
-        )
+        verify_lengths([answered(10, 3)], [request], 4)
+    # a server that does not honour ignore_eos: its lengths are recorded, not refused
+    verify_lengths([answered(10, 3)], [request], 4, exact_output=False)
+    with pytest.raises(RequestFailed, match="HTTP 500"):
+        verify_lengths([answered(0, 0, error="HTTP 500: boom")], [request], 4)
