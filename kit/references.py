@@ -57,6 +57,49 @@ class AccuracyReference:
     scoring: str | None = None  # "vendor_strict" or "official" (docs/mmmu.md)
 
 
+@dataclass(frozen=True)
+class ModelIdentity:
+    """The model revision the document ran (source, repository, commit as printed)."""
+
+    source: str
+    repo_id: str
+    commit: str  # possibly short: compare by prefix
+    branch: str | None = None
+
+    def matches(self, source: str | None, repo_id: str | None, commit: str | None) -> bool:
+        """Whether a manifest's source, repository and (full) commit are this revision."""
+        return (
+            (source or "").lower() == self.source.lower()
+            and (repo_id or "") == self.repo_id
+            and bool(commit)
+            and str(commit).lower().startswith(self.commit.lower())
+        )
+
+    def text(self) -> str:
+        return f"{self.source} {self.repo_id}@{self.commit}"
+
+
+@dataclass(frozen=True)
+class DemoReference:
+    """The document's demo: the prompt, its decoding, and each device's answer."""
+
+    prompt: str
+    max_output_len: int
+    temperature: float
+    answers: dict[str, str]  # device -> generated text, verbatim
+    dtype: str | None = None
+    image: str = ""  # what the picture was (it is not published)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class EnvironmentReference:
+    """The test environment the document states, per device (values as printed)."""
+
+    devices: dict[str, dict[str, Any]]
+    source: str = ""
+
+
 @dataclass
 class References:
     """Everything in references.yaml, typed where the kit reads it."""
@@ -70,7 +113,22 @@ class References:
     perf_command: dict[str, Any] = field(default_factory=dict)  # the vendor's perf settings
     mmmu_source: str = ""
     devices_source: str = ""
+    demo: DemoReference | None = None
+    environment: EnvironmentReference | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def model_identity(self) -> ModelIdentity | None:
+        """The ``model`` section typed; None when the file has none."""
+        m = self.model
+        if not (m.get("source") and m.get("repo_id") and m.get("commit")):
+            return None
+        return ModelIdentity(
+            source=str(m["source"]),
+            repo_id=str(m["repo_id"]),
+            commit=str(m["commit"]),
+            branch=None if m.get("branch") is None else str(m["branch"]),
+        )
 
 
 def _row(d: Mapping[str, Any]) -> ReferenceRow:
@@ -117,7 +175,36 @@ def load_references(path: str | Path | None = None) -> References:
         perf_command=dict(perf.get("command") or {}),
         mmmu_source=str(mmmu.get("source", "") or ""),
         devices_source=devices_source,
+        demo=_demo(raw.get("demo")),
+        environment=_environment(raw.get("environment")),
         raw=raw,
+    )
+
+
+def _demo(d: Mapping[str, Any] | None) -> DemoReference | None:
+    if not d:
+        return None
+    answers = d.get("answers") or {}
+    if not d.get("prompt") or not isinstance(answers, Mapping) or not answers:
+        raise ValueError("references.yaml demo needs a prompt and answers (device: text)")
+    return DemoReference(
+        prompt=str(d["prompt"]),
+        max_output_len=int(d["max_output_len"]),
+        temperature=float(d.get("temperature", 0.0)),
+        answers={str(k): str(v) for k, v in answers.items()},
+        dtype=d.get("dtype"),
+        image=str(d.get("image", "") or ""),
+        source=str(d.get("source", "") or ""),
+    )
+
+
+def _environment(d: Mapping[str, Any] | None) -> EnvironmentReference | None:
+    if not d:
+        return None
+    devices = d.get("devices") or {}
+    return EnvironmentReference(
+        devices={str(k): dict(v or {}) for k, v in devices.items()},
+        source=str(d.get("source", "") or ""),
     )
 
 

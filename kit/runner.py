@@ -34,6 +34,7 @@ SCHEMAS = {
     "mmmu": "kit.mmmu_run:MMMUParams",
     "perf": "kit.perf_params:PerfParams",
     "compare": "kit.compare:CompareParams",
+    "reproduce": "kit.reproduce:ReproduceParams",
 }
 
 

@@ -65,6 +65,9 @@ def headline_numbers(results: Results) -> dict[str, Any]:
         return out
     if run.mmmu is not None:
         return {"MMMU accuracy": run.mmmu.official.acc, "questions": run.mmmu.official.n}
+    counts = (run.document.get("reproduce") or {}).get("verdict_counts")
+    if counts:
+        return {f"verdicts: {name}": n for name, n in counts.items()}
     return {}
 
 
