@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     args = parser.parse_args()
 
+    from kit.backend import GenSampling
     from kit.params import build
     from kit.perf import standard_columns
     from kit.perf_params import PerfParams, plan_points, workload_builder
@@ -55,9 +56,7 @@ def main() -> None:
     engine = start_engine(params.engine_params())
     builder = workload_builder(params, engine.model_path)
     plan_points(params, builder)
-    sampling = engine.sampling_params(
-        max_tokens=args.output, min_tokens=args.output, ignore_eos=True, temperature=0.0
-    )
+    sampling = engine.sampling_params(GenSampling.exact(args.output))
 
     def batch(seed: int):
         return builder.batch(args.input_len, args.batch, seed)
@@ -81,7 +80,7 @@ def main() -> None:
         kit_runs.append(run)
         kit_tps.append(run.tps)
 
-        requests = [r.as_vllm_input() for r in batch(200 + i)]
+        requests = [r.as_request().vllm_input() for r in batch(200 + i)]
         start = time.perf_counter()
         outputs = engine.llm.generate(requests, sampling, use_tqdm=False)
         wall = time.perf_counter() - start

@@ -35,6 +35,7 @@ COMPARABLE_KEYS = (
     "num_crops",
     "image shape",
     "kit major",
+    "backend",
     "scheduling",
     "weights",
     "batch",
@@ -141,6 +142,7 @@ def conditions(run: RunRecord, point: PerfPointRecord | None = None) -> dict[str
         "num_crops": run.parameters.get("num_crops"),
         "image shape": None if shape is None else str(shape),
         "kit major": run.environment.kit_major,
+        "backend": engine.backend if engine else None,  # a served model adds HTTP to latency
         "scheduling": engine.scheduling if engine else None,
         "weights": engine.weights if engine else None,
         "batch": batch_condition(point),
@@ -288,6 +290,7 @@ def compare(
     for entry in baseline_entries + [e for e in entries if e not in baseline_entries]:
         base = by_scenario.get((entry.kind, entry.scenario))
         row: dict[str, Any] = {"label": entry.label, "kind": entry.kind, "scenario": entry.scenario}
+        row["backend"] = entry.conditions.get("backend") or ""
         row.update(entry.metrics)
         if base is not None and base is not entry:
             for key, value in entry.metrics.items():

@@ -83,8 +83,9 @@ def verify_lengths(
         if got != request.num_tokens:
             raise LengthMismatch(
                 f"vLLM counted {got} prompt tokens where the kit built {request.num_tokens}: "
-                "the prompt-length calculation does not match this model's processor (or the "
-                "server's chat template)."
+                "the prompt-length calculation does not match this model's processor (on a "
+                "running server: its num_crops or chat template differ from the run's; set "
+                "num_crops to the server's)."
             )
         produced = completion.output_tokens
         if exact_output and produced != max_tokens:

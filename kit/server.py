@@ -307,6 +307,8 @@ async def _stream_one(
 def describe_error(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if "timeout" in type(exc).__name__.lower() or "timed out" in message.lower():
+        message += " (longer than request_timeout_s: raise it for long requests)"
     return f"HTTP {status}: {message}" if status else f"{type(exc).__name__}: {message}"
 
 
@@ -451,9 +453,11 @@ class ServerBackend:
                 extra["ignore_eos"] = True
             if sampling.min_tokens:
                 extra["min_tokens"] = sampling.min_tokens
-        kwargs = request.mm_processor_kwargs
-        if kwargs:
-            extra["mm_processor_kwargs"] = kwargs
+        # per-request processor settings (the explorer's num_crops) need a server started
+        # with --trust-request-mm-kwargs; runs use the server's own (the kit starts it with
+        # the run's num_crops; a running server's must match, the prompt-length check says)
+        if request.mm_processor_kwargs and request.images:
+            extra["mm_processor_kwargs"] = request.mm_processor_kwargs
         return ChatRequest(
             messages=request.chat_messages(),
             max_tokens=sampling.max_tokens,
@@ -576,7 +580,10 @@ def start_server_backend(params: Any, log_file: Path | None = None) -> ServerBac
         environment = {
             k: v for k, v in plan.environment.items() if k != "VLLM_ENABLE_V1_MULTIPROCESSING"
         }
-        process = start_server(plan.kwargs, log_file, environment, params.server_start_timeout_s)
+        kwargs = dict(plan.kwargs)
+        if "trust_request_mm_kwargs" in {a.dest for a in server_parser()._actions}:
+            kwargs["trust_request_mm_kwargs"] = True  # ours, on 127.0.0.1: per-request num_crops
+        process = start_server(kwargs, log_file, environment, params.server_start_timeout_s)
         base_url = process.base_url
         device = plan.defaults.device
     try:

@@ -53,9 +53,11 @@ def shared_outputs(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("shared-outputs")
 
 
-def run_into(outputs: Path, notebook: str, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
+def run_into(
+    outputs: Path, notebook: str, *args: str, env: dict | None = None
+) -> tuple[Path, subprocess.CompletedProcess]:
     """``python -m kit run NOTEBOOK ...`` into ``outputs``; the run folder it printed."""
-    proc = run_kit("run", notebook, *args, env={"KIT_OUTPUTS_DIR": str(outputs)})
+    proc = run_kit("run", notebook, *args, env={"KIT_OUTPUTS_DIR": str(outputs), **(env or {})})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     folder = re.search(r"^run folder: (.+)$", proc.stdout, re.MULTILINE).group(1)
     return Path(folder), proc

@@ -146,3 +146,16 @@ def test_dummy_weights_and_staggered_batches_are_flagged(tmp_path):
     # two dummy runs compare as speed figures, still named as such
     rows = {r["label"]: r for r in compare(usable, baseline="H200").rows}
     assert rows["H200"]["flags"] == "baseline"
+
+
+def test_each_row_shows_its_backend_and_a_served_run_is_flagged(tmp_path):
+    offline = perf_results("H100", tps=200.0, ttft=400.0)
+    offline["engine"] = {"backend": "offline", "scheduling": "vendor"}
+    served = perf_results("H100-served", tps=190.0, ttft=430.0)
+    served["engine"] = {"backend": "server", "endpoint": "http://gpu:8000", "scheduling": "vendor"}
+    write(tmp_path, "a", offline)
+    write(tmp_path, "b", served)
+    result = compare(load_runs([str(tmp_path / "*")]).usable, baseline="H100")
+    rows = {r["label"]: r for r in result.rows if r["kind"] == "perf"}
+    assert rows["H100"]["backend"] == "offline" and rows["H100-served"]["backend"] == "server"
+    assert "backend: server vs offline" in rows["H100-served"]["flags"]

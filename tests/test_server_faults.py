@@ -1,0 +1,129 @@
+"""Server mode when the server misbehaves: unreachable, wrong model, HTTP errors, a stream
+cut mid-answer, a request timeout, a server that dies mid-run. Against tests/chatserver.py,
+a small OpenAI-compatible server that fails on purpose (no vLLM engine starts here)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from kit.backend import GenRequest, GenSampling
+from kit.engine import EngineParams
+from kit.params import ParameterError
+from kit.server import ServerBackend, ServerError, served_model
+
+from .chatserver import MODEL, Behaviour, ChatServer
+from .conftest import run_kit
+
+
+def backend(url: str, timeout_s: float = 30.0) -> ServerBackend:
+    params = EngineParams(backend="server", base_url=url, request_timeout_s=timeout_s)
+    params.check()
+    return ServerBackend(
+        params=params, base_url=url, model=MODEL, model_path="", device="remote", config={}
+    )
+
+
+def ask(server: ServerBackend):
+    request = GenRequest(question="Which?", images=[], prompt="Which?")
+    return server.generate([request], GenSampling(max_tokens=4)).completions[0]
+
+
+def test_a_healthy_stream_is_timed_chunk_by_chunk():
+    with ChatServer() as fake:
+        answer = ask(backend(fake.base_url))
+    assert answer.error is None and answer.text == "A" and answer.finish_reason == "stop"
+    assert answer.prompt_tokens == 10 and answer.output_tokens == 1
+    assert answer.timing.ttft_s is not None and answer.timing.e2e_s >= answer.timing.ttft_s
+
+
+@pytest.mark.parametrize("mode", ["http400", "http500"])
+def test_http_errors_are_the_request_s_error_with_the_status(mode):
+    with ChatServer(Behaviour(mode=mode)) as fake:
+        answer = ask(backend(fake.base_url))
+    assert answer.error.startswith(f"HTTP {mode[4:]}") and "fake failure" in answer.error
+
+
+def test_a_stream_cut_mid_answer_is_an_error_not_a_short_answer():
+    with ChatServer(Behaviour(mode="cut")) as fake:
+        answer = ask(backend(fake.base_url))
+    assert answer.error is not None
+    assert answer.text.startswith("A")  # what arrived is kept for the record
+
+
+def test_a_request_slower_than_the_timeout_names_the_parameter():
+    with ChatServer(Behaviour(mode="slow", delay_s=3.0)) as fake:
+        answer = ask(backend(fake.base_url, timeout_s=0.5))
+    assert "request_timeout_s" in answer.error
+
+
+def test_a_server_gone_mid_run_fails_the_call_naming_it():
+    with ChatServer(Behaviour(die_after=1)) as fake:
+        server = backend(fake.base_url)
+        assert ask(server).error is None
+        with pytest.raises(ServerError, match="stopped answering"):
+            ask(server)
+
+
+def test_wrong_model_name_lists_what_the_server_serves():
+    with ChatServer() as fake:
+        assert served_model(fake.base_url, None, "") == MODEL
+        with pytest.raises(ParameterError, match=r"served_model_name.*fake-model"):
+            served_model(fake.base_url, None, "other-model")
+
+
+def test_unreachable_server_is_refused_before_a_run_folder(tmp_path, smoke_model):
+    outputs = tmp_path / "outputs"
+    proc = run_kit(
+        "run", "demo", "-f", "params/smoke-demo.yaml", "-p", "backend", "server",
+        "-p", "base_url", "http://127.0.0.1:9",
+        env={"KIT_OUTPUTS_DIR": str(outputs)},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "base_url" in proc.stderr and "Traceback" not in proc.stderr
+    assert not outputs.exists() or not any(outputs.iterdir())
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        (("-p", "base_url", "http://127.0.0.1:9"), "only applies to backend: server"),
+        (("-p", "backend", "cloud"), "'backend' must be one of offline, server"),
+        (("-p", "backend", "server", "-p", "base_url", "http://u:pw@h:1"), "credentials"),
+        (("-p", "backend", "server", "-p", "api_key_env", "KIT_NO_SUCH_KEY"), "not set"),
+    ],
+)
+def test_bad_server_parameters_are_refused_up_front(tmp_path, setting, expected):
+    proc = run_kit(
+        "run", "demo", "-f", "params/smoke-demo.yaml", *setting,
+        env={"KIT_OUTPUTS_DIR": str(tmp_path / "outputs")},
+    )  # fmt: skip
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+
+
+def test_mmmu_keeps_the_answers_of_a_server_that_died_mid_run(tmp_path, smoke_model):
+    """Two questions per call; the server dies after the first call: those two answers are
+    kept in predictions.jsonl, the run fails and says why; the API key is nowhere."""
+    outputs = tmp_path / "outputs"
+    with ChatServer(Behaviour(die_after=2)) as fake:
+        proc = run_kit(
+            "run", "mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "backend", "server",
+            "-p", "base_url", fake.base_url, "-p", "subjects", "Art,Physics",
+            "-p", "chunk_size", "2", "-p", "api_key_env", "KIT_TEST_KEY",
+            env={"KIT_OUTPUTS_DIR": str(outputs), "KIT_TEST_KEY": "sk-secret-0451"},
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    folder = next(outputs.glob("*-mmmu-*"))
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "failed" and "stopped answering" in results["error"]
+    assert results["engine"]["backend"] == "server"
+    assert results["engine"]["endpoint"] == fake.base_url
+    assert results["engine"]["server_version"] == "fake-1.0"
+    lines = [json.loads(x) for x in (folder / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(line["response"] == "A" for line in lines)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert b"sk-secret-0451" not in path.read_bytes(), path
+    assert re.search(r"stopped answering", proc.stdout + proc.stderr)
