@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from kit import reproduce as R
+from kit import verdicts as V
 from kit.agreement import compare_texts
 from kit.intervals import mean_interval, t_quantile, wilson
 from kit.manifest import file_digest
 from kit.params import ParameterError, build
 from kit.references import AccuracyReference, ReferenceRow, load_references
+from kit.reproduce_report import build_report, environment_rows, perf_detail_rows
 from kit.results import RunRecord
 from kit.runner import RunOutcome
 
@@ -264,33 +266,33 @@ def model_folder(tmp_path: Path, source="modelscope", repo=IDENTITY.repo_id, com
 
 
 def test_model_verdict_rules(tmp_path):
-    assert R.model_verdict(IDENTITY, R.ModelCheck("smoke", "smoke")).verdict == R.NOT_APPLICABLE
-    assert R.model_verdict(IDENTITY, R.ModelCheck("x", "dummy")).verdict == R.NOT_APPLICABLE
-    hub = R.model_verdict(IDENTITY, R.ModelCheck("microsoft/Phi-3.5-vision-instruct", "hub id"))
-    assert hub.verdict == R.NOT_VERIFIED and "hub id" in hub.why
-    bare = R.model_verdict(IDENTITY, R.ModelCheck("m", "folder", "/m"))
-    assert bare.verdict == R.NOT_VERIFIED and "no manifest.json" in bare.why
-    failed = R.model_verdict(IDENTITY, None, "child failed: boom")
-    assert failed.verdict == R.NOT_MEASURED and "boom" in failed.why
+    assert V.model_verdict(IDENTITY, R.ModelCheck("smoke", "smoke")).verdict == V.NOT_APPLICABLE
+    assert V.model_verdict(IDENTITY, R.ModelCheck("x", "dummy")).verdict == V.NOT_APPLICABLE
+    hub = V.model_verdict(IDENTITY, R.ModelCheck("microsoft/Phi-3.5-vision-instruct", "hub id"))
+    assert hub.verdict == V.NOT_VERIFIED and "hub id" in hub.why
+    bare = V.model_verdict(IDENTITY, R.ModelCheck("m", "folder", "/m"))
+    assert bare.verdict == V.NOT_VERIFIED and "no manifest.json" in bare.why
+    failed = V.model_verdict(IDENTITY, None, "child failed: boom")
+    assert failed.verdict == V.NOT_MEASURED and "boom" in failed.why
 
 
 def test_model_check_matches_the_documents_commit(tmp_path):
     folder = model_folder(tmp_path)
     check = R.check_model(str(folder))
     assert check.hashed and not check.problems and check.files == 5
-    verdict = R.model_verdict(IDENTITY, check)
-    assert verdict.verdict == R.MATCHES and "starts with 1ce2adc1" in verdict.why
+    verdict = V.model_verdict(IDENTITY, check)
+    assert verdict.verdict == V.MATCHES and "starts with 1ce2adc1" in verdict.why
     (folder / "model.safetensors").write_bytes(b"changed")  # same size, other content
-    changed = R.model_verdict(IDENTITY, R.check_model(str(folder)))
-    assert changed.verdict == R.DIFFERS and "sha256" in changed.why
+    changed = V.model_verdict(IDENTITY, R.check_model(str(folder)))
+    assert changed.verdict == V.DIFFERS and "sha256" in changed.why
 
 
 def test_model_check_of_another_revision(tmp_path):
     folder = model_folder(
         tmp_path, "huggingface", "microsoft/Phi-3.5-vision-instruct", "4a0d683e" + "0" * 32
     )
-    verdict = R.model_verdict(IDENTITY, R.check_model(str(folder), verify_hashes=False))
-    assert verdict.verdict == R.DIFFERS and "another revision" in verdict.why
+    verdict = V.model_verdict(IDENTITY, R.check_model(str(folder), verify_hashes=False))
+    assert verdict.verdict == V.DIFFERS and "another revision" in verdict.why
     assert verdict.measured.startswith("huggingface microsoft/Phi-3.5-vision-instruct@4a0d683e")
 
 
@@ -332,33 +334,33 @@ def demo_run(text: str, **parameters) -> RunRecord:
 
 def demo_verdict(run: RunRecord, device="S60", problem=None):
     text = run.demo.generated_text
-    return R.demo_verdict(
+    return V.demo_verdict(
         device, DEMO, run, compare_texts(text, DEMO.answers[device]), PAIR, problem
     )
 
 
 def test_demo_verdict_rules():
     s60 = DEMO.answers["S60"]
-    assert demo_verdict(demo_run(s60)).verdict == R.MATCHES
+    assert demo_verdict(demo_run(s60)).verdict == V.MATCHES
     # agrees with L40s as long as S60 does, then follows S60: within the devices' difference
-    assert demo_verdict(demo_run(s60), "L40s").verdict == R.CONSISTENT
+    assert demo_verdict(demo_run(s60), "L40s").verdict == V.CONSISTENT
     early = demo_run(" ".join(s60.split()[:20]) + " something else entirely")
     differs = demo_verdict(early)
-    assert differs.verdict == R.DIFFERS and "after 20 words" in differs.why
+    assert differs.verdict == V.DIFFERS and "after 20 words" in differs.why
     picture = demo_verdict(demo_run(s60, image=["demo"]))
-    assert picture.verdict == R.NOT_COMPARABLE and "vendor's image" in picture.why
+    assert picture.verdict == V.NOT_COMPARABLE and "vendor's image" in picture.why
     settings = demo_verdict(demo_run(s60, max_output_len=64))
-    assert settings.verdict == R.NOT_COMPARABLE and "max_output_len 64" in settings.why
+    assert settings.verdict == V.NOT_COMPARABLE and "max_output_len 64" in settings.why
     smoke = demo_verdict(demo_run("noise", model="smoke"))
-    assert smoke.verdict == R.NOT_APPLICABLE and "noise" in smoke.why
+    assert smoke.verdict == V.NOT_APPLICABLE and "noise" in smoke.why
     dummy = run_record(
         parameters={"model": "phi35v-dummy"},
         engine={"weights": "dummy"},
         demo={"generated_text": "noise"},
     )
-    assert demo_verdict(dummy).verdict == R.NOT_APPLICABLE
-    missing = R.demo_verdict("S60", DEMO, None, None, PAIR, "child failed: engine")
-    assert missing.verdict == R.NOT_MEASURED and "engine" in missing.why
+    assert demo_verdict(dummy).verdict == V.NOT_APPLICABLE
+    missing = V.demo_verdict("S60", DEMO, None, None, PAIR, "child failed: engine")
+    assert missing.verdict == V.NOT_MEASURED and "engine" in missing.why
 
 
 # ----------------------------------------------------------------------------------------
@@ -396,14 +398,14 @@ def mmmu_run(strict=(385, 900), official=(392, 900), **parameters) -> RunRecord:
 
 def test_mmmu_verdict_uses_the_scoring_of_each_reference():
     run = mmmu_run()
-    s60 = R.mmmu_verdict(S60, run)
-    assert s60.verdict == R.CONSISTENT and "vendor-strict" in s60.why
+    s60 = V.mmmu_verdict(S60, run)
+    assert s60.verdict == V.CONSISTENT and "vendor-strict" in s60.why
     assert "385/900" in s60.measured and "batch_size is 0" in s60.why
     # official 392/900 = 0.436, Wilson [0.404, 0.468]: 0.430 inside
-    assert R.mmmu_verdict(CARD, run).verdict == R.CONSISTENT
+    assert V.mmmu_verdict(CARD, run).verdict == V.CONSISTENT
     # vendor-strict 340/900 = 0.378, Wilson [0.346, 0.410]: 0.428 outside
-    low = R.mmmu_verdict(S60, mmmu_run(strict=(340, 900)))
-    assert low.verdict == R.NOT_CONSISTENT and "outside" in low.why
+    low = V.mmmu_verdict(S60, mmmu_run(strict=(340, 900)))
+    assert low.verdict == V.NOT_CONSISTENT and "outside" in low.why
 
 
 @pytest.mark.parametrize(
@@ -415,14 +417,14 @@ def test_mmmu_verdict_uses_the_scoring_of_each_reference():
     ],
 )
 def test_mmmu_not_comparable(run, reason):
-    verdict = R.mmmu_verdict(S60, run)
-    assert verdict.verdict == R.NOT_COMPARABLE and reason in verdict.why
+    verdict = V.mmmu_verdict(S60, run)
+    assert verdict.verdict == V.NOT_COMPARABLE and reason in verdict.why
     assert "95% Wilson" in verdict.measured  # the measurement is still shown
 
 
 def test_mmmu_failed_child():
-    verdict = R.mmmu_verdict(S60, None, "child failed: dataset gone")
-    assert verdict.verdict == R.NOT_MEASURED and "dataset gone" in verdict.why
+    verdict = V.mmmu_verdict(S60, None, "child failed: dataset gone")
+    assert verdict.verdict == V.NOT_MEASURED and "dataset gone" in verdict.why
 
 
 # ----------------------------------------------------------------------------------------
@@ -432,14 +434,14 @@ def test_mmmu_failed_child():
 ROW_S60 = ReferenceRow("S60", 1, 32768, 8192, 1024, 1, 1046.49, 27.75, 1033.01, 35.05)
 
 
-def measurement(device="Enflame S60", scale=1.0, flags=(), small=False) -> R.PerfMeasurement:
+def measurement(device="Enflame S60", scale=1.0, flags=(), small=False) -> V.PerfMeasurement:
     def around(value):  # three iterations, 1% apart, mean = value * scale
         mean = value * scale
         return mean_interval([mean * 0.99, mean, mean * 1.01])
 
     columns = {k: around(v) for k, v in ROW_S60.metrics().items()}
     columns["ttft_ms"] = mean_interval([ROW_S60.ttft_ms * scale])  # one probe
-    return R.PerfMeasurement((8192, 1024, 1), device, columns, tuple(flags), small)
+    return V.PerfMeasurement((8192, 1024, 1), device, columns, tuple(flags), small)
 
 
 @pytest.mark.parametrize(
@@ -455,39 +457,39 @@ def measurement(device="Enflame S60", scale=1.0, flags=(), small=False) -> R.Per
     ],
 )
 def test_device_class(name, expected):
-    assert R.device_class(name) == expected
+    assert V.device_class(name) == expected
 
 
 def test_perf_verdict_on_the_rows_device():
-    within = R.perf_verdict(ROW_S60, measurement(scale=1.05), 0.1)
+    within = V.perf_verdict(ROW_S60, measurement(scale=1.05), 0.1)
     assert within.verdict == "reproduced within ±10%"
     assert "n=1, no interval" in within.measured and "×1.05" in within.measured
-    outside = R.perf_verdict(ROW_S60, measurement(scale=1.2), 0.1)
-    assert outside.verdict == R.NOT_REPRODUCED and "+20%" in outside.why
-    assert R.perf_verdict(ROW_S60, measurement(scale=1.2), 0.25).verdict == (
+    outside = V.perf_verdict(ROW_S60, measurement(scale=1.2), 0.1)
+    assert outside.verdict == V.NOT_REPRODUCED and "+20%" in outside.why
+    assert V.perf_verdict(ROW_S60, measurement(scale=1.2), 0.25).verdict == (
         "reproduced within ±25%"
     )
 
 
 def test_perf_on_another_device_is_compared_without_a_verdict():
-    verdict = R.perf_verdict(ROW_S60, measurement("NVIDIA H100 80GB HBM3"), 0.1)
-    assert verdict.verdict == R.COMPARED and "not the row's S60" in verdict.why
+    verdict = V.perf_verdict(ROW_S60, measurement("NVIDIA H100 80GB HBM3"), 0.1)
+    assert verdict.verdict == V.COMPARED and "not the row's S60" in verdict.why
 
 
 def test_perf_flags_and_tiny_model():
     flags = ("batches staggered beyond the token budget", "dummy (random) weights")
-    flagged = R.perf_verdict(ROW_S60, measurement(flags=flags), 0.1)
+    flagged = V.perf_verdict(ROW_S60, measurement(flags=flags), 0.1)
     assert "staggered" in flagged.why and "dummy" in flagged.why
-    small = R.perf_verdict(ROW_S60, measurement(small=True), 0.1)
-    assert small.verdict == R.NOT_APPLICABLE and "tiny model" in small.why
-    missing = R.perf_verdict(ROW_S60, None, 0.1, "child failed: OOM")
-    assert missing.verdict == R.NOT_MEASURED and "OOM" in missing.why
-    assert "no perf child ran" in R.perf_verdict(ROW_S60, None, 0.1).why
+    small = V.perf_verdict(ROW_S60, measurement(small=True), 0.1)
+    assert small.verdict == V.NOT_APPLICABLE and "tiny model" in small.why
+    missing = V.perf_verdict(ROW_S60, None, 0.1, "child failed: OOM")
+    assert missing.verdict == V.NOT_MEASURED and "OOM" in missing.why
+    assert "no perf child ran" in V.perf_verdict(ROW_S60, None, 0.1).why
 
 
 def test_perf_detail_rows_give_ratios_to_both_devices():
     rows = [r for r in REFS.perf if (r.input_len, r.num_prompts) == (8192, 1)]
-    detail = R.perf_detail_rows(measurement(scale=2.0), rows)
+    detail = perf_detail_rows(measurement(scale=2.0), rows)
     tps = next(r for r in detail if r["column"].startswith("TPS"))
     assert tps["/ S60"] == pytest.approx(2.0, abs=1e-3)
     assert tps["/ L40s"] == pytest.approx(2 * 27.75 / 43.26, abs=1e-3)
@@ -515,11 +517,11 @@ def test_perf_measurement_reads_iterations_and_flags():
         },
     )
     (point,) = run.perf_points()
-    m = R.perf_measurement(run, point)
+    m = V.perf_measurement(run, point)
     assert m.columns["tps"].n == 3 and m.columns["tps"].estimate == pytest.approx(100.0)
     assert m.columns["ttft_ms"].note == "n=1, no interval"
     assert any("staggered" in f for f in m.flags) and any("dummy" in f for f in m.flags)
-    assert R.device_class(m.device) == "L40s" and not m.small_model
+    assert V.device_class(m.device) == "L40s" and not m.small_model
 
 
 # ----------------------------------------------------------------------------------------
@@ -529,13 +531,13 @@ def test_perf_measurement_reads_iterations_and_flags():
 
 def test_environment_is_compared_never_judged():
     measured = {"device": "CPU", "vLLM": "0.32.0", "torch": "2.13"}
-    verdict = R.environment_verdict(REFS.environment, measured)
-    assert verdict.verdict == R.COMPARED and "3.3.20250112" in verdict.document
-    rows = R.environment_rows(REFS.environment, measured)
+    verdict = V.environment_verdict(REFS.environment, measured)
+    assert verdict.verdict == V.COMPARED and "3.3.20250112" in verdict.document
+    rows = environment_rows(REFS.environment, measured)
     vllm = next(r for r in rows if r[""] == "vLLM")
     assert vllm["S60 (document)"] == "0.6.1.post2" and vllm["L40s (document)"] == "not stated"
     assert vllm["this reproduction"] == "0.32.0"
-    assert R.environment_verdict(REFS.environment, {}).verdict == R.NOT_MEASURED
+    assert V.environment_verdict(REFS.environment, {}).verdict == V.NOT_MEASURED
 
 
 def test_report_of_failed_children_says_why_for_every_claim(tmp_path):
@@ -543,18 +545,18 @@ def test_report_of_failed_children_says_why_for_every_claim(tmp_path):
     parent.mkdir(parents=True)
     r = reproduction(parent, FakeExecute({"demo": "failed", "mmmu": "failed", "perf": "failed"}))
     r.run_children()
-    report = R.build_report(r, REFS)
+    report = build_report(r, REFS)
     by_section = {}
     for v in report.verdicts:
         assert v.why, v
         by_section.setdefault(v.section, []).append(v.verdict)
-    assert by_section["model"] == [R.NOT_APPLICABLE]
-    assert by_section["demo"] == [R.NOT_MEASURED] * 2
-    assert by_section["mmmu"] == [R.NOT_MEASURED] * 3
-    assert by_section["perf"] == [R.NOT_MEASURED] * 6
+    assert by_section["model"] == [V.NOT_APPLICABLE]
+    assert by_section["demo"] == [V.NOT_MEASURED] * 2
+    assert by_section["mmmu"] == [V.NOT_MEASURED] * 3
+    assert by_section["perf"] == [V.NOT_MEASURED] * 6
     assert all("child failed" in v.why for v in report.section("perf"))
     record = report.to_record()
     json.dumps(record, allow_nan=False)
-    assert by_section["environment"] == [R.NOT_MEASURED]  # no child recorded one
-    assert record["verdict_counts"][R.NOT_MEASURED] == 12
+    assert by_section["environment"] == [V.NOT_MEASURED]  # no child recorded one
+    assert record["verdict_counts"][V.NOT_MEASURED] == 12
     assert math.isclose(record["tolerance"], 0.1)
