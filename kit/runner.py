@@ -97,7 +97,9 @@ def preflight(notebook: str, values: dict[str, Any]):
     params = build(schema_for(notebook), values)
     # vLLM, imported by the checks, warns before it configures its logging: the run's
     # engine.log gets those lines; the terminal should not
-    logging.getLogger("vllm").addHandler(logging.NullHandler())
+    vllm_logger = logging.getLogger("vllm")
+    if not vllm_logger.handlers:
+        vllm_logger.addHandler(logging.NullHandler())
     preflight_hook = getattr(params, "preflight", None)
     if preflight_hook is not None:
         preflight_hook()

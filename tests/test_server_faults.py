@@ -15,7 +15,7 @@ from kit.params import ParameterError
 from kit.server import ServerBackend, ServerError, served_model
 
 from .chatserver import MODEL, Behaviour, ChatServer
-from .conftest import run_kit
+from .conftest import kit_in_process, run_kit
 
 
 def backend(url: str, timeout_s: float = 30.0) -> ServerBackend:
@@ -96,7 +96,7 @@ def test_unreachable_server_is_refused_before_a_run_folder(tmp_path, smoke_model
     ],
 )
 def test_bad_server_parameters_are_refused_up_front(tmp_path, setting, expected):
-    proc = run_kit(
+    proc = kit_in_process(
         "run", "demo", "-f", "params/smoke-demo.yaml", *setting,
         env={"KIT_OUTPUTS_DIR": str(tmp_path / "outputs")},
     )  # fmt: skip
@@ -108,7 +108,7 @@ def test_mmmu_keeps_the_answers_of_a_server_that_died_mid_run(tmp_path, smoke_mo
     kept in predictions.jsonl, the run fails and says why; the API key is nowhere."""
     outputs = tmp_path / "outputs"
     with ChatServer(Behaviour(die_after=2)) as fake:
-        proc = run_kit(
+        proc = kit_in_process(
             "run", "mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "backend", "server",
             "-p", "base_url", fake.base_url, "-p", "subjects", "Art,Physics",
             "-p", "chunk_size", "2", "-p", "api_key_env", "KIT_TEST_KEY",
