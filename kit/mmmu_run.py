@@ -628,7 +628,8 @@ def answer(engine: Backend | None, plan: Plan) -> AnswerStats:
     total = len(plan.questions)
     print(
         f"[mmmu] {total} questions: {len(plan.previous)} already in {plan.log.path.name}, "
-        f"{len(plan.remaining)} to answer, {params.effective_batch} per llm.generate call",
+        f"{len(plan.remaining)} to answer, {params.effective_batch} per generate call "
+        "(answered together)",
         flush=True,
     )
     if not plan.remaining:
