@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.backend import (
+    BACKENDS,
     Batch,
     Completion,
     GenRequest,
@@ -133,8 +134,6 @@ class EngineParams:
 
 
 def check_backend(params: EngineParams) -> None:
-    from kit.backend import BACKENDS
-
     if params.backend not in BACKENDS:
         raise ParameterError(
             f"Parameter 'backend' must be one of {', '.join(BACKENDS)}, got {params.backend!r}. "
@@ -747,21 +746,29 @@ def output_to(log_file: Path):
     Engine processes spawned inside the block inherit these descriptors and keep writing
     to the log for their whole life, so a report shows results rather than engine chatter.
     """
+    with log_file.open("a") as fh, redirected_output(fh, fh):
+        yield
+
+
+@contextlib.contextmanager
+def redirected_output(out: Any, err: Any):
+    """stdout into ``out`` and stderr into ``err`` (open files), the Python objects and the
+    file descriptors alike, so child processes and C code write there too."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
-    with log_file.open("a") as fh:
-        os.dup2(fh.fileno(), 1)
-        os.dup2(fh.fileno(), 2)
-        try:
-            with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-                yield
-        finally:
-            fh.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        out.flush()
+        err.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:

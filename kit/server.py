@@ -141,6 +141,9 @@ def start_server(
 ) -> ServerProcess:
     """Start a vLLM server for ``kwargs`` and wait until ``/health`` answers."""
     parser = server_parser()
+    if "trust_request_mm_kwargs" in {a.dest for a in parser._actions}:
+        # ours, on 127.0.0.1: the explorer's per-request num_crops is trusted
+        kwargs = {**kwargs, "trust_request_mm_kwargs": True}
     port = free_port()
     command = serve_command(kwargs["model"], cli_args(kwargs, parser), host, port)
     validate_command(command, parser)
@@ -580,10 +583,7 @@ def start_server_backend(params: Any, log_file: Path | None = None) -> ServerBac
         environment = {
             k: v for k, v in plan.environment.items() if k != "VLLM_ENABLE_V1_MULTIPROCESSING"
         }
-        kwargs = dict(plan.kwargs)
-        if "trust_request_mm_kwargs" in {a.dest for a in server_parser()._actions}:
-            kwargs["trust_request_mm_kwargs"] = True  # ours, on 127.0.0.1: per-request num_crops
-        process = start_server(kwargs, log_file, environment, params.server_start_timeout_s)
+        process = start_server(plan.kwargs, log_file, environment, params.server_start_timeout_s)
         base_url = process.base_url
         device = plan.defaults.device
     try:

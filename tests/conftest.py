@@ -6,7 +6,6 @@ are made once per session into one outputs folder: each costs an engine start.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
@@ -55,39 +54,19 @@ def shared_outputs(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("shared-outputs")
 
 
-@contextlib.contextmanager
-def _captured_output():
-    """This process's stdout and stderr, Python objects and file descriptors alike (the
-    kernel's and papermill's output included), into two temporary files."""
-    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    os.dup2(out.fileno(), 1)
-    os.dup2(err.fileno(), 2)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            yield out, err
-    finally:
-        out.flush()
-        err.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-
-
 def kit_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``python -m kit ...`` run by this process: the same entry point, arguments and
     output as the command, without a new interpreter importing vLLM again (seconds per
     run). Tests of signals and of the command line itself use ``run_kit``."""
     from kit.__main__ import main
+    from kit.engine import redirected_output
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     os.environ.update(env or {})
     os.chdir(REPO)
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
     try:
-        with _captured_output() as (out, err):
+        with redirected_output(out, err):
             code = main(list(args))
     finally:
         os.chdir(saved_cwd)
