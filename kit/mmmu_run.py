@@ -39,6 +39,7 @@ from kit.backend import Backend, Completion, GenRequest, GenSampling
 from kit.engine import HUB_ID, AnswerParams
 from kit.mmmu_report import mmmu_section
 from kit.params import ParameterError, check_generation
+from kit.pauses import pause_point
 from kit.progress import Progress
 from kit.prompts import PHI3V, ModelFamily
 
@@ -642,7 +643,8 @@ def answer(engine: Backend | None, plan: Plan) -> AnswerStats:
     progress = question_progress(total, len(plan.previous))
     pending: dict[str, tuple[Prepared, Any, str | None]] = {}
     t0 = time.monotonic()
-    for chunk in M.iter_chunks(plan.remaining, params.effective_batch):
+    for number, chunk in enumerate(M.iter_chunks(plan.remaining, params.effective_batch)):
+        pause_point("mmmu.chunk", number)
         prepared = [build_request(q, params, plan.reader, plan.family) for q in chunk]
         outputs = _run_chunk(engine, prepared, sampling)
         for p in prepared:

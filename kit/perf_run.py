@@ -16,6 +16,7 @@ from typing import Any
 
 from kit.backend import Backend, Batch, Completion, GenSampling, Load
 from kit.load import arrival_offsets, summarize_load
+from kit.pauses import pause_point
 from kit.perf import (
     PerfPoint,
     RequestMarks,
@@ -139,6 +140,7 @@ def run_point(
         seed = _phase_seed(params, planned.index, phase, iteration)
         return builder.batch(planned.input_len, size or planned.batch_size, seed)
 
+    pause_point("perf.point", planned.index)
     label = planned.label
     warm_size = planned.concurrency  # a load point warms up with one wave of its concurrency
     for i in range(params.warmup):

@@ -1,15 +1,22 @@
 """A small OpenAI-compatible server that misbehaves on purpose, on 127.0.0.1, for fault tests.
 
-It answers what the kit asks of a server (``/v1/models``, ``/health``, ``/version`` and
-streamed ``/v1/chat/completions`` with a usage chunk), answering every question "A", and
-fails the way real deployments fail, chosen per test with ``mode``:
+It answers what the kit asks of a server (``/v1/models``, ``/health``, ``/version``,
+``/metrics`` and streamed ``/v1/chat/completions`` with a usage chunk), answering every
+question "A" (or ``tokens`` tokens of it), and fails the way real deployments fail, chosen
+per test with ``mode``:
 
 - ``ok``: a normal streamed answer;
 - ``http400`` / ``http500``: an error status before any chunk;
 - ``cut``: two content chunks, then the connection closes without a finish reason;
 - ``slow``: waits ``delay_s`` before the first byte (a request timeout);
-- ``die_after``: answers that many requests normally, then stops listening altogether (a
-  server that died mid-run).
+- ``no_length_extensions``: an OpenAI server that is not vLLM: HTTP 400 for a request that
+  carries ``ignore_eos`` or ``min_tokens``, a normal answer otherwise;
+- ``die_after``: answers that many chat requests, then drops every later connection
+  without a byte (chat, health and all): a server that died mid-run. Which requests are
+  answered is decided when each arrives, under a lock, so no thread timing decides it.
+
+Every chat request is recorded (``requests``: its arrival time on the test's monotonic
+clock and its JSON body), so tests can check what reached the server and when.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 MODEL = "fake-model"
+LENGTH_EXTENSIONS = ("ignore_eos", "min_tokens")
 
 
 @dataclass
@@ -28,7 +37,23 @@ class Behaviour:
     mode: str = "ok"
     delay_s: float = 0.0
     die_after: int | None = None
-    answered: int = 0
+    prompt_tokens: int = 10
+
+
+@dataclass(frozen=True)
+class Received:
+    """One chat request as the server got it."""
+
+    arrived: float  # time.monotonic() when its body was read
+    body: dict[str, Any]
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    accepted: int = 0  # chat requests taken on (answered, or being answered)
+    dead: bool = False
+    requests: list[Received] = field(default_factory=list)
 
 
 def _chunk(delta: dict | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -47,6 +72,7 @@ def _chunk(delta: dict | None, finish: str | None = None, usage: dict | None = N
 class ChatServer:
     def __init__(self, behaviour: Behaviour | None = None):
         self.behaviour = behaviour or Behaviour()
+        self.state = _State()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,7 +89,13 @@ class ChatServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _drop(self) -> None:
+                """Close the connection without a byte, as a dead process's port does."""
+                self.close_connection = True
+
             def do_GET(self):  # noqa: N802
+                if server.state.dead:
+                    return self._drop()
                 if self.path == "/v1/models":
                     self._json(200, {"object": "list", "data": [{"id": MODEL}]})
                 elif self.path == "/health":
@@ -75,22 +107,49 @@ class ChatServer:
 
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                server.chat(self)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server.chat(self, body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def chat(self, handler: BaseHTTPRequestHandler) -> None:
+    @property
+    def requests(self) -> list[Received]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def _admit(self, body: dict[str, Any]) -> bool:
+        """Record the request; False when the server is (now) dead and must drop it."""
+        b, state = self.behaviour, self.state
+        with state.lock:
+            state.requests.append(Received(time.monotonic(), body))
+            if state.dead:
+                return False
+            if b.die_after is not None and state.accepted >= b.die_after:
+                state.dead = True
+                return False
+            state.accepted += 1
+            return True
+
+    def chat(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         b = self.behaviour
+        if not self._admit(body):
+            handler.close_connection = True
+            return
+        if b.mode == "no_length_extensions" and any(k in body for k in LENGTH_EXTENSIONS):
+            named = ", ".join(k for k in LENGTH_EXTENSIONS if k in body)
+            message = f"Unrecognized request argument supplied: {named}"
+            handler._json(400, {"error": {"message": message, "code": 400}})
+            return
         if b.mode in ("http400", "http500"):
             status = int(b.mode[4:])
             handler._json(status, {"error": {"message": f"fake failure {status}", "code": status}})
             return
         if b.mode == "slow":
             time.sleep(b.delay_s)
+        tokens = int(body.get("min_tokens") or 1)
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Connection", "close")
@@ -103,15 +162,17 @@ class ChatServer:
             out.flush()
             handler.close_connection = True
             return
-        out.write(_chunk({}, finish="stop"))
-        out.write(
-            _chunk(None, usage={"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11})
-        )
+        for _ in range(tokens - 1):
+            out.write(_chunk({"content": " A"}))
+        out.write(_chunk({}, finish="length" if tokens > 1 else "stop"))
+        usage = {
+            "prompt_tokens": b.prompt_tokens,
+            "completion_tokens": tokens,
+            "total_tokens": b.prompt_tokens + tokens,
+        }
+        out.write(_chunk(None, usage=usage))
         out.write(b"data: [DONE]\n\n")
         out.flush()
-        b.answered += 1
-        if b.die_after is not None and b.answered >= b.die_after:
-            threading.Thread(target=self.stop, daemon=True).start()
 
     def stop(self) -> None:
         self.httpd.shutdown()
