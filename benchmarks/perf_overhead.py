@@ -34,11 +34,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     args = parser.parse_args()
 
-    from kit.backend import GenSampling
-    from kit.params import build
-    from kit.perf import standard_columns
-    from kit.perf_params import PerfParams, plan_points, workload_builder
-    from kit.perf_run import timed_generate
+    from kit.core.params import build
+    from kit.engines.types import GenSampling
+    from kit.perf.columns import standard_columns
+    from kit.perf.measure import timed_generate
+    from kit.perf.params import PerfParams, plan_points, workload_builder
 
     params = build(
         PerfParams,
@@ -51,7 +51,7 @@ def main() -> None:
             "max_model_len": 4096,
         },
     )
-    from kit.engine import start_engine
+    from kit.engines.offline import start_engine
 
     engine = start_engine(params.engine_params())
     builder = workload_builder(params, engine.model_path)

@@ -89,8 +89,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def perf_params(args: argparse.Namespace, input_len: int):
-    from kit.params import build
-    from kit.perf_params import PerfParams
+    from kit.core.params import build
+    from kit.perf.params import PerfParams
 
     return build(
         PerfParams,
@@ -127,7 +127,7 @@ def kit_prompt_len(builder, random_input_len: int) -> int:
 
 def kit_round(backend, builder, params, planned, input_len: int, size: int, seed: int) -> Round:
     """``size`` requests through the kit's timed path, as a perf load point sends them."""
-    from kit.perf_run import point_load, timed_generate
+    from kit.perf.measure import point_load, timed_generate
 
     point = dataclasses.replace(planned, batch_size=size)
     requests = builder.batch(input_len, size, seed)
@@ -203,8 +203,8 @@ def vllm_round(backend, argv: list[str], size: int, log: Path) -> Round:
     kit's server backend reads them around each of its batches."""
     from vllm.benchmarks.serve import main as bench_main
 
-    from kit.prometheus import server_latencies
-    from kit.server import scrape_metrics
+    from kit.engines.openai_client import scrape_metrics
+    from kit.engines.prometheus import server_latencies
 
     options = bench_parser().parse_args(argv)
     before = scrape_metrics(backend.base_url, backend.api_key)
@@ -320,8 +320,8 @@ def load_average() -> str:
 
 def main() -> None:
     args = parse_args()
-    from kit.perf_params import plan_points, workload_builder
-    from kit.server import start_server_backend
+    from kit.engines.served import start_server_backend
+    from kit.perf.params import plan_points, workload_builder
 
     started = time.perf_counter()
     print(f"load average at start (1, 5, 15 min): {load_average()}")

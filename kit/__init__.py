@@ -1,11 +1,8 @@
-"""Reproducibility kit for vision-language model inference on vLLM."""
+"""Reproducibility kit for vision-language model inference on vLLM.
 
-from pathlib import Path
+The package is layered (docs/architecture.md): kit.core at the bottom, then kit.models and
+kit.records, kit.engines and kit.report, kit.runs, the notebooks' capabilities (kit.demo,
+kit.explore, kit.perf, kit.mmmu, kit.download, kit.compare), kit.reproduce, and kit.cli.
+"""
 
 __version__ = "0.1.0"
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-PARAMS_DIR = REPO_ROOT / "params"
-OUTPUTS_DIR = REPO_ROOT / "outputs"

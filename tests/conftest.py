@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def smoke_model() -> Path:
-    from kit.smoke import ensure_smoke_model
+    from kit.models.phi3v.tiny import ensure_smoke_model
 
     return ensure_smoke_model()
 
@@ -58,8 +58,8 @@ def kit_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedP
     """``python -m kit ...`` run by this process: the same entry point, arguments and
     output as the command, without a new interpreter importing vLLM again (seconds per
     run). Tests of signals and of the command line itself use ``run_kit``."""
-    from kit.__main__ import main
-    from kit.engine import redirected_output
+    from kit.cli.commands import main
+    from kit.engines.logs import redirected_output
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     os.environ.update(env or {})
@@ -123,7 +123,7 @@ def mmmu_dataset(tmp_path_factory) -> Path:
 
     import pyarrow.parquet as pq
 
-    from kit.mmmu_run import fixture_dataset
+    from kit.mmmu.dataset import fixture_dataset
 
     source = fixture_dataset()
     dest = tmp_path_factory.mktemp("mmmu-data")

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import nbformat
 
-from kit import display
+from kit.report.display import (
+    Output,
+    figure_output,
+    html_output,
+    image_alt,
+    image_output,
+    table_output,
+    text_output,
+)
 
 NBCONVERT_DEFAULT_ALT = "No description has been provided for this image"
 MISSING_ALT_WARNING = "Alternative text is missing"
@@ -28,7 +36,7 @@ RESULTS_WITH_LONG_LABEL = {  # a results.json as the report header reads it
 }
 
 
-def write_notebook(path: Path, outputs: list[display.Output], cell_metadata=None) -> Path:
+def write_notebook(path: Path, outputs: list[Output], cell_metadata=None) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -56,16 +64,16 @@ def a_figure():
     return figure
 
 
-def every_kind_of_output() -> list[display.Output]:
+def every_kind_of_output() -> list[Output]:
     from PIL import Image
 
     picture = Image.new("RGB", (1024, 768), (200, 60, 60))
     return [
-        display.table_output([{"name": "image", "value": ["demo"]}, TRICKY], caption="Params"),
-        display.text_output("answer: " + LONG_TOKEN),
-        display.figure_output(a_figure()),
-        display.image_output(picture, display.image_alt(picture, 1)),
-        display.html_output(
+        table_output([{"name": "image", "value": ["demo"]}, TRICKY], caption="Params"),
+        text_output("answer: " + LONG_TOKEN),
+        figure_output(a_figure()),
+        image_output(picture, image_alt(picture, 1)),
+        html_output(
             "<style>.card{color:red}</style><p>Example: <b>q&amp;1</b></p>"
             '<img src="data:image/png;base64,AAAA" alt="image_1 of q1"><pre>line a\nline b</pre>'
         ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kit.agreement import (
+from kit.compare.agreement import (
     LabelledText,
     common_prefix_length,
     compare_texts,
@@ -15,7 +15,7 @@ from kit.agreement import (
     pair_rows,
     words,
 )
-from kit.references import load_references
+from kit.records.references import load_references
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "vendor-reference.md"
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from kit.params import ParameterError
-from kit.runner import RunRequest, merge_parameters, preflight
+from kit.core.params import ParameterError
+from kit.demo.params import DemoParams
+from kit.runs.parameters import RunRequest, merge_parameters, preflight
 
 from .conftest import REPO, run_kit
 
@@ -57,12 +58,13 @@ def _refusal(*args: str) -> str:
             i += 2
     request = RunRequest(
         "demo",
+        DemoParams,
         files=[str(REPO / "params" / "smoke-demo.yaml")],
         yaml_strings=yaml_strings,
         params=params,
     )
     with pytest.raises(ParameterError) as caught:
-        preflight("demo", merge_parameters(request))
+        preflight(DemoParams, merge_parameters(request))
     return str(caught.value)
 
 

@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from kit.compare import compare, load_runs
-from kit.index import write_index
-from kit.params import ParameterError
-from kit.references import load_references
+from kit.compare.runs import load_runs
+from kit.compare.table import compare
+from kit.core.params import ParameterError
+from kit.records.references import load_references
+from kit.runs.index import write_index
 
 
 def perf_results(device, tps, ttft, dtype="bfloat16", status="ok", input_len=8192, label=""):

@@ -9,8 +9,8 @@ import sys
 import pytest
 from transformers import AutoTokenizer
 
-from kit.phi3v_processor import num_image_tokens
-from kit.tokens import IMAGE_TAG
+from kit.models.phi3v.family import PHI3V
+from kit.models.phi3v.processor import num_image_tokens
 
 from .conftest import REPO, TRICKY_PROMPT, kit_in_process
 
@@ -48,7 +48,7 @@ def test_prompt_tokens_are_text_plus_formula_image_tokens(demo_run, smoke_model)
     folder, _ = demo_run
     demo = json.loads((folder / "results.json").read_text())["demo"]
     tokenizer = AutoTokenizer.from_pretrained(smoke_model)
-    text_tokens = sum(len(tokenizer(c).input_ids) for c in IMAGE_TAG.split(demo["prompt"]))
+    text_tokens = sum(len(tokenizer(c).input_ids) for c in PHI3V.split_text(demo["prompt"]))
     expected = text_tokens + sum(num_image_tokens(w, h, 4) for w, h in demo["image_sizes"])
     assert demo["num_prompt_tokens"] == expected  # what vLLM actually saw
 

@@ -18,17 +18,21 @@ from pathlib import Path
 
 import pytest
 
-from kit import download
-from kit.download import DownloadParams
-from kit.hub_clients import DownloadError, SourceUnreachable, VerificationFailed
-from kit.manifest import (
+from kit.core.params import ParameterError
+from kit.download import plan as download_plan
+from kit.download import progress as download_progress
+from kit.download.fetch import TargetResult, fetch_all
+from kit.download.hub_clients import DownloadError, SourceUnreachable, VerificationFailed
+from kit.download.params import PINNED_DATASET, PINNED_MODEL, DownloadParams
+from kit.download.plan import NotEnoughDiskSpace
+from kit.download.verify import verify_main
+from kit.records.manifest import (
     RemoteCodeChanged,
     check_remote_code,
     local_files,
     read_manifest,
     verify_folder,
 )
-from kit.params import ParameterError
 from tests.conftest import run_kit
 from tests.hubserver import HubServer, read_folder
 
@@ -43,7 +47,7 @@ def _isolated_clients(tmp_path, monkeypatch):
     """Client state (ModelScope credentials/session, progress interval) stays in tmp."""
     monkeypatch.setenv("MODELSCOPE_HOME", str(tmp_path / "modelscope-home"))
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "modelscope-cache"))
-    monkeypatch.setattr(download, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(download_progress, "PROGRESS_INTERVAL_S", 0.0)
 
 
 def _json(data: dict) -> bytes:
@@ -85,7 +89,7 @@ def model_repo(variant: str = "v2") -> dict[str, bytes]:
 
 @pytest.fixture(scope="session")
 def mmmu_files(tmp_path_factory) -> dict[str, bytes]:
-    from kit.mmmu_fixture import write_fixture
+    from kit.mmmu.fixture import write_fixture
 
     folder = tmp_path_factory.mktemp("mmmu-src")
     for split in ("validation", "dev"):
@@ -125,9 +129,9 @@ def params(hub_url: str, folder: Path, source: str = "huggingface", **kw) -> Dow
     return p
 
 
-def run(p: DownloadParams, verify: bool = True) -> list[download.TargetResult]:
+def run(p: DownloadParams, verify: bool = True) -> list[TargetResult]:
     lines: list[str] = []
-    results = download.fetch_all(download.plan_all(p), verify=verify, out=lines.append)
+    results = fetch_all(p.plans(), verify=verify, out=lines.append)
     run.lines = lines
     return results
 
@@ -141,11 +145,11 @@ def sha256(data: bytes) -> str:
 # ------------------------------------------------------------------------------------------
 def test_defaults_are_the_pinned_snapshots():
     (model, dataset) = DownloadParams().targets()
-    assert (model.repo_id, model.revision) == download.PINNED_MODEL["huggingface"]
+    assert (model.repo_id, model.revision) == PINNED_MODEL["huggingface"]
     assert len(model.revision) == 40
     assert (dataset.repo_id, dataset.revision, dataset.splits) == (
         "MMMU/MMMU",
-        download.PINNED_DATASET["huggingface"],
+        PINNED_DATASET["huggingface"],
         ["validation"],
     )
     ms = DownloadParams(source="modelscope", what="model")
@@ -196,7 +200,7 @@ def test_full_download_resolves_revision_and_writes_manifest(hub, tmp_path):
     assert any("resolved to commit" in note for note in result.notes)  # "main" is a branch
     assert any("overall" in line for line in run.lines)  # overall progress was printed
     # later runs copy the manifest (without the per-file list) into results' environment
-    from kit.environment import model_provenance
+    from kit.runs.environment import model_provenance
 
     provenance = model_provenance(str(folder))["download_manifest"]
     assert provenance["commit"] == hub.new_commit and "files" not in provenance
@@ -230,7 +234,7 @@ def test_complete_folder_is_not_fetched_again_even_offline(hub, tmp_path):
     folder = tmp_path / "m"
     run(params(hub.url, folder))
     hub.clear_log()
-    (plan,) = download.plan_all(params(hub.url, folder))
+    (plan,) = params(hub.url, folder).plans()
     assert plan.complete
     (result,) = run(params(hub.url, folder))
     assert result.fetched_files == 0 and result.commit == hub.new_commit
@@ -249,7 +253,7 @@ def test_truncated_file_is_fetched_again_alone(hub, tmp_path):
     shard.write_bytes(shard.read_bytes()[:25_000])  # an interrupted copy or download
     (folder / "manifest.json").unlink()  # the run stopped before writing it
     hub.clear_log()
-    (plan,) = download.plan_all(params(hub.url, folder))
+    (plan,) = params(hub.url, folder).plans()
     assert [f.path for f in plan.to_fetch] == [SHARD1]
     (result,) = run(params(hub.url, folder))
     assert [r.path.rsplit("/", 1)[-1] for r in hub.file_gets()] == [SHARD1]
@@ -283,13 +287,13 @@ def test_corrupted_download_fails_verification(hub, tmp_path):
 def test_verify_command_detects_changed_files(hub, tmp_path, capsys):
     folder = tmp_path / "m"
     run(params(hub.url, folder))
-    assert download.verify_main(Namespace(folder=folder)) == 0
+    assert verify_main(Namespace(folder=folder)) == 0
     assert "OK: 12 files" in capsys.readouterr().out
     shard = folder / SHARD2
     data = bytearray(shard.read_bytes())
     data[100] ^= 1  # same size, different content
     shard.write_bytes(bytes(data))
-    assert download.verify_main(Namespace(folder=folder)) == 1
+    assert verify_main(Namespace(folder=folder)) == 1
     assert f"{SHARD2}: sha256 differs" in capsys.readouterr().err
     # the download notebook repairs it: the complete folder's hash check finds it
     hub.clear_log()
@@ -336,9 +340,9 @@ def test_unreachable_source_gives_a_clear_message(tmp_path):
 
 
 def test_not_enough_disk_space_is_refused_before_fetching(hub, tmp_path, monkeypatch):
-    monkeypatch.setattr(download, "free_bytes", lambda folder: 10_000_000)
-    with pytest.raises(download.NotEnoughDiskSpace, match="model_dir") as err:
-        download.plan_all(params(hub.url, tmp_path / "m"))
+    monkeypatch.setattr(download_plan, "free_bytes", lambda folder: 10_000_000)
+    with pytest.raises(NotEnoughDiskSpace, match="model_dir") as err:
+        params(hub.url, tmp_path / "m").plans()
     assert "10.00 MB free" in str(err.value)
     assert hub.file_gets() == [] and not (tmp_path / "m").exists()
 
@@ -354,9 +358,9 @@ def test_missing_shard_named_by_the_index_fails(tmp_path):
 
 def test_unknown_revision_and_repo(hub, tmp_path):
     with pytest.raises(DownloadError, match="does not exist"):
-        download.plan_all(params(hub.url, tmp_path / "m", revision="no-such-branch"))
+        params(hub.url, tmp_path / "m", revision="no-such-branch").plans()
     with pytest.raises(DownloadError, match="was not found"):
-        download.plan_all(params(hub.url, tmp_path / "m", model_id="kit-test/nothing"))
+        params(hub.url, tmp_path / "m", model_id="kit-test/nothing").plans()
 
 
 def test_dataset_fetches_only_the_requested_splits(mmmu_files, tmp_path):
@@ -372,7 +376,7 @@ def test_dataset_fetches_only_the_requested_splits(mmmu_files, tmp_path):
             "Math/validation-00000-of-00001.parquet",
             "README.md",
         ]
-        from kit.mmmu import load_split
+        from kit.mmmu.dataset import load_split
 
         assert len(load_split(folder, "validation", subjects=["Art", "Math"])) == 4
         server.clear_log()

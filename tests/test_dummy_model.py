@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from kit.smoke import ensure_full_size_model
+from kit.models.phi3v.tiny import ensure_full_size_model
 
 from .conftest import kit_in_process
 

@@ -2,20 +2,21 @@
 
 import pytest
 
-from kit.engine import (
+from kit.core.params import ParameterError
+from kit.engines.devices import device_defaults
+from kit.engines.params import (
     EngineParams,
     check_engine_args,
-    device_defaults,
     engine_kwargs,
-    resolve_model,
     valid_engine_arg_names,
 )
-from kit.params import ParameterError
+from kit.models.phi3v.family import PHI3V
+from kit.models.registry import resolve_model
 
 
 def test_cpu_defaults_and_stats_always_on():
     defaults = device_defaults("cpu")
-    kwargs = engine_kwargs(EngineParams(num_crops=16, limit_images=2), "/m", defaults)
+    kwargs = engine_kwargs(EngineParams(num_crops=16, limit_images=2), "/m", defaults, PHI3V)
     assert kwargs["gpu_memory_utilization"] == 0.3
     assert kwargs["enforce_eager"] is True
     assert kwargs["disable_log_stats"] is False
@@ -26,14 +27,16 @@ def test_cpu_defaults_and_stats_always_on():
 
 def test_explicit_values_win_over_device_defaults():
     params = EngineParams(gpu_memory_utilization=0.5, enforce_eager=False, block_size=64)
-    kwargs = engine_kwargs(params, "/m", device_defaults("cuda"))
+    kwargs = engine_kwargs(params, "/m", device_defaults("cuda"), PHI3V)
     assert (kwargs["gpu_memory_utilization"], kwargs["enforce_eager"]) == (0.5, False)
     assert kwargs["block_size"] == 64
 
 
 def test_engine_args_pass_through():
     params = EngineParams(engine_args={"enable_prefix_caching": False})
-    assert engine_kwargs(params, "/m", device_defaults("cpu"))["enable_prefix_caching"] is False
+    assert (
+        engine_kwargs(params, "/m", device_defaults("cpu"), PHI3V)["enable_prefix_caching"] is False
+    )
 
 
 def test_installed_vllm_knows_the_args_the_kit_uses():
@@ -66,7 +69,7 @@ def test_changed_remote_code_is_refused_before_the_engine(tmp_path, smoke_model)
     import json
     import shutil
 
-    from kit.manifest import remote_code
+    from kit.records.manifest import remote_code
 
     folder = tmp_path / "model"
     shutil.copytree(smoke_model, folder)

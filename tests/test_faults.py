@@ -25,11 +25,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from kit import jsonio
-from kit.engine import root_cause
-from kit.pauses import PAUSE_ENV, PAUSED_LINE
-from kit.perf_params import check_fits
-from kit.run import mark_if_gone, process_identity
+from kit.core import jsonio
+from kit.core.pauses import PAUSE_ENV, PAUSED_LINE
+from kit.core.processes import process_identity
+from kit.engines.logs import root_cause
+from kit.perf.grid import check_fits
+from kit.runs.record import mark_if_gone
 
 from .conftest import REPO, run_kit
 

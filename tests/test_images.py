@@ -15,15 +15,17 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image
 
-from kit import image_io
-from kit.images import (
+from kit.core import image_io
+from kit.core.image_io import FALLBACK_ALLOWED_FORMATS, to_data_url
+from kit.core.images import (
     DEFAULT_MAX_PIXELS,
     MAX_PIXELS_ENV,
     decode_image_bytes,
     load_image,
     max_image_pixels,
 )
-from kit.params import ParameterError
+from kit.core.params import ParameterError
+from kit.models.phi3v.family import PHI3V
 
 W, H = 96, 64  # stored (pre-orientation) size of the EXIF pictures
 BLOCK = 24
@@ -242,7 +244,7 @@ def test_fallback_matches_vllm_for_every_picture(tmp_path, monkeypatch):
 
 def test_allowed_formats_match_vllm():
     vllm_image = pytest.importorskip("vllm.multimodal.image")
-    assert image_io.FALLBACK_ALLOWED_FORMATS == vllm_image.ALLOWED_IMAGE_FORMATS
+    assert FALLBACK_ALLOWED_FORMATS == vllm_image.ALLOWED_IMAGE_FORMATS
 
 
 # -- the same pixels as vLLM's own loaders -------------------------------------------------
@@ -280,7 +282,7 @@ def test_kit_image_equals_vllm_image(tmp_path, vllm_loaders, name):
         assert same_pixels(offline(raw), kit_image)  # a raw PIL image given to vLLM
     assert same_pixels(from_file(path), kit_image)  # a file vLLM loads itself
     assert same_pixels(offline(kit_image), kit_image)  # vLLM changes nothing further
-    assert same_pixels(from_url(image_io.to_data_url(kit_image)), kit_image)  # server
+    assert same_pixels(from_url(to_data_url(kit_image)), kit_image)  # server
 
 
 def test_vllm_transposes_pil_images_passed_offline(tmp_path, vllm_loaders):
@@ -310,14 +312,14 @@ def test_image_tokens_agree_with_vllm_processor(tmp_path, smoke_model):
     from vllm.multimodal.processing import ProcessorInputs
     from vllm.multimodal.processing.context import TimingContext
 
-    from kit.tokens import PromptTokenCounter
+    from kit.models.tokens import PromptTokenCounter
 
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = 6
     path = tmp_path / "wide.jpg"
     corner_marked((200, 100)).save(path, "JPEG", exif=exif)  # upright: 100 wide, 200 tall
     image = load_image(str(path))
-    counter = PromptTokenCounter(str(smoke_model), num_crops=4)
+    counter = PromptTokenCounter(str(smoke_model), PHI3V, num_crops=4)
     assert counter.image_tokens(*image.size) != counter.image_tokens(200, 100)
 
     config = ModelConfig(
@@ -453,7 +455,7 @@ def test_bytes_name_their_source():
 
 def test_data_url_is_png_of_the_normalised_image(tmp_path):
     image = load_image(str(make(tmp_path, "exif6.jpg")))
-    url = image_io.to_data_url(image)
+    url = to_data_url(image)
     assert url.startswith("data:image/png;base64,")
     decoded = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert decoded.format == "PNG" and same_pixels(decoded.convert("RGB"), image)

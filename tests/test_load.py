@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from kit.load import StreamTiming, arrival_offsets, meets_slo, summarize_load
-from kit.prometheus import parse_histograms, server_latencies
+from kit.engines.prometheus import parse_histograms, server_latencies
+from kit.engines.timing import StreamTiming
+from kit.perf.arrivals import arrival_offsets, meets_slo, summarize_load
 
 approx = pytest.approx
 

@@ -8,19 +8,19 @@ import random
 
 import pytest
 
-from kit.environment import model_provenance
-from kit.manifest import (
+from kit.core.files import file_digest
+from kit.records.manifest import (
     MANIFEST,
     RemoteCodeChanged,
     auto_map_modules,
     check_remote_code,
-    file_digest,
     local_files,
     read_manifest,
     remote_code,
     remote_code_changes,
     write_manifest,
 )
+from kit.runs.environment import model_provenance
 from tests.hubserver import git_blob_sha1
 
 

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from kit import mmmu as M
-from kit import mmmu_cli
-from kit.mmmu_run import fixture_dataset
+from kit.mmmu import cli as mmmu_cli
+from kit.mmmu import dataset as mmmu_dataset
+from kit.mmmu.cli import score_main
+from kit.mmmu.dataset import fixture_dataset, load_split
+from kit.mmmu.questions import GROUPS, PARSED_LIMIT, SUBJECTS, Question
+from kit.mmmu.scoring import score_predictions
 
 from .conftest import run_kit
 
@@ -23,11 +26,11 @@ def fixture_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def questions(fixture_dir) -> list[M.Question]:
-    return M.load_split(fixture_dir, "validation")
+def questions(fixture_dir) -> list[Question]:
+    return load_split(fixture_dir, "validation")
 
 
-def gold_response(q: M.Question) -> str:
+def gold_response(q: Question) -> str:
     if q.is_multiple_choice:
         return f"({q.answer})"
     gold = q.answer[0] if isinstance(q.answer, list) else q.answer
@@ -46,14 +49,14 @@ def score(tmp_path, lines, capsys, split="validation", dataset="fixture"):
     preds = write_jsonl(tmp_path / "preds.jsonl", lines)
     out = tmp_path / "score.json"
     args = argparse.Namespace(dataset=dataset, predictions=preds, split=split, out=out)
-    code = mmmu_cli.score_main(args)
+    code = score_main(args)
     captured = capsys.readouterr()
     document = json.loads(out.read_text()) if out.is_file() else None
     return code, captured, document
 
 
 def test_fixture_covers_all_thirty_subjects(questions):
-    assert [q.subject for q in questions] == [s for s in M.SUBJECTS for _ in range(8)]
+    assert [q.subject for q in questions] == [s for s in SUBJECTS for _ in range(8)]
 
 
 def test_all_gold_answers_score_one(tmp_path, capsys, questions):
@@ -64,8 +67,8 @@ def test_all_gold_answers_score_one(tmp_path, capsys, questions):
     assert "Overall 1.000 (240/240 correct)" in captured.out
     mmmu = doc["mmmu"]
     assert mmmu["overall"] == {"acc": 1.0, "n": 240, "correct": 240}
-    assert list(mmmu["groups"]) == list(M.GROUPS)
-    assert list(mmmu["subjects"]) == list(M.SUBJECTS)
+    assert list(mmmu["groups"]) == list(GROUPS)
+    assert list(mmmu["subjects"]) == list(SUBJECTS)
     assert mmmu["fallbacks"] == 0 and mmmu["errors"] == 0
     assert mmmu["counts"] == {"questions": 240, "answered": 240, "errors": 0, "fallbacks": 0}
     assert [r["source"] for r in mmmu["references"]][:2] == ["S60", "L40s"]
@@ -83,7 +86,7 @@ def test_same_verdicts_as_the_protocol_module(tmp_path, capsys, questions):
     rng.shuffle(lines)
     code, captured, doc = score(tmp_path, lines, capsys)
     assert code == 0, captured.err
-    expected = M.score_predictions(questions, responses)
+    expected = score_predictions(questions, responses)
     assert doc["mmmu"]["overall"] == expected.overall.to_dict()
     assert doc["mmmu"]["fallbacks"] == expected.counts.fallbacks > 0
     assert [r["parsed"] for r in doc["records"]] == [
@@ -132,10 +135,10 @@ def test_problems_are_reported_not_skipped(tmp_path, capsys, questions):
 
 
 def test_partial_dataset_is_flagged(tmp_path, capsys):
-    from kit.mmmu_fixture import write_fixture
+    from kit.mmmu.fixture import write_fixture
 
     folder = write_fixture(tmp_path / "two", subjects=("Art", "Physics"), per_subject=3)
-    qs = M.load_split(folder, "validation", ["Art", "Physics"])
+    qs = load_split(folder, "validation", ["Art", "Physics"])
     lines = [{"id": q.id, "response": gold_response(q)} for q in qs]
     code, captured, doc = score(tmp_path, lines, capsys, dataset=str(folder))
     assert code == 1
@@ -190,7 +193,7 @@ def test_both_overalls_are_printed_and_written(tmp_path, capsys, questions):
     )
     strict = scoring["vendor_strict"]
     assert strict["overall"] == {"acc": round(n_open / 240, 3), "n": 240, "correct": n_open}
-    assert list(strict["groups"]) == list(M.GROUPS) and list(strict["subjects"]) == list(M.SUBJECTS)
+    assert list(strict["groups"]) == list(GROUPS) and list(strict["subjects"]) == list(SUBJECTS)
     assert strict["counts"]["fallbacks"] == 0 and "response.strip()" in strict["rule"]
     assert scoring["differing_questions"] == 240 - n_open
     assert f"Overall {n_open / 240:.3f} ({n_open}/240 correct), vendor-strict" in captured.out
@@ -226,7 +229,7 @@ def test_a_huge_response_is_stored_once(tmp_path, capsys, questions):
     assert len(huge) < size < len(huge) + 1_000_000  # once, plus the ~200 kB of the rest
     record = next(r for r in doc["records"] if r["id"] == open_q.id)
     assert record["response"] == huge
-    assert record["parsed_truncated"] and len(record["parsed"][0]) == M.PARSED_LIMIT + 1
+    assert record["parsed_truncated"] and len(record["parsed"][0]) == PARSED_LIMIT + 1
 
 
 def test_output_is_strict_json(tmp_path, capsys, questions):
@@ -247,7 +250,7 @@ def test_output_is_strict_json(tmp_path, capsys, questions):
 
 def _main(tmp_path, capsys, predictions, dataset="fixture", out=None):
     args = argparse.Namespace(dataset=dataset, predictions=predictions, split="validation", out=out)
-    code = mmmu_cli.score_main(args)
+    code = score_main(args)
     return code, capsys.readouterr()
 
 
@@ -303,7 +306,7 @@ def test_unreadable_dataset_is_one_paragraph_and_exit_2(tmp_path, capsys, fixtur
     def denied(root, subject, split):
         raise PermissionError(13, "Permission denied", str(root / subject))
 
-    monkeypatch.setattr(M, "split_files", denied)
+    monkeypatch.setattr(mmmu_dataset, "split_files", denied)
     code, captured = _main(tmp_path, capsys, preds, dataset=str(fixture_dir))
     assert code == 2 and _one_paragraph(captured.err), captured.err
     assert f"--dataset {str(fixture_dir)!r} cannot be read" in captured.err

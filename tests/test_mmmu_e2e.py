@@ -20,22 +20,32 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from kit import mmmu as M
-from kit import mmmu_cli
-from kit.mmmu_run import (
-    VENDOR_SETTINGS,
-    LiveScorer,
-    MMMUParams,
-    PredictionLog,
-    build_request,
-    check_same_parameters,
-    deviations,
-    fixture_dataset,
-    parse_predictions,
-    question_progress,
-    same_parse,
+from kit.core.params import ParameterError, build
+from kit.mmmu.answer import LiveScorer, build_request, iter_chunks, question_progress, same_parse
+from kit.mmmu.cli import score
+from kit.mmmu.dataset import DatasetError, ImageReader, fixture_dataset, load_split
+from kit.mmmu.outcome import VENDOR_SETTINGS, deviations
+from kit.mmmu.params import MMMUParams
+from kit.mmmu.predictions import PredictionLog, check_same_parameters, parse_predictions
+from kit.mmmu.questions import (
+    FALLBACK_SEED,
+    GROUPS,
+    MULTIPLE_CHOICE,
+    build_prompt,
+    referenced_images,
+    select_images,
 )
-from kit.params import ParameterError, build
+from kit.mmmu.scoring import (
+    QuestionResult,
+    json_safe,
+    recorded_parsed,
+    score_predictions,
+    score_predictions_vendor,
+    score_question,
+    score_question_vendor,
+    summarize,
+)
+from kit.models.phi3v.family import PHI3V
 
 from .conftest import BROKEN_ID, MMMU_SUBJECTS, REPO, kit_in_process
 
@@ -88,14 +98,14 @@ def test_defaults_and_subjects():
     assert p.subject_names() is None and _params(subjects="all").subject_names() is None
     assert _params(subjects="Physics,Art").subject_names() == ["Physics", "Art"]
     assert p.effective_batch == p.chunk_size and _params(batch_size=1).effective_batch == 1
-    assert issubclass(M.DatasetError, ParameterError)
+    assert issubclass(DatasetError, ParameterError)
 
 
 def _preflight_dataset(tmp_path: Path, kind: str) -> str:
     if kind == "missing-folder":
         return str(tmp_path / "nowhere")
     if kind == "missing-subjects":
-        from kit.mmmu_fixture import write_fixture
+        from kit.mmmu.fixture import write_fixture
 
         return str(write_fixture(tmp_path / "partial", subjects=("Art",), per_subject=2))
     folder = tmp_path / "cols" / "Art"
@@ -119,14 +129,14 @@ def _preflight_dataset(tmp_path: Path, kind: str) -> str:
     ],
 )
 def test_bad_dataset_fails_preflight(tmp_path, kind, values, expected):
-    from kit.runner import preflight
+    from kit.runs.parameters import preflight
 
     if kind == "not-a-folder-or-hub-id":
         dataset = str(tmp_path / "a" / "b" / "c")
     else:
         dataset = _preflight_dataset(tmp_path, kind)
-    with pytest.raises(M.DatasetError) as err:
-        preflight("mmmu", {"dataset": dataset, **values})
+    with pytest.raises(DatasetError) as err:
+        preflight(MMMUParams, {"dataset": dataset, **values})
     assert expected in str(err.value)
     if kind != "wrong-columns":
         assert "python -m kit run download" in str(err.value)
@@ -151,24 +161,24 @@ def test_rejected_before_any_run_folder_or_engine(outputs, tmp_path):
 
 
 def test_lazy_requests_by_image_policy(dataset):
-    qs = M.load_split(dataset, "validation", ["Art", "Physics"], lazy_images=True)
+    qs = load_split(dataset, "validation", ["Art", "Physics"], lazy_images=True)
     assert all(ref["bytes"] is None for q in qs for ref in q.images.values())
-    multi = next(q for q in qs if len(M.referenced_images(q)) >= 3)
-    reader = M.ImageReader()
-    first = build_request(multi, _params(image_policy="first", limit_images=7), reader)
-    every = build_request(multi, _params(image_policy="all", limit_images=7), reader)
+    multi = next(q for q in qs if len(referenced_images(q)) >= 3)
+    reader = ImageReader()
+    first = build_request(multi, _params(image_policy="first", limit_images=7), reader, PHI3V)
+    every = build_request(multi, _params(image_policy="all", limit_images=7), reader, PHI3V)
     assert first.images == [1] and len(first.request.images) == 1
     assert first.prompt.startswith("<|user|>\n<|image_1|>\n" + multi.question)
-    n = len(M.referenced_images(multi))
-    assert every.images == M.referenced_images(multi)
+    n = len(referenced_images(multi))
+    assert every.images == referenced_images(multi)
     tags = "".join(f"<|image_{k}|>\n" for k in range(1, n + 1))
-    assert every.prompt == f"<|user|>\n{tags}{M.build_prompt(multi)}<|end|>\n<|assistant|>\n"
+    assert every.prompt == f"<|user|>\n{tags}{build_prompt(multi)}<|end|>\n<|assistant|>\n"
     assert len(every.request.images) == n
     assert "<image 2>" in every.prompt  # markers stay literally in the text
-    refused = build_request(multi, _params(image_policy="all", limit_images=2), reader)
+    refused = build_request(multi, _params(image_policy="all", limit_images=2), reader, PHI3V)
     assert refused.request is None and f"needs {n} images" in refused.error
     broken = next(q for q in qs if q.id == BROKEN_ID)
-    failed = build_request(broken, _params(), reader)
+    failed = build_request(broken, _params(), reader, PHI3V)
     assert failed.request is None and failed.error.startswith("image failed to decode")
 
 
@@ -212,13 +222,13 @@ def test_one_reader_for_the_log_and_the_scorer(tmp_path):
 
 def test_log_lines_are_strict_json_and_parses_compare_as_recorded(tmp_path):
     path = tmp_path / "predictions.jsonl"
-    PredictionLog(path).append([{"id": "a", "response": "nan", "parsed": M.json_safe([math.nan])}])
+    PredictionLog(path).append([{"id": "a", "response": "nan", "parsed": json_safe([math.nan])}])
     with pytest.raises(ValueError):
         PredictionLog(path).append([{"id": "b", "response": "nan", "parsed": [math.nan]}])
     line = PredictionLog(path).load().lines["a"]
     assert line["parsed"] == ["NaN"] and same_parse(line["parsed"], [math.nan])
     long = ["x" * 500]
-    assert same_parse(M.recorded_parsed(long)[0], long) and same_parse(long, long)
+    assert same_parse(recorded_parsed(long)[0], long) and same_parse(long, long)
     assert not same_parse(["y"], long)
 
 
@@ -243,15 +253,15 @@ def test_deviations_list_every_vendor_setting_a_run_changes():
 
 
 def test_live_scoring_with_a_resumed_prefix_equals_final_scoring(dataset):
-    qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, lazy_images=True)
+    qs = load_split(dataset, "validation", RUN1_SUBJECTS, lazy_images=True)
     rng = random.Random(3)
     responses = {q.id: rng.choice(["no idea", "(B)", "A", "3", "red", None]) for q in qs}
-    expected = M.score_predictions(qs, responses)
+    expected = score_predictions(qs, responses)
     scorer = LiveScorer(qs)
     for q in qs[:17]:  # earlier attempt
         scorer.add(q.id, responses[q.id])
     got = scorer.advance()
-    for chunk in M.iter_chunks(qs[17:], 5):
+    for chunk in iter_chunks(qs[17:], 5):
         for q in chunk:
             scorer.add(q.id, responses[q.id])
         new = scorer.advance()
@@ -263,10 +273,12 @@ def test_live_scoring_with_a_resumed_prefix_equals_final_scoring(dataset):
 
 def test_resume_refuses_changed_answer_parameters(tmp_path):
     meta = tmp_path / "predictions.meta.json"
-    check_same_parameters(meta, _params())
-    check_same_parameters(meta, _params(batch_size=1, limit=3))  # not answer-changing
+    check_same_parameters(meta, _params().answer_fingerprint())
+    check_same_parameters(
+        meta, _params(batch_size=1, limit=3).answer_fingerprint()
+    )  # not answer-changing
     with pytest.raises(ParameterError, match="image_policy: 'first' -> 'all'"):
-        check_same_parameters(meta, _params(image_policy="all"))
+        check_same_parameters(meta, _params(image_policy="all").answer_fingerprint())
 
 
 def test_progress_line(capsys):
@@ -297,15 +309,13 @@ def test_run_records_every_question_once_in_official_order(run1, dataset):
     folder, proc = run1
     for name in ("mmmu.ipynb", "report.html", "results.json", "predictions.jsonl", "engine.log"):
         assert (folder / name).is_file(), name
-    qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
+    qs = load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
     lines = _lines(folder / "predictions.jsonl")
     assert [x["id"] for x in lines] == [q.id for q in qs]
     for line, q in zip(lines, qs, strict=True):
         assert set(line) >= {"id", "subject", "prompt", "images", "response", "parsed"}
         assert set(line) >= {"correct", "fallback", "error", "gold"}
-        assert (
-            line["prompt"] == f"<|user|>\n<|image_1|>\n{M.build_prompt(q)}<|end|>\n<|assistant|>\n"
-        )
+        assert line["prompt"] == f"<|user|>\n<|image_1|>\n{build_prompt(q)}<|end|>\n<|assistant|>\n"
         assert line["images"] == [1] and line["subject"] == q.subject
         if q.id != BROKEN_ID:
             assert isinstance(line["response"], str) and line["error"] is None
@@ -339,18 +349,18 @@ def test_results_match_an_independent_scoring_of_the_predictions(run1, dataset):
     folder, _ = run1
     mmmu = json.loads((folder / "results.json").read_text())["mmmu"]
     lines = _lines(folder / "predictions.jsonl")
-    qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
-    report = M.score_predictions(qs, {x["id"]: x["response"] for x in lines})
+    qs = load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
+    report = score_predictions(qs, {x["id"]: x["response"] for x in lines})
     summary = json.loads(json.dumps(report.to_dict()))
     for key in ("overall", "groups", "subjects", "by_question_type", "by_difficulty", "counts"):
         assert mmmu[key] == summary[key], key
-    assert list(mmmu["groups"]) == list(M.GROUPS)  # one subject per group
+    assert list(mmmu["groups"]) == list(GROUPS)  # one subject per group
     assert mmmu["fallbacks"] == sum(x["fallback"] for x in lines)
     assert mmmu["parse_mismatches"] == 0
     assert mmmu["parameters"]["image_policy"] == "first" and mmmu["parameters"]["limit"] == 2
     assert not mmmu["comparable_with_references"] and mmmu["deviations"]
     # The scorer CLI gives the same verdicts (questions beyond limit 2 are reported missing).
-    document, _ = mmmu_cli.score(str(dataset), folder / "predictions.jsonl")
+    document, _ = score(str(dataset), folder / "predictions.jsonl")
     records = {r["id"]: r for r in document["records"]}
     for x in lines:
         assert (records[x["id"]]["parsed"], records[x["id"]]["correct"]) == (
@@ -369,10 +379,10 @@ def test_results_hold_both_scorings(run1, dataset):
 
     mmmu = json.loads((folder / "results.json").read_text(), parse_constant=refuse)["mmmu"]
     lines = _lines(folder / "predictions.jsonl")
-    qs = M.load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
+    qs = load_split(dataset, "validation", RUN1_SUBJECTS, limit=2, lazy_images=True)
     responses = {x["id"]: x["response"] for x in lines}
-    official = M.score_predictions(qs, responses)
-    strict = json.loads(json.dumps(M.score_predictions_vendor(qs, responses).to_dict()))
+    official = score_predictions(qs, responses)
+    strict = json.loads(json.dumps(score_predictions_vendor(qs, responses).to_dict()))
     scoring = mmmu["scoring"]
     assert scoring["official"]["overall"] == mmmu["overall"]
     for key in ("overall", "groups", "subjects", "by_question_type", "counts"):
@@ -381,7 +391,7 @@ def test_results_hold_both_scorings(run1, dataset):
         x["correct"] != x["vendor_strict_correct"] for x in lines
     )
     for x, q in zip(lines, qs, strict=True):
-        assert x["vendor_strict_correct"] == M.score_question_vendor(q, x["response"]).correct
+        assert x["vendor_strict_correct"] == score_question_vendor(q, x["response"]).correct
     assert mmmu["deviations"][0].startswith("scoring:")
     assert "batch_size is 0 (vendor: 1)" in " ".join(mmmu["deviations"])
     by_source = {r["source"]: r for r in mmmu["references"]}
@@ -436,12 +446,12 @@ def resumed(tmp_path_factory, dataset, smoke_model):
         dataset=str(dataset), subjects=RUN2_SUBJECTS, limit=3, image_policy="all", chunk_size=4
     )
     (folder / "parameters.yaml").write_text(yaml.safe_dump(values))
-    qs = M.load_split(dataset, "validation", RUN2_SUBJECTS, limit=3, lazy_images=True)
-    rng = random.Random(M.FALLBACK_SEED)
+    qs = load_split(dataset, "validation", RUN2_SUBJECTS, limit=3, lazy_images=True)
+    rng = random.Random(FALLBACK_SEED)
     seeded = []
     for q in qs[: SEEDED + 1]:
         response = "no idea at all" if q.is_multiple_choice else "4"
-        result = M.score_question(q, response, rng)
+        result = score_question(q, response, rng)
         seeded.append(
             json.dumps(
                 {
@@ -476,7 +486,7 @@ def test_resume_keeps_earlier_answers_and_completes_without_duplicates(resumed):
     assert mmmu["timing"]["previously_answered"] == SEEDED
     assert mmmu["timing"]["answered"] + mmmu["timing"]["errors"] == len(qs) - SEEDED
     assert mmmu["parse_mismatches"] == 0 and mmmu["counts"]["questions"] == len(qs)
-    report = M.score_predictions(qs, {x["id"]: x["response"] for x in lines})
+    report = score_predictions(qs, {x["id"]: x["response"] for x in lines})
     assert mmmu["overall"] == report.overall.to_dict()
     assert mmmu["fallbacks"] == report.counts.fallbacks
 
@@ -490,7 +500,7 @@ def test_resume_with_image_policy_all_sends_every_referenced_image(resumed):
     assert multi, "the resumed part must include multi-image questions"
     for x in new:
         q = by_id[x["id"]]
-        assert x["images"] == M.select_images(q, "all")
+        assert x["images"] == select_images(q, "all")
         tags = "".join(f"<|image_{k}|>\n" for k in range(1, len(x["images"]) + 1))
         assert x["prompt"].startswith(f"<|user|>\n{tags}")
         if x["id"] != BROKEN_ID:
@@ -500,12 +510,12 @@ def test_resume_with_image_policy_all_sends_every_referenced_image(resumed):
 
 
 def test_png_output_is_a_real_png():
-    from kit.mmmu_report import letter_chart
+    from kit.mmmu.report import letter_chart
 
-    report = M.summarize(
+    report = summarize(
         [
-            M.QuestionResult("validation_Art_1", "Art", M.MULTIPLE_CHOICE, "Easy", "A", "B", False),
-            M.QuestionResult("validation_Art_2", "Art", M.MULTIPLE_CHOICE, "Easy", "C", "C", True),
+            QuestionResult("validation_Art_1", "Art", MULTIPLE_CHOICE, "Easy", "A", "B", False),
+            QuestionResult("validation_Art_2", "Art", MULTIPLE_CHOICE, "Easy", "C", "C", True),
         ]
     )
     from PIL import Image

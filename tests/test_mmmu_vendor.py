@@ -10,37 +10,55 @@ from types import SimpleNamespace
 
 import pytest
 
-from kit import mmmu as M
+from kit.mmmu.parsing import vendor_multi_choice
+from kit.mmmu.questions import (
+    MULTIPLE_CHOICE,
+    OFFICIAL,
+    OPEN,
+    PARSED_LIMIT,
+    VENDOR_STRICT,
+    Gold,
+    Question,
+)
+from kit.mmmu.scoring import (
+    QuestionResult,
+    differing_verdicts,
+    recorded_parsed,
+    score_predictions,
+    score_predictions_vendor,
+    score_question,
+    score_question_vendor,
+)
 
 OPTIONS = ["Paris", "London", "Berlin", "Madrid"]
 
 
-def mc_question(qid: str = "validation_Art_1", answer: M.Gold = "B", subject: str = "Art"):
-    return M.Question(
+def mc_question(qid: str = "validation_Art_1", answer: Gold = "B", subject: str = "Art"):
+    return Question(
         id=qid,
         subject=subject,
         question="Which city is shown in <image 1>?",
         options=list(OPTIONS),
         answer=answer,
-        question_type=M.MULTIPLE_CHOICE,
+        question_type=MULTIPLE_CHOICE,
         images={1: {"bytes": b"", "path": "1.png"}},
     )
 
 
-def open_question(qid: str = "validation_Physics_1", answer: M.Gold = "3"):
-    return M.Question(
+def open_question(qid: str = "validation_Physics_1", answer: Gold = "3"):
+    return Question(
         id=qid,
         subject="Physics",
         question="How many forces act on the block in <image 1>?",
         options=[],
         answer=answer,
-        question_type=M.OPEN,
+        question_type=OPEN,
         images={1: {"bytes": b"", "path": "1.png"}},
     )
 
 
-def official(question: M.Question, response: str | None, seed: int = 0) -> M.QuestionResult:
-    return M.score_question(question, response, random.Random(seed))
+def official(question: Question, response: str | None, seed: int = 0) -> QuestionResult:
+    return score_question(question, response, random.Random(seed))
 
 
 # (response, official verdict, vendor-strict verdict) for a gold of "B"; None: the official
@@ -66,7 +84,7 @@ MULTIPLE_CHOICE_CASES = [
 @pytest.mark.parametrize("response,official_ok,vendor_ok", MULTIPLE_CHOICE_CASES)
 def test_multiple_choice_verdicts_differ_by_rule(response, official_ok, vendor_ok):
     q = mc_question()
-    result = M.score_question_vendor(q, response)
+    result = score_question_vendor(q, response)
     assert result.correct is vendor_ok
     assert result.parsed == response.strip() and not result.used_fallback and not result.error
     verdict = official(q, response)
@@ -77,18 +95,18 @@ def test_multiple_choice_verdicts_differ_by_rule(response, official_ok, vendor_o
 
 
 def test_vendor_rule_is_exact_equality_after_strip():
-    assert M.vendor_multi_choice("\t B \n") == "B"
-    assert M.vendor_multi_choice("B.") == "B."
+    assert vendor_multi_choice("\t B \n") == "B"
+    assert vendor_multi_choice("B.") == "B."
     q = mc_question(answer=["A", "B"])  # a list gold: membership, as officially
-    assert M.score_question_vendor(q, "B").correct
-    assert not M.score_question_vendor(q, "A, B").correct
+    assert score_question_vendor(q, "B").correct
+    assert not score_question_vendor(q, "A, B").correct
 
 
 def test_official_random_fallback_can_be_right_where_vendor_strict_never_is():
     q = mc_question()
     picks = {official(q, "b", seed).parsed for seed in range(40)}
     assert "B" in picks and len(picks) > 1  # the fallback draws among A-D
-    assert not any(M.score_question_vendor(q, "b").correct for _ in range(3))
+    assert not any(score_question_vendor(q, "b").correct for _ in range(3))
 
 
 @pytest.mark.parametrize(
@@ -97,18 +115,18 @@ def test_official_random_fallback_can_be_right_where_vendor_strict_never_is():
 )
 def test_open_questions_are_judged_as_officially(response):
     q = open_question()
-    vendor = M.score_question_vendor(q, response)
+    vendor = score_question_vendor(q, response)
     expected = official(q, response)
     assert vendor.to_dict() == expected.to_dict()  # to_dict: "nan" parses to "NaN", comparable
 
 
 def test_missing_response_is_an_error_under_both():
     q = mc_question()
-    result = M.score_question_vendor(q, None)
+    result = score_question_vendor(q, None)
     assert result.error and not result.correct and result.parsed is None
 
 
-def _two_subjects() -> tuple[list[M.Question], dict[str, str | None]]:
+def _two_subjects() -> tuple[list[Question], dict[str, str | None]]:
     questions = [
         mc_question("validation_Art_1", "A"),
         mc_question("validation_Art_2", "B"),
@@ -126,9 +144,9 @@ def _two_subjects() -> tuple[list[M.Question], dict[str, str | None]]:
 
 def test_vendor_summary_has_the_official_structure_and_hand_computed_values():
     questions, responses = _two_subjects()
-    off = M.score_predictions(questions, responses)
-    strict = M.score_predictions_vendor(questions, responses)
-    assert (off.scoring, strict.scoring) == (M.OFFICIAL, M.VENDOR_STRICT)
+    off = score_predictions(questions, responses)
+    strict = score_predictions_vendor(questions, responses)
+    assert (off.scoring, strict.scoring) == (OFFICIAL, VENDOR_STRICT)
     assert off.overall.to_dict() == {"acc": 1.0, "n": 4, "correct": 4}
     assert strict.overall.to_dict() == {"acc": 0.5, "n": 4, "correct": 2}
     assert list(strict.subjects) == list(off.subjects) == ["Art", "Physics"]
@@ -137,16 +155,16 @@ def test_vendor_summary_has_the_official_structure_and_hand_computed_values():
     assert strict.groups["Science"].to_dict() == {"acc": 0.5, "n": 2, "correct": 1}
     assert strict.counts.fallbacks == 0 and strict.seed is None
     assert strict.predicted_letters == {"A": 1}  # only exact letters count as letters
-    assert M.differing_verdicts(off, strict) == ["validation_Art_2", "validation_Physics_2"]
+    assert differing_verdicts(off, strict) == ["validation_Art_2", "validation_Physics_2"]
     assert set(strict.to_dict()) == set(off.to_dict())
 
 
 def test_reusing_the_official_open_verdicts_changes_nothing():
     questions, responses = _two_subjects()
     responses["validation_Physics_1"] = "so it is 3\nthe answer is 4"
-    off = M.score_predictions(questions, responses)
-    alone = M.score_predictions_vendor(questions, responses)
-    reused = M.score_predictions_vendor(questions, responses, off)
+    off = score_predictions(questions, responses)
+    alone = score_predictions_vendor(questions, responses)
+    reused = score_predictions_vendor(questions, responses, off)
     assert alone.records == reused.records
     assert alone.to_dict() == reused.to_dict()
 
@@ -158,7 +176,7 @@ def test_non_finite_parses_are_strict_json():
         record = result.to_dict()
         assert text in record["parsed"]
         json.dumps(record, allow_nan=False)  # raises on NaN or Infinity
-        parsed, cut = M.recorded_parsed(result.parsed)
+        parsed, cut = recorded_parsed(result.parsed)
         assert text in parsed and not cut
 
 
@@ -167,20 +185,20 @@ def test_long_parses_are_cut_once_recorded():
     response = "no indicator here " * 100
     result = official(q, response)
     assert result.parsed == [response.strip().lower()]
-    parsed, cut = M.recorded_parsed(result.parsed)
-    assert cut and len(parsed[0]) == M.PARSED_LIMIT + 1 and parsed[0].endswith("…")
-    assert M.recorded_parsed(["short", 2.5])[0] == ["short", 2.5]
-    assert M.recorded_parsed("B") == ("B", False)
+    parsed, cut = recorded_parsed(result.parsed)
+    assert cut and len(parsed[0]) == PARSED_LIMIT + 1 and parsed[0].endswith("…")
+    assert recorded_parsed(["short", 2.5])[0] == ["short", 2.5]
+    assert recorded_parsed("B") == ("B", False)
 
 
 def test_each_reference_is_compared_with_the_scoring_it_used():
-    from kit.mmmu_report import reference_rows, reference_scoring
-    from kit.references import load_references
+    from kit.mmmu.section import reference_rows, reference_scoring
+    from kit.records.references import load_references
 
     scorings = {r.device: reference_scoring(r) for r in load_references().mmmu}
-    assert scorings == {"S60": M.VENDOR_STRICT, "L40s": M.VENDOR_STRICT, "model card": M.OFFICIAL}
-    explicit = SimpleNamespace(source="vendor doc", label=None, scoring=M.OFFICIAL)
-    assert reference_scoring(explicit) == M.OFFICIAL
+    assert scorings == {"S60": VENDOR_STRICT, "L40s": VENDOR_STRICT, "model card": OFFICIAL}
+    explicit = SimpleNamespace(source="vendor doc", label=None, scoring=OFFICIAL)
+    assert reference_scoring(explicit) == OFFICIAL
     rows = {r["source"]: r for r in reference_rows(official=0.5, vendor_strict=0.4)}
     assert rows["S60"]["this run - reference (points)"] == "-2.8"  # 0.400 - 0.428
     assert rows["model card"]["this run - reference (points)"] == "+7.0"  # 0.500 - 0.430

@@ -7,8 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit.params import defaults
-from kit.runner import SCHEMAS, schema_for
+from kit.cli.notebooks import NOTEBOOKS as SCHEMAS
+from kit.cli.notebooks import schema_for
+from kit.core.params import defaults
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -62,13 +63,13 @@ def code_cells(path: Path) -> list[str]:
 def test_notebooks_show_things_only_through_kit_display(path):
     """One way to show a table, a text, an image: each output then has its Markdown view
     and alt text (kit.display), and report.md never shows an object's repr."""
-    import kit.display
+    from kit.report import display
 
     for source in code_cells(path):
         tree = ast.parse(source)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
-                assert node.module != "IPython.display", f"{path.name}: use kit.display"
+                assert node.module != "IPython.display", f"{path.name}: use kit.report.display"
                 if node.module == "kit":
                     assert "report" not in {a.name for a in node.names}, f"{path.name}: kit.report"
             if (
@@ -76,7 +77,7 @@ def test_notebooks_show_things_only_through_kit_display(path):
                 and isinstance(node.value, ast.Name)
                 and node.value.id == "display"
             ):
-                assert hasattr(kit.display, node.attr), f"{path.name}: no display.{node.attr}"
+                assert hasattr(display, node.attr), f"{path.name}: no display.{node.attr}"
         last = tree.body[-1] if tree.body else None
         if isinstance(last, ast.Expr) and not isinstance(last.value, ast.Call):
             raise AssertionError(f"{path.name}: a cell ends in a bare expression (its repr)")

@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kit.demo import DemoParams
-from kit.params import ParameterError, build, coerce, collect
+from kit.core.params import ParameterError, build, coerce, collect
+from kit.demo.params import DemoParams
 
 
 @dataclass

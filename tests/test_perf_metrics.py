@@ -11,20 +11,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from kit import perf
-from kit.perf import (
+from kit.core.stats import percentile
+from kit.engines.timing import RequestTiming, timing_from_output, timing_from_v0, timing_from_v1
+from kit.perf.columns import (
     PerfPoint,
-    RequestTiming,
-    RunMeasurement,
-    percentile,
     standard_columns,
-    timing_from_output,
-    timing_from_v0,
-    timing_from_v1,
     vendor_columns,
+    vendor_decode_ms_per_token,
+    vendor_prefill_ms,
 )
-from kit.perf_params import check_fits, expand_grid, kv_cache_warning, parse_vision_shape
-from kit.references import (
+from kit.perf.grid import check_fits, expand_grid, kv_cache_warning, parse_vision_shape
+from kit.perf.measurement import RunMeasurement
+from kit.records.references import (
     default_references_path,
     load_references,
     match_references,
@@ -202,16 +200,16 @@ def test_run_measurement_tps():
 
 def test_vendor_formulas_hand_example():
     run = hand_run()
-    assert perf.vendor_prefill_ms(run) == approx(500.0)  # mean(400, 600)
+    assert vendor_prefill_ms(run) == approx(500.0)  # mean(400, 600)
     # sum of decode times / (total tokens - requests) = (4.5 + 1.2) / (15 - 2) s
     # = 5.7 / 13 = 0.438461... s = 438.46 ms/token. Not the mean TPOT (400) nor the
     # sum of per-request TPOTs (800).
-    assert perf.vendor_decode_ms_per_token(run) == approx(5700.0 / 13)
+    assert vendor_decode_ms_per_token(run) == approx(5700.0 / 13)
 
 
 def test_vendor_decode_undefined_with_one_token_each():
     run = RunMeasurement([timing(prefill=0.1, decode=0.0, n_out=1)] * 2, wall_s=1.0)
-    assert perf.vendor_decode_ms_per_token(run) is None  # 2 tokens - 2 requests = 0
+    assert vendor_decode_ms_per_token(run) is None  # 2 tokens - 2 requests = 0
 
 
 def test_vendor_columns_reproduce_l40s_bs4_row_arithmetic():

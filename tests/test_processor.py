@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from kit.phi3v_processor import (
+from kit.models.phi3v.processor import (
     Phi3VImageProcessor,
     hd_padded_size,
     num_image_tokens,

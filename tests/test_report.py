@@ -14,8 +14,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit import display, report
-from kit.report import html_table, render_html, render_markdown, text_block
+from kit.report.display import (
+    Output,
+    png_output,
+)
+from kit.report.figures import figure_description, figure_png, png_description
+from kit.report.html import TABLE_STYLE, html_table, text_block
+from kit.report.markdown import html_as_text, markdown_alt, markdown_table, markdown_text
+from kit.report.render import render_html, render_markdown
 
 from .report_checks import (
     LONG_TOKEN,
@@ -69,7 +75,7 @@ def split_row(line: str) -> list[str]:
 
 
 def test_markdown_cells_escape_markup_not_quotes():
-    md = report.markdown_table([TRICKY, {"name": "list", "value": ["demo"]}])
+    md = markdown_table([TRICKY, {"name": "list", "value": ["demo"]}])
     lines = md.splitlines()
     assert len(lines) == 4  # header, rule, two rows: the newline did not break the row
     assert split_row(lines[2]) == [
@@ -82,17 +88,17 @@ def test_markdown_cells_escape_markup_not_quotes():
 
 def test_markdown_text_fence_is_longer_than_any_backtick_run():
     text = "code: ````inner```` and ```"
-    block = report.markdown_text(text)
+    block = markdown_text(text)
     fence = block.split("text\n", 1)[0]
     assert fence == "`" * 5 and block.endswith(f"\n{fence}\n") and text in block
 
 
 def test_markdown_alt_is_one_line_and_cannot_close_the_brackets():
-    assert report.markdown_alt("a [b]\n<c> & \\") == "a \\[b\\] &lt;c&gt; &amp; \\\\"
+    assert markdown_alt("a [b]\n<c> & \\") == "a \\[b\\] &lt;c&gt; &amp; \\\\"
 
 
 def test_html_as_text_keeps_words_and_alt_text_drops_styles():
-    text = report.html_as_text(
+    text = html_as_text(
         "<style>.x{color:red}</style><div>Q &amp; A:<b> bold</b></div>"
         '<img src="x" alt="image_1"><pre>keep\n  indent</pre><table><tr><td>1</td></tr></table>'
     )
@@ -100,24 +106,24 @@ def test_html_as_text_keeps_words_and_alt_text_drops_styles():
 
 
 def test_html_as_text_keeps_the_lines_of_kit_text_blocks():
-    fragment = "<p>Prompt:</p>" + report.text_block("<|user|>\n  What is <this>?\n<|end|>")
-    assert report.html_as_text(fragment).splitlines() == [
+    fragment = "<p>Prompt:</p>" + text_block("<|user|>\n  What is <this>?\n<|end|>")
+    assert html_as_text(fragment).splitlines() == [
         "Prompt:",
         "",
         "<|user|>",
         "  What is <this>?",
         "<|end|>",
     ]
-    assert report.html_as_text("<div>a\n   b</div>") == "a b"
+    assert html_as_text("<div>a\n   b</div>") == "a b"
 
 
 def test_figures_carry_their_description_as_png_metadata():
-    png = report.figure_png(a_figure())
-    description = report.png_description(png)
+    png = figure_png(a_figure())
+    description = png_description(png)
     assert description == "Chart: TTFT <ms> by input_len (x: input_len, y: TTFT (ms))"
-    output = display.png_output(png)
+    output = png_output(png)
     assert output.metadata == {"image/png": {"alt": description}}
-    assert display.png_output(png, alt="mine").metadata["image/png"]["alt"] == "mine"
+    assert png_output(png, alt="mine").metadata["image/png"]["alt"] == "mine"
 
 
 def test_untitled_axes_are_described_by_their_labels():
@@ -129,10 +135,8 @@ def test_untitled_axes_are_described_by_their_labels():
     left.set_ylabel("TTFT (ms)")
     right.set_xlabel("batch_size")
     figure.suptitle("Sweep")
-    assert (
-        report.figure_description(figure) == "Chart: Sweep: TTFT (ms) against input_len; batch_size"
-    )
-    assert report.figure_description(Figure()) == "Chart without a title"
+    assert figure_description(figure) == "Chart: Sweep: TTFT (ms) against input_len; batch_size"
+    assert figure_description(Figure()) == "Chart without a title"
 
 
 def test_an_image_without_alt_text_is_refused():
@@ -143,7 +147,7 @@ def test_an_image_without_alt_text_is_refused():
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buffer, format="PNG")
     with pytest.raises(ValueError, match="alt text"):
-        display.png_output(buffer.getvalue())
+        png_output(buffer.getvalue())
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,16 +191,16 @@ def test_markdown_report_reads_as_text(rendered):
 
 def test_long_text_wraps_in_html(rendered):
     _, html, _, _ = rendered
-    rules = dict(re.findall(r"([^{}]+)\{([^{}]*)\}", report.TABLE_STYLE.removeprefix("<style>")))
+    rules = dict(re.findall(r"([^{}]+)\{([^{}]*)\}", TABLE_STYLE.removeprefix("<style>")))
     text_rule = next(body for selectors, body in rules.items() if ".kit-text" in selectors)
     cell_rule = next(body for selectors, body in rules.items() if ".kit-table td" in selectors)
     assert "overflow-wrap:anywhere" in text_rule and "overflow-wrap:anywhere" in cell_rule
-    assert report.TABLE_STYLE in html and LONG_TOKEN in html
+    assert TABLE_STYLE in html and LONG_TOKEN in html
 
 
 def test_html_only_outputs_become_text_in_markdown_not_their_repr(tmp_path):
     """Outputs made without kit.display (IPython's HTML object, a DataFrame) still read."""
-    html_object = display.Output(
+    html_object = Output(
         {
             "text/html": "<p>made &lt;elsewhere&gt;</p>",
             "text/plain": "<IPython.core.display.HTML object>",
@@ -208,8 +212,8 @@ def test_html_only_outputs_become_text_in_markdown_not_their_repr(tmp_path):
 
 
 def test_cell_alt_metadata_is_the_fallback_and_missing_alt_is_reported(tmp_path, caplog):
-    png = report.figure_png(a_figure())
-    bare = display.Output({"image/png": display.png_output(png).data["image/png"]})
+    png = figure_png(a_figure())
+    bare = Output({"image/png": png_output(png).data["image/png"]})
     with_cell_alt = write_notebook(tmp_path / "a.ipynb", [bare], {"alt": "from the cell"})
     assert img_alts(render_html(with_cell_alt, tmp_path / "a.html").read_text()) == [
         "from the cell"
@@ -228,7 +232,7 @@ def test_the_run_header_uses_the_report_table_style(tmp_path):
     path = write_notebook(tmp_path / "nb.ipynb", every_kind_of_output()[:1])
     html = render_html(path, tmp_path / "report.html", results).read_text()
     header = re.search(r'<div class="kit-header">(.*?)</div>', html, re.S).group(1)
-    assert header.startswith(report.TABLE_STYLE) and '<table class="kit-table">' in header
+    assert header.startswith(TABLE_STYLE) and '<table class="kit-table">' in header
     md = render_markdown(path, tmp_path / "report.md", results).read_text()
     assert md.startswith("**Run**\n\n| name | value |") and "## Reproduce" in md
 
@@ -242,7 +246,7 @@ def test_display_helpers_publish_in_a_real_kernel(tmp_path):
         [
             "import matplotlib.pyplot as plt",
             "from PIL import Image",
-            "from kit import display",
+            "from kit.report import display",
             "display.show_parameters({'image': ['demo'], 'engine_args': {'a': 1}})",
             "display.show_text('generated ' + 'y' * 500)",
             "figure, ax = plt.subplots()",

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from kit.report import render_html
+from kit.report.render import render_html
 
 from .browser import browser_own_hosts, ensure_chromium, evaluate, load_page
 from .conftest import TRICKY_PROMPT, run_into

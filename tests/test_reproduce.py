@@ -10,16 +10,38 @@ from pathlib import Path
 
 import pytest
 
-from kit import reproduce as R
-from kit import verdicts as V
-from kit.agreement import compare_texts
-from kit.intervals import mean_interval, t_quantile, wilson
-from kit.manifest import file_digest
-from kit.params import ParameterError, build
-from kit.references import AccuracyReference, ReferenceRow, load_references
-from kit.reproduce_report import build_report, environment_rows, perf_detail_rows
-from kit.results import RunRecord
-from kit.runner import RunOutcome
+from kit.compare.agreement import compare_texts
+from kit.core.files import file_digest
+from kit.core.intervals import mean_interval, t_quantile, wilson
+from kit.core.params import ParameterError, build
+from kit.records.references import AccuracyReference, ReferenceRow, load_references
+from kit.records.results import RunRecord
+from kit.reproduce.children import CHILDREN_FILE, children_to_run, read_children
+from kit.reproduce.model_check import ModelCheck, check_model
+from kit.reproduce.params import ReproduceParams, plan_children
+from kit.reproduce.report import build_report, environment_rows, perf_detail_rows
+from kit.reproduce.reproduction import ChildrenFailed, Reproduction
+from kit.reproduce.verdicts import (
+    COMPARED,
+    CONSISTENT,
+    DIFFERS,
+    MATCHES,
+    NOT_APPLICABLE,
+    NOT_COMPARABLE,
+    NOT_CONSISTENT,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    NOT_VERIFIED,
+    PerfMeasurement,
+    demo_verdict,
+    device_class,
+    environment_verdict,
+    mmmu_verdict,
+    model_verdict,
+    perf_measurement,
+    perf_verdict,
+)
+from kit.runs.runner import RunOutcome
 
 REFS = load_references()
 
@@ -79,8 +101,8 @@ def test_one_iteration_has_no_interval_and_says_so():
 # ----------------------------------------------------------------------------------------
 
 
-def params(**values) -> R.ReproduceParams:
-    return build(R.ReproduceParams, values)
+def params(**values) -> ReproduceParams:
+    return build(ReproduceParams, values)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +145,7 @@ def test_plan_follows_the_documents_order(tmp_path):
         overrides={"perf": {"warmup": 0}},
         perf_iterations=4,
     )
-    plans = R.plan_children(p)
+    plans = plan_children(p)
     assert [c.key for c in plans] == [
         "model",
         "demo",
@@ -136,7 +158,7 @@ def test_plan_follows_the_documents_order(tmp_path):
     assert perf.notebook == "perf" and Path(perf.files[0]).is_absolute()
     assert perf.values == {"model": str(model.resolve()), "iterations": 4, "warmup": 0}
     assert plans[2].values["dataset"] == "fixture"
-    only = R.plan_children(params(sections=["perf"], perf_params=["params/smoke-perf.yaml"] * 2))
+    only = plan_children(params(sections=["perf"], perf_params=["params/smoke-perf.yaml"] * 2))
     assert [c.key for c in only] == ["perf:smoke-perf-1", "perf:smoke-perf-2"]
 
 
@@ -168,9 +190,9 @@ class FakeExecute:
         return RunOutcome(folder, status, folder / "x.ipynb", None, folder / "results.json", error)
 
 
-def reproduction(parent: Path, execute, **values) -> R.Reproduction:
+def reproduction(parent: Path, execute, **values) -> Reproduction:
     p = params(**values)
-    return R.Reproduction(p, parent, execute=execute, say=lambda text: None)
+    return Reproduction(p, parent, execute=execute, say=lambda text: None)
 
 
 def test_a_failed_child_is_recorded_and_the_next_one_runs(tmp_path):
@@ -187,9 +209,9 @@ def test_a_failed_child_is_recorded_and_the_next_one_runs(tmp_path):
     for key in ("demo", "mmmu", "perf:smoke-perf"):  # run folders beside the parent's
         folder = (parent / records[key].folder).resolve()
         assert folder.parent == parent.parent and (folder / "parameters.yaml").is_file()
-    saved = json.loads((parent / R.CHILDREN_FILE).read_text())
+    saved = json.loads((parent / CHILDREN_FILE).read_text())
     assert [c["status"] for c in saved["children"]] == ["ok", "failed", "ok", "ok"]
-    with pytest.raises(R.ChildrenFailed, match=r"demo \(failed\)"):
+    with pytest.raises(ChildrenFailed, match=r"demo \(failed\)"):
         first.raise_if_failed()
 
     # resume: only the failed child runs again, in its own folder
@@ -209,9 +231,9 @@ def test_a_child_whose_folder_no_longer_says_ok_runs_again(tmp_path):
     first.run_children()
     mmmu = parent / first.records["mmmu"].folder
     (mmmu / "results.json").write_text(json.dumps({"status": "interrupted"}))
-    assert R.children_to_run(first.plans, R.read_children(first.file), parent) == ["mmmu"]
-    (parent / R.CHILDREN_FILE).unlink()
-    assert R.children_to_run(first.plans, {}, parent) == ["demo", "mmmu"]
+    assert children_to_run(first.plans, read_children(first.file), parent) == ["mmmu"]
+    (parent / CHILDREN_FILE).unlink()
+    assert children_to_run(first.plans, {}, parent) == ["demo", "mmmu"]
 
 
 def test_a_child_that_raises_does_not_stop_the_others(tmp_path):
@@ -266,33 +288,33 @@ def model_folder(tmp_path: Path, source="modelscope", repo=IDENTITY.repo_id, com
 
 
 def test_model_verdict_rules(tmp_path):
-    assert V.model_verdict(IDENTITY, R.ModelCheck("smoke", "smoke")).verdict == V.NOT_APPLICABLE
-    assert V.model_verdict(IDENTITY, R.ModelCheck("x", "dummy")).verdict == V.NOT_APPLICABLE
-    hub = V.model_verdict(IDENTITY, R.ModelCheck("microsoft/Phi-3.5-vision-instruct", "hub id"))
-    assert hub.verdict == V.NOT_VERIFIED and "hub id" in hub.why
-    bare = V.model_verdict(IDENTITY, R.ModelCheck("m", "folder", "/m"))
-    assert bare.verdict == V.NOT_VERIFIED and "no manifest.json" in bare.why
-    failed = V.model_verdict(IDENTITY, None, "child failed: boom")
-    assert failed.verdict == V.NOT_MEASURED and "boom" in failed.why
+    assert model_verdict(IDENTITY, ModelCheck("smoke", "smoke")).verdict == NOT_APPLICABLE
+    assert model_verdict(IDENTITY, ModelCheck("x", "dummy")).verdict == NOT_APPLICABLE
+    hub = model_verdict(IDENTITY, ModelCheck("microsoft/Phi-3.5-vision-instruct", "hub id"))
+    assert hub.verdict == NOT_VERIFIED and "hub id" in hub.why
+    bare = model_verdict(IDENTITY, ModelCheck("m", "folder", "/m"))
+    assert bare.verdict == NOT_VERIFIED and "no manifest.json" in bare.why
+    failed = model_verdict(IDENTITY, None, "child failed: boom")
+    assert failed.verdict == NOT_MEASURED and "boom" in failed.why
 
 
 def test_model_check_matches_the_documents_commit(tmp_path):
     folder = model_folder(tmp_path)
-    check = R.check_model(str(folder))
+    check = check_model(str(folder))
     assert check.hashed and not check.problems and check.files == 5
-    verdict = V.model_verdict(IDENTITY, check)
-    assert verdict.verdict == V.MATCHES and "starts with 1ce2adc1" in verdict.why
+    verdict = model_verdict(IDENTITY, check)
+    assert verdict.verdict == MATCHES and "starts with 1ce2adc1" in verdict.why
     (folder / "model.safetensors").write_bytes(b"changed")  # same size, other content
-    changed = V.model_verdict(IDENTITY, R.check_model(str(folder)))
-    assert changed.verdict == V.DIFFERS and "sha256" in changed.why
+    changed = model_verdict(IDENTITY, check_model(str(folder)))
+    assert changed.verdict == DIFFERS and "sha256" in changed.why
 
 
 def test_model_check_of_another_revision(tmp_path):
     folder = model_folder(
         tmp_path, "huggingface", "microsoft/Phi-3.5-vision-instruct", "4a0d683e" + "0" * 32
     )
-    verdict = V.model_verdict(IDENTITY, R.check_model(str(folder), verify_hashes=False))
-    assert verdict.verdict == V.DIFFERS and "another revision" in verdict.why
+    verdict = model_verdict(IDENTITY, check_model(str(folder), verify_hashes=False))
+    assert verdict.verdict == DIFFERS and "another revision" in verdict.why
     assert verdict.measured.startswith("huggingface microsoft/Phi-3.5-vision-instruct@4a0d683e")
 
 
@@ -332,35 +354,33 @@ def demo_run(text: str, **parameters) -> RunRecord:
     return run_record(parameters=values, demo={"generated_text": text})
 
 
-def demo_verdict(run: RunRecord, device="S60", problem=None):
+def demo_verdict_of(run: RunRecord, device="S60", problem=None):
     text = run.demo.generated_text
-    return V.demo_verdict(
-        device, DEMO, run, compare_texts(text, DEMO.answers[device]), PAIR, problem
-    )
+    return demo_verdict(device, DEMO, run, compare_texts(text, DEMO.answers[device]), PAIR, problem)
 
 
 def test_demo_verdict_rules():
     s60 = DEMO.answers["S60"]
-    assert demo_verdict(demo_run(s60)).verdict == V.MATCHES
+    assert demo_verdict_of(demo_run(s60)).verdict == MATCHES
     # agrees with L40s as long as S60 does, then follows S60: within the devices' difference
-    assert demo_verdict(demo_run(s60), "L40s").verdict == V.CONSISTENT
+    assert demo_verdict_of(demo_run(s60), "L40s").verdict == CONSISTENT
     early = demo_run(" ".join(s60.split()[:20]) + " something else entirely")
-    differs = demo_verdict(early)
-    assert differs.verdict == V.DIFFERS and "after 20 words" in differs.why
-    picture = demo_verdict(demo_run(s60, image=["demo"]))
-    assert picture.verdict == V.NOT_COMPARABLE and "vendor's image" in picture.why
-    settings = demo_verdict(demo_run(s60, max_output_len=64))
-    assert settings.verdict == V.NOT_COMPARABLE and "max_output_len 64" in settings.why
-    smoke = demo_verdict(demo_run("noise", model="smoke"))
-    assert smoke.verdict == V.NOT_APPLICABLE and "noise" in smoke.why
+    differs = demo_verdict_of(early)
+    assert differs.verdict == DIFFERS and "after 20 words" in differs.why
+    picture = demo_verdict_of(demo_run(s60, image=["demo"]))
+    assert picture.verdict == NOT_COMPARABLE and "vendor's image" in picture.why
+    settings = demo_verdict_of(demo_run(s60, max_output_len=64))
+    assert settings.verdict == NOT_COMPARABLE and "max_output_len 64" in settings.why
+    smoke = demo_verdict_of(demo_run("noise", model="smoke"))
+    assert smoke.verdict == NOT_APPLICABLE and "noise" in smoke.why
     dummy = run_record(
         parameters={"model": "phi35v-dummy"},
         engine={"weights": "dummy"},
         demo={"generated_text": "noise"},
     )
-    assert demo_verdict(dummy).verdict == V.NOT_APPLICABLE
-    missing = V.demo_verdict("S60", DEMO, None, None, PAIR, "child failed: engine")
-    assert missing.verdict == V.NOT_MEASURED and "engine" in missing.why
+    assert demo_verdict_of(dummy).verdict == NOT_APPLICABLE
+    missing = demo_verdict("S60", DEMO, None, None, PAIR, "child failed: engine")
+    assert missing.verdict == NOT_MEASURED and "engine" in missing.why
 
 
 # ----------------------------------------------------------------------------------------
@@ -398,14 +418,14 @@ def mmmu_run(strict=(385, 900), official=(392, 900), **parameters) -> RunRecord:
 
 def test_mmmu_verdict_uses_the_scoring_of_each_reference():
     run = mmmu_run()
-    s60 = V.mmmu_verdict(S60, run)
-    assert s60.verdict == V.CONSISTENT and "vendor-strict" in s60.why
+    s60 = mmmu_verdict(S60, run)
+    assert s60.verdict == CONSISTENT and "vendor-strict" in s60.why
     assert "385/900" in s60.measured and "batch_size is 0" in s60.why
     # official 392/900 = 0.436, Wilson [0.404, 0.468]: 0.430 inside
-    assert V.mmmu_verdict(CARD, run).verdict == V.CONSISTENT
+    assert mmmu_verdict(CARD, run).verdict == CONSISTENT
     # vendor-strict 340/900 = 0.378, Wilson [0.346, 0.410]: 0.428 outside
-    low = V.mmmu_verdict(S60, mmmu_run(strict=(340, 900)))
-    assert low.verdict == V.NOT_CONSISTENT and "outside" in low.why
+    low = mmmu_verdict(S60, mmmu_run(strict=(340, 900)))
+    assert low.verdict == NOT_CONSISTENT and "outside" in low.why
 
 
 @pytest.mark.parametrize(
@@ -417,14 +437,14 @@ def test_mmmu_verdict_uses_the_scoring_of_each_reference():
     ],
 )
 def test_mmmu_not_comparable(run, reason):
-    verdict = V.mmmu_verdict(S60, run)
-    assert verdict.verdict == V.NOT_COMPARABLE and reason in verdict.why
+    verdict = mmmu_verdict(S60, run)
+    assert verdict.verdict == NOT_COMPARABLE and reason in verdict.why
     assert "95% Wilson" in verdict.measured  # the measurement is still shown
 
 
 def test_mmmu_failed_child():
-    verdict = V.mmmu_verdict(S60, None, "child failed: dataset gone")
-    assert verdict.verdict == V.NOT_MEASURED and "dataset gone" in verdict.why
+    verdict = mmmu_verdict(S60, None, "child failed: dataset gone")
+    assert verdict.verdict == NOT_MEASURED and "dataset gone" in verdict.why
 
 
 # ----------------------------------------------------------------------------------------
@@ -434,14 +454,14 @@ def test_mmmu_failed_child():
 ROW_S60 = ReferenceRow("S60", 1, 32768, 8192, 1024, 1, 1046.49, 27.75, 1033.01, 35.05)
 
 
-def measurement(device="Enflame S60", scale=1.0, flags=(), small=False) -> V.PerfMeasurement:
+def measurement(device="Enflame S60", scale=1.0, flags=(), small=False) -> PerfMeasurement:
     def around(value):  # three iterations, 1% apart, mean = value * scale
         mean = value * scale
         return mean_interval([mean * 0.99, mean, mean * 1.01])
 
     columns = {k: around(v) for k, v in ROW_S60.metrics().items()}
     columns["ttft_ms"] = mean_interval([ROW_S60.ttft_ms * scale])  # one probe
-    return V.PerfMeasurement((8192, 1024, 1), device, columns, tuple(flags), small)
+    return PerfMeasurement((8192, 1024, 1), device, columns, tuple(flags), small)
 
 
 @pytest.mark.parametrize(
@@ -457,34 +477,32 @@ def measurement(device="Enflame S60", scale=1.0, flags=(), small=False) -> V.Per
     ],
 )
 def test_device_class(name, expected):
-    assert V.device_class(name) == expected
+    assert device_class(name) == expected
 
 
 def test_perf_verdict_on_the_rows_device():
-    within = V.perf_verdict(ROW_S60, measurement(scale=1.05), 0.1)
+    within = perf_verdict(ROW_S60, measurement(scale=1.05), 0.1)
     assert within.verdict == "reproduced within ±10%"
     assert "n=1, no interval" in within.measured and "×1.05" in within.measured
-    outside = V.perf_verdict(ROW_S60, measurement(scale=1.2), 0.1)
-    assert outside.verdict == V.NOT_REPRODUCED and "+20%" in outside.why
-    assert V.perf_verdict(ROW_S60, measurement(scale=1.2), 0.25).verdict == (
-        "reproduced within ±25%"
-    )
+    outside = perf_verdict(ROW_S60, measurement(scale=1.2), 0.1)
+    assert outside.verdict == NOT_REPRODUCED and "+20%" in outside.why
+    assert perf_verdict(ROW_S60, measurement(scale=1.2), 0.25).verdict == ("reproduced within ±25%")
 
 
 def test_perf_on_another_device_is_compared_without_a_verdict():
-    verdict = V.perf_verdict(ROW_S60, measurement("NVIDIA H100 80GB HBM3"), 0.1)
-    assert verdict.verdict == V.COMPARED and "not the row's S60" in verdict.why
+    verdict = perf_verdict(ROW_S60, measurement("NVIDIA H100 80GB HBM3"), 0.1)
+    assert verdict.verdict == COMPARED and "not the row's S60" in verdict.why
 
 
 def test_perf_flags_and_tiny_model():
     flags = ("batches staggered beyond the token budget", "dummy (random) weights")
-    flagged = V.perf_verdict(ROW_S60, measurement(flags=flags), 0.1)
+    flagged = perf_verdict(ROW_S60, measurement(flags=flags), 0.1)
     assert "staggered" in flagged.why and "dummy" in flagged.why
-    small = V.perf_verdict(ROW_S60, measurement(small=True), 0.1)
-    assert small.verdict == V.NOT_APPLICABLE and "tiny model" in small.why
-    missing = V.perf_verdict(ROW_S60, None, 0.1, "child failed: OOM")
-    assert missing.verdict == V.NOT_MEASURED and "OOM" in missing.why
-    assert "no perf child ran" in V.perf_verdict(ROW_S60, None, 0.1).why
+    small = perf_verdict(ROW_S60, measurement(small=True), 0.1)
+    assert small.verdict == NOT_APPLICABLE and "tiny model" in small.why
+    missing = perf_verdict(ROW_S60, None, 0.1, "child failed: OOM")
+    assert missing.verdict == NOT_MEASURED and "OOM" in missing.why
+    assert "no perf child ran" in perf_verdict(ROW_S60, None, 0.1).why
 
 
 def test_perf_detail_rows_give_ratios_to_both_devices():
@@ -517,11 +535,11 @@ def test_perf_measurement_reads_iterations_and_flags():
         },
     )
     (point,) = run.perf_points()
-    m = V.perf_measurement(run, point)
+    m = perf_measurement(run, point)
     assert m.columns["tps"].n == 3 and m.columns["tps"].estimate == pytest.approx(100.0)
     assert m.columns["ttft_ms"].note == "n=1, no interval"
     assert any("staggered" in f for f in m.flags) and any("dummy" in f for f in m.flags)
-    assert V.device_class(m.device) == "L40s" and not m.small_model
+    assert device_class(m.device) == "L40s" and not m.small_model
 
 
 # ----------------------------------------------------------------------------------------
@@ -531,13 +549,13 @@ def test_perf_measurement_reads_iterations_and_flags():
 
 def test_environment_is_compared_never_judged():
     measured = {"device": "CPU", "vLLM": "0.32.0", "torch": "2.13"}
-    verdict = V.environment_verdict(REFS.environment, measured)
-    assert verdict.verdict == V.COMPARED and "3.3.20250112" in verdict.document
+    verdict = environment_verdict(REFS.environment, measured)
+    assert verdict.verdict == COMPARED and "3.3.20250112" in verdict.document
     rows = environment_rows(REFS.environment, measured)
     vllm = next(r for r in rows if r[""] == "vLLM")
     assert vllm["S60 (document)"] == "0.6.1.post2" and vllm["L40s (document)"] == "not stated"
     assert vllm["this reproduction"] == "0.32.0"
-    assert V.environment_verdict(REFS.environment, {}).verdict == V.NOT_MEASURED
+    assert environment_verdict(REFS.environment, {}).verdict == NOT_MEASURED
 
 
 def test_report_of_failed_children_says_why_for_every_claim(tmp_path):
@@ -550,13 +568,13 @@ def test_report_of_failed_children_says_why_for_every_claim(tmp_path):
     for v in report.verdicts:
         assert v.why, v
         by_section.setdefault(v.section, []).append(v.verdict)
-    assert by_section["model"] == [V.NOT_APPLICABLE]
-    assert by_section["demo"] == [V.NOT_MEASURED] * 2
-    assert by_section["mmmu"] == [V.NOT_MEASURED] * 3
-    assert by_section["perf"] == [V.NOT_MEASURED] * 6
+    assert by_section["model"] == [NOT_APPLICABLE]
+    assert by_section["demo"] == [NOT_MEASURED] * 2
+    assert by_section["mmmu"] == [NOT_MEASURED] * 3
+    assert by_section["perf"] == [NOT_MEASURED] * 6
     assert all("child failed" in v.why for v in report.section("perf"))
     record = report.to_record()
     json.dumps(record, allow_nan=False)
-    assert by_section["environment"] == [V.NOT_MEASURED]  # no child recorded one
-    assert record["verdict_counts"][V.NOT_MEASURED] == 12
+    assert by_section["environment"] == [NOT_MEASURED]  # no child recorded one
+    assert record["verdict_counts"][NOT_MEASURED] == 12
     assert math.isclose(record["tolerance"], 0.1)

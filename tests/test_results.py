@@ -1,5 +1,5 @@
-"""kit.results, the one reader of results.json: records the kit's own writers produced
-(Run.document, engine_config, point_record, mmmu_section, DemoResult) read back field by
+"""kit.records, the one reader of results.json: records the kit's own writers produced
+(Run.document, engine_config, point_record, mmmu_section, DemoRecord) read back field by
 field, hand-written older files without ``engine`` / ``schedule``, other schema versions,
 and the one perf point label the tables, plots, headline and comparison all show.
 No engine is started."""
@@ -14,45 +14,37 @@ from types import SimpleNamespace
 
 import pytest
 
-from kit import mmmu as M
-from kit import perf_plots
-from kit.compare import compare, conditions, load_runs
-from kit.demo import DemoResult
-from kit.engine import EnginePlan, engine_config
-from kit.mmmu_report import mmmu_section
-from kit.perf import (
-    PerfPoint,
-    RunMeasurement,
-    standard_columns,
-    summarize_schedules,
-    vendor_columns,
-)
-from kit.perf_run import (
-    PointResult,
-    RecordContext,
+from kit.compare.runs import load_runs
+from kit.compare.table import compare, conditions
+from kit.engines.offline import engine_config
+from kit.engines.params import EnginePlan
+from kit.mmmu.questions import MULTIPLE_CHOICE, Question
+from kit.mmmu.scoring import score_predictions, score_predictions_vendor
+from kit.mmmu.section import mmmu_section
+from kit.models.figures import model_figures
+from kit.models.phi3v.family import PHI3V
+from kit.models.phi3v.tiny import full_size_config
+from kit.perf.columns import PerfPoint, standard_columns, vendor_columns
+from kit.perf.measure import PointResult
+from kit.perf.measurement import RunMeasurement, request_timeline, summarize_schedules
+from kit.perf.plots import first_batch_timeline, latency_distribution, versus_references
+from kit.perf.point_records import RecordContext, point_record
+from kit.perf.roofline import load_device_peaks
+from kit.perf.tables import (
     batch_scheduling,
     comparison_warning_lines,
-    point_record,
-    request_timeline,
     roofline_table,
     standard_table,
     vendor_table,
 )
-from kit.references import load_references
-from kit.results import (
-    SCHEMA_VERSION,
-    Accuracy,
-    PerfPointRecord,
-    ResultsError,
-    RunRecord,
-    ScheduleRecord,
-    point_label,
-    read_run,
-)
-from kit.roofline import load_device_peaks, model_figures
-from kit.run import Run, RunPaths
-from kit.smoke import full_size_config
-from kit.summary import RunSummary, engine_line, headline, weights_line
+from kit.records.base import ResultsError
+from kit.records.demo import DemoRecord
+from kit.records.mmmu import Accuracy
+from kit.records.perf import PerfPointRecord, ScheduleRecord, point_label
+from kit.records.references import load_references
+from kit.records.results import SCHEMA_VERSION, RunRecord, read_run
+from kit.records.summary import RunSummary, engine_line, headline, weights_line
+from kit.runs.record import Run, RunPaths
 
 approx = pytest.approx
 
@@ -132,7 +124,7 @@ def written_engine() -> dict:
         ),
         model_config=SimpleNamespace(dtype="bfloat16"),
     )
-    plan = EnginePlan("m", None, {}, {}, weights="dummy", vllm_version="0.32.0")
+    plan = EnginePlan("m", PHI3V, None, {}, {}, weights="dummy", vllm_version="0.32.0")
     llm = SimpleNamespace(llm_engine=SimpleNamespace(vllm_config=vllm_config))
     return json.loads(json.dumps(engine_config(llm, plan, "vendor")))
 
@@ -217,20 +209,20 @@ def test_a_saved_perf_run_reads_back_field_by_field(tmp_path, written_point):
 
 def test_an_mmmu_run_has_both_overalls_and_a_demo_run_its_answer(tmp_path):
     questions = [
-        M.Question(
+        Question(
             id=f"validation_Art_{i}",
             subject="Art",
             question="Which city is shown in <image 1>?",
             options=["Paris", "London", "Berlin", "Madrid"],
             answer="B",
-            question_type=M.MULTIPLE_CHOICE,
+            question_type=MULTIPLE_CHOICE,
             images={1: {"bytes": b"", "path": "1.png"}},
         )
         for i in (1, 2)
     ]
     responses = {"validation_Art_1": "B", "validation_Art_2": "(B)"}  # strict: only "B"
-    official = M.score_predictions(questions, responses)
-    strict = M.score_predictions_vendor(questions, responses)
+    official = score_predictions(questions, responses)
+    strict = score_predictions_vendor(questions, responses)
     section = mmmu_section(official, strict, {"split": "validation"})
     mmmu = saved_run(tmp_path / "mmmu", "mmmu", {"mmmu": section}).mmmu
     assert mmmu.official == Accuracy(acc=1.0, n=2, correct=2)
@@ -239,7 +231,7 @@ def test_an_mmmu_run_has_both_overalls_and_a_demo_run_its_answer(tmp_path):
     assert mmmu.parameters == {"split": "validation"}
     assert {r["scoring"] for r in mmmu.references} == {"official", "vendor-strict"}
 
-    result = DemoResult(
+    result = DemoRecord(
         question="What is shown?",
         prompt="<|user|>\n<|image_1|>\nWhat is shown?<|end|>\n<|assistant|>\n",
         generated_text="A cat.",
@@ -256,6 +248,7 @@ def test_an_mmmu_run_has_both_overalls_and_a_demo_run_its_answer(tmp_path):
         wall_ms=155.0,
         output_tokens_per_s=4 / 0.15,
         decode_tokens_per_s=3 / 0.03,
+        warmup_requests=0,
     )
     run = saved_run(tmp_path / "demo", "demo", {"demo": result.to_dict()})
     assert (run.demo.ttft_ms, run.demo.num_output_tokens) == (120.0, 4)
@@ -398,11 +391,11 @@ def test_every_table_plot_and_headline_names_a_point_one_way(tmp_path, written_p
     assert measured["scenario"] == label  # and the vendor's row of that name is its baseline
     assert measured["tps / baseline"] == approx(409.6 / 112.76, abs=1e-3)
     for figure in (
-        perf_plots.versus_references(record, "H100"),
-        perf_plots.latency_distribution(PerfPointRecord.of(record), []),
+        versus_references(record, "H100"),
+        latency_distribution(PerfPointRecord.of(record), []),
     ):
         assert figure._suptitle.get_text() == label
-    timeline = perf_plots.first_batch_timeline(record, "one step")
+    timeline = first_batch_timeline(record, "one step")
     assert timeline.axes[0].get_title() == f"{label}: first timed batch (one step)"
 
 
@@ -434,9 +427,9 @@ def test_the_vendor_table_keeps_its_columns_and_values(written_point):
 
 def test_the_reader_stands_alone_without_vllm_or_the_writer():
     code = (
-        "import sys, kit.results; "
+        "import sys, kit.records.results; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('vllm', 'torch') "
-        "or m in ('kit.run', 'kit.engine')]; print(bad); sys.exit(bool(bad))"
+        "or m.startswith(('kit.runs', 'kit.engines'))]; print(bad); sys.exit(bool(bad))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import pytest
 
-from kit.perf import PerfPoint, ScheduleSummary
-from kit.perf_run import RecordContext, point_shape, scheduling_verdict
-from kit.phi3v_processor import hd_padded_size
-from kit.roofline import (
+from kit.models.figures import model_figures
+from kit.models.phi3v.family import PHI3V
+from kit.models.phi3v.tiny import full_size_config
+from kit.models.phi3v.vision import clip_layer_params, clip_layers_built
+from kit.perf.columns import PerfPoint
+from kit.perf.measurement import ScheduleSummary
+from kit.perf.point_records import RecordContext, point_shape, scheduling_verdict
+from kit.perf.roofline import (
     PointShape,
     bounds,
-    clip_layers_built,
     efficiency,
     find_device,
     load_device_peaks,
-    model_figures,
-    views_per_request,
 )
-from kit.smoke import full_size_config
 
 approx = pytest.approx
 
@@ -81,7 +81,8 @@ def test_extra_peaks_extend_and_bad_ones_are_refused():
 
 @pytest.fixture(scope="module")
 def phi35v():
-    return model_figures(full_size_config({"<s>": 1, "<|endoftext|>": 3}), "bfloat16")
+    config = full_size_config({"<s>": 1, "<|endoftext|>": 3})
+    return model_figures(config, "bfloat16", PHI3V.vision_tower(config))
 
 
 def test_full_size_figures_from_config(phi35v):
@@ -93,9 +94,9 @@ def test_full_size_figures_from_config(phi35v):
     # read per decode step: decoder + lm_head, bf16: (3,624,078,336 + 98,500,608) * 2
     assert phi35v.decode_weight_bytes == 7_445_157_888
     assert phi35v.kv_bytes_per_token == 2 * 32 * 32 * 96 * 2  # 393,216
-    assert phi35v.clip_layers == 23  # layer_idx -2 of 24
+    assert phi35v.vision.shown["clip_layers"] == 23  # layer_idx -2 of 24
     # ~4.15B parameters in the published checkpoint (which keeps all 24 CLIP layers)
-    assert phi35v.num_params + phi35v.clip_layer_params == approx(4.15e9, rel=0.01)
+    assert phi35v.num_params + clip_layer_params() == approx(4.15e9, rel=0.01)
     assert clip_layers_built(0) == 1 and clip_layers_built(-1) == 24
 
 
@@ -125,10 +126,10 @@ def test_batch_bounds_scale_with_what_a_step_holds(phi35v):
 
 def test_image_views_follow_the_hd_transform():
     # 1024x1024 at num_crops 4 -> 672x672 canvas -> 2x2 crops + 1 global = 5 views
-    assert views_per_request([(1024, 1024)], 4, hd_padded_size) == 5
+    assert PHI3V.image_views(1024, 1024, 4) == 5
     # 336x336 at num_crops 4 -> also scaled to 672x672 -> 5; at 1 -> 1 crop + 1 = 2
-    assert views_per_request([(336, 336)], 1, hd_padded_size) == 2
-    assert views_per_request([(1024, 1024), (336, 336)], 1, hd_padded_size) == 4
+    assert PHI3V.image_views(336, 336, 4) == 5 and PHI3V.image_views(336, 336, 1) == 2
+    assert PHI3V.image_views(1024, 1024, 1) == 2
 
 
 def test_efficiency_above_one_is_an_error_not_a_result():

@@ -2,8 +2,8 @@
 
 
 def test_section_titles_follow_the_notebook_headings():
-    from kit import NOTEBOOKS_DIR
-    from kit.runner import section_titles
+    from kit.core.paths import NOTEBOOKS_DIR
+    from kit.runs.sections import section_titles
 
     titles = section_titles(NOTEBOOKS_DIR / "demo.ipynb")
     # papermill numbers cells from 1 and inserts its injected-parameters cell after the

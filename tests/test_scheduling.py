@@ -10,23 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from kit.engine import (
-    EngineParams,
-    check_scheduling_conflicts,
-    device_defaults,
-    engine_kwargs,
-    scheduling_args,
-    scheduling_environment,
-)
-from kit.params import ParameterError, build
-from kit.perf import (
-    PerfPoint,
-    batch_schedule,
-    budget_steps,
-    marks_from_metrics,
-    summarize_schedules,
-)
-from kit.perf_run import batch_scheduling, comparison_warnings, scheduling_verdict
+from kit.core.params import ParameterError, build
+from kit.engines.devices import device_defaults
+from kit.engines.params import EngineParams, check_scheduling_conflicts, engine_kwargs
+from kit.engines.scheduling import scheduling_args, scheduling_environment
+from kit.engines.timing import marks_from_metrics
+from kit.models.phi3v.family import PHI3V
+from kit.perf.columns import PerfPoint
+from kit.perf.measurement import batch_schedule, budget_steps, summarize_schedules
+from kit.perf.point_records import comparison_warnings, scheduling_verdict
+from kit.perf.tables import batch_scheduling
 
 
 def v1(arrival, queued, scheduled, first, last=None):
@@ -50,9 +43,9 @@ def test_vendor_mode_sets_v0_like_scheduling_and_an_in_process_core():
     assert scheduling_args("vllm", 32768) == {}
     assert scheduling_environment("vendor") == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     assert scheduling_environment("vllm") == {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
-    kwargs = engine_kwargs(EngineParams(max_model_len=4096), "/m", device_defaults("cpu"))
+    kwargs = engine_kwargs(EngineParams(max_model_len=4096), "/m", device_defaults("cpu"), PHI3V)
     assert kwargs["max_num_batched_tokens"] == 4096 and kwargs["enable_chunked_prefill"] is False
-    kwargs = engine_kwargs(EngineParams(scheduling="vllm"), "/m", device_defaults("cpu"))
+    kwargs = engine_kwargs(EngineParams(scheduling="vllm"), "/m", device_defaults("cpu"), PHI3V)
     assert "enable_chunked_prefill" not in kwargs and "max_num_batched_tokens" not in kwargs
 
 
@@ -74,12 +67,12 @@ def test_parallel_sizes_pass_through():
         data_parallel_size=2,
         distributed_executor_backend="ray",
     )
-    kwargs = engine_kwargs(params, "/m", device_defaults("cuda"))
+    kwargs = engine_kwargs(params, "/m", device_defaults("cuda"), PHI3V)
     assert (kwargs["tensor_parallel_size"], kwargs["pipeline_parallel_size"]) == (2, 2)
     assert kwargs["data_parallel_size"] == 2
     assert kwargs["distributed_executor_backend"] == "ray"
     assert "distributed_executor_backend" not in engine_kwargs(
-        EngineParams(), "/m", device_defaults("cuda")
+        EngineParams(), "/m", device_defaults("cuda"), PHI3V
     )
     with pytest.raises(ParameterError, match="pipeline_parallel_size"):
         build(EngineParams, {"pipeline_parallel_size": 0})

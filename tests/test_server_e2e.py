@@ -20,8 +20,8 @@ SECRET = "sk-never-recorded-7731"
 
 @pytest.fixture(scope="module")
 def server(smoke_model, tmp_path_factory):
-    from kit.engine import EngineParams
-    from kit.server import start_server_backend
+    from kit.engines.params import EngineParams
+    from kit.engines.served import start_server_backend
 
     params = EngineParams(
         backend="server", model="smoke", max_model_len=4096, gpu_memory_utilization=0.1,
@@ -102,7 +102,8 @@ def test_a_perf_load_sweep_on_a_server_the_kit_starts_and_stops(smoke_model, tmp
 
 
 def test_the_explorer_attaches_to_a_running_server(server, tmp_path):
-    from kit.explore import ExploreParams, Explorer
+    from kit.explore.explorer import Explorer
+    from kit.explore.params import ExploreParams
 
     params = ExploreParams(
         backend="server", base_url=server.base_url, max_model_len=4096, max_output_len=8,

@@ -9,10 +9,13 @@ import re
 
 import pytest
 
-from kit.backend import GenRequest, GenSampling
-from kit.engine import EngineParams
-from kit.params import ParameterError
-from kit.server import ServerBackend, ServerError, served_model
+from kit.core.params import ParameterError
+from kit.engines.openai_client import served_model
+from kit.engines.params import EngineParams
+from kit.engines.served import ServerBackend
+from kit.engines.server_process import ServerError
+from kit.engines.types import GenRequest, GenSampling
+from kit.models.phi3v.family import PHI3V
 
 from .chatserver import MODEL, Behaviour, ChatServer
 from .conftest import kit_in_process, run_kit
@@ -22,7 +25,13 @@ def backend(url: str, timeout_s: float = 30.0) -> ServerBackend:
     params = EngineParams(backend="server", base_url=url, request_timeout_s=timeout_s)
     params.check()
     return ServerBackend(
-        params=params, base_url=url, model=MODEL, model_path="", device="remote", config={}
+        params=params,
+        base_url=url,
+        model=MODEL,
+        model_path="",
+        family=PHI3V,
+        device="remote",
+        config={},
     )
 
 

@@ -4,7 +4,15 @@ import json
 
 import pytest
 
-from kit import smoke
+from kit.models.builds import BUILD_MANIFEST, is_valid, write_build_manifest
+from kit.models.phi3v import tiny
+from kit.models.phi3v.tiny import (
+    DEFAULT_SEED,
+    PROCESSOR_SOURCE,
+    build_smoke_model,
+    identity,
+    sources,
+)
 
 
 def test_folder_has_what_vllm_needs(smoke_model):
@@ -59,22 +67,24 @@ def test_damaged_folder_is_not_valid(smoke_model, tmp_path):
 
     copy = tmp_path / "copy"
     shutil.copytree(smoke_model, copy)
-    assert smoke.is_valid(copy)
+    assert is_valid(copy, identity(DEFAULT_SEED), sources())
     (copy / "config.json").write_text("{}")
-    assert not smoke.is_valid(copy)
+    assert not is_valid(copy, identity(DEFAULT_SEED), sources())
 
 
 def test_folder_built_with_an_older_processor_is_rebuilt(smoke_model, tmp_path, monkeypatch):
     changed = tmp_path / "phi3v_processor.py"
-    changed.write_text(smoke.PROCESSOR_SOURCE.read_text() + "\n# changed\n")
-    monkeypatch.setattr(smoke, "PROCESSOR_SOURCE", changed)
-    assert not smoke.is_valid(smoke_model)
+    changed.write_text(PROCESSOR_SOURCE.read_text() + "\n# changed\n")
+    assert is_valid(smoke_model, identity(DEFAULT_SEED), sources())
+    monkeypatch.setattr(tiny, "PROCESSOR_SOURCE", changed)
+    assert not is_valid(smoke_model, identity(DEFAULT_SEED), sources())
 
 
 @pytest.mark.slow
 def test_build_is_deterministic(smoke_model, tmp_path):
     rebuilt = tmp_path / "rebuilt"
-    smoke.build_smoke_model(rebuilt, smoke.DEFAULT_SEED)
-    first = json.loads((smoke_model / smoke.MANIFEST).read_text())["files"]
-    second = json.loads((rebuilt / smoke.MANIFEST).read_text())["files"]
+    build_smoke_model(rebuilt, DEFAULT_SEED)
+    write_build_manifest(rebuilt, identity(DEFAULT_SEED))
+    first = json.loads((smoke_model / BUILD_MANIFEST).read_text())["files"]
+    second = json.loads((rebuilt / BUILD_MANIFEST).read_text())["files"]
     assert first == second

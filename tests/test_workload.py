@@ -2,23 +2,23 @@
 
 import pytest
 
-from kit.params import ParameterError, build
-from kit.perf_params import PerfParams, plan_points, workload_builder
-from kit.prompts import PHI3V
-from kit.tokens import PromptTokenCounter
-from kit.workload import WorkloadBuilder, WorkloadError
+from kit.core.params import ParameterError, build
+from kit.models.phi3v.family import PHI3V
+from kit.models.tokens import PromptTokenCounter
+from kit.perf.params import PerfParams, plan_points, workload_builder
+from kit.perf.workload import WorkloadBuilder, WorkloadError
 
 
 @pytest.fixture(scope="module")
 def counters(smoke_model):
-    return {n: PromptTokenCounter(str(smoke_model), n) for n in (4, 16)}
+    return {n: PromptTokenCounter(str(smoke_model), PHI3V, n) for n in (4, 16)}
 
 
 @pytest.mark.parametrize("num_crops", [4, 16])
 @pytest.mark.parametrize("shapes", [[(1024, 1024)], [(480, 640)], [(1024, 1024), (512, 512)]])
 @pytest.mark.parametrize("input_len", [6000, 8192])
 def test_prompts_are_exactly_input_len(counters, num_crops, shapes, input_len):
-    builder = WorkloadBuilder(counters[num_crops], PHI3V, shapes)
+    builder = WorkloadBuilder(counters[num_crops], shapes)
     request = builder.build(input_len, seed=input_len + num_crops)
     recount = counters[num_crops].prompt_tokens(
         request.prompt, [image.size for image in request.images]
@@ -29,7 +29,7 @@ def test_prompts_are_exactly_input_len(counters, num_crops, shapes, input_len):
 
 
 def test_requests_are_distinct(counters):
-    builder = WorkloadBuilder(counters[4], PHI3V, [(336, 336)])
+    builder = WorkloadBuilder(counters[4], [(336, 336)])
     batch = builder.batch(1024, 4, seed=1) + builder.batch(1024, 4, seed=2)
     assert len({r.prompt for r in batch}) == 8
     assert len({r.images[0].tobytes() for r in batch}) == 8
@@ -37,7 +37,7 @@ def test_requests_are_distinct(counters):
 
 
 def test_too_short_input_len_is_refused(counters):
-    builder = WorkloadBuilder(counters[4], PHI3V, [(1024, 1024)])
+    builder = WorkloadBuilder(counters[4], [(1024, 1024)])
     with pytest.raises(WorkloadError, match="below"):
         builder.build(500, seed=0)
 
@@ -53,7 +53,7 @@ def test_plan_rejects_points_that_cannot_fit(smoke_model):
             "input_vision_shape": "1024,1024",
         },
     )
-    builder = workload_builder(params, str(smoke_model))
+    builder = workload_builder(params, str(smoke_model), PHI3V)
     with pytest.raises(ParameterError, match="exceeds max_model_len"):
         plan_points(params, builder)
     params.input_len = [700]
@@ -78,10 +78,10 @@ def test_perf_params_parse_lists_and_shapes():
 
 
 def test_length_mismatch_fails_the_run():
-    from kit.backend import Completion
-    from kit.perf import RequestTiming
-    from kit.perf_run import LengthMismatch, RequestFailed, verify_lengths
-    from kit.workload import BenchRequest
+    from kit.engines.timing import RequestTiming
+    from kit.engines.types import Completion
+    from kit.perf.measure import LengthMismatch, RequestFailed, verify_lengths
+    from kit.perf.workload import BenchRequest
 
     def answered(prompt_tokens: int, output_tokens: int, error: str | None = None) -> Completion:
         timing = RequestTiming(None, None, None, None, None, None, prompt_tokens, output_tokens)

@@ -1,0 +1,70 @@
+"""The run record a notebook keeps: where it writes, its parameters, results and status.
+
+Where a notebook writes depends on how it was started:
+- by ``python -m kit run``: the run folder that command made (``KIT_RUN_DIR``);
+- by plain ``papermill in.ipynb out.ipynb``: next to ``out`` (``out.results.json``);
+- interactively: a new folder ``outputs/<timestamp>-<notebook>-<id>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.core.params import ParameterError
+
+
+def check_writable(folder: Path, what: str, fix: str) -> Path:
+    """Make ``folder`` if needed and prove a file can be written there, or raise a
+    ParameterError naming the folder, the reason and ``fix`` (before anything runs)."""
+    probe = folder / f".kit-write-check-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ParameterError(
+            f"{what} {str(folder)!r} cannot be written ({reason}). {fix}"
+        ) from None
+    return folder
+
+
+def cache_root() -> Path:
+    """Where built artifacts live: $KIT_CACHE_DIR, else ~/.cache/vlm-repro-kit."""
+    env = os.environ.get("KIT_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "vlm-repro-kit"
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path):
+    with lock_path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    sha256: str
+    git_blob_sha1: str | None = None  # the id git (and the hub) gives the file's content
+
+
+def file_digest(path: Path, git_blob: bool = False) -> FileDigest:
+    """sha256 of a file, and its git blob id when asked: one read for both, since the hub
+    publishes git blob ids for small files and sha256 for large ones."""
+    path = Path(path)
+    sha256 = hashlib.sha256()
+    blob = hashlib.sha1(b"blob %d\0" % path.stat().st_size) if git_blob else None
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha256.update(block)
+            if blob is not None:
+                blob.update(block)
+    return FileDigest(sha256.hexdigest(), blob.hexdigest() if blob is not None else None)

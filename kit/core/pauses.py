@@ -1,0 +1,34 @@
+"""Named places where a run can be held until a signal stops it.
+
+Fault tests interrupt or kill a run at a known point (after its first perf point, between
+two MMMU chunks) instead of racing it, so they hold on a fast GPU machine and on a slow
+laptop alike. Off unless ``KIT_PAUSE_AT`` names the place: ``perf.point:1`` holds the run
+before perf point 1 starts, ``mmmu.chunk:2`` before MMMU's third generate call; several
+places are comma-separated. A held run prints one line saying so and waits until a signal
+(Ctrl-C, SIGTERM, SIGKILL) ends it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+PAUSE_ENV = "KIT_PAUSE_AT"
+
+
+PAUSED_LINE = "paused at {place} (KIT_PAUSE_AT): waiting for a signal"
+
+
+def wanted_places(setting: str | None = None) -> set[str]:
+    setting = os.environ.get(PAUSE_ENV, "") if setting is None else setting
+    return {part.strip() for part in setting.split(",") if part.strip()}
+
+
+def pause_point(name: str, index: int | None = None) -> None:
+    """Hold here, forever, when ``KIT_PAUSE_AT`` names this place; else return at once."""
+    place = name if index is None else f"{name}:{index}"
+    if place not in wanted_places():
+        return
+    print(PAUSED_LINE.format(place=place), flush=True)
+    while True:  # a signal ends the wait (KeyboardInterrupt in a kernel, or the process)
+        time.sleep(0.05)

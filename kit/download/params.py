@@ -1,0 +1,155 @@
+"""Pinned, verified snapshots of the model and of MMMU, from the Hugging Face Hub or ModelScope.
+
+The vendor's instruction is "download everything at ModelScope LLM-Research/Phi-3.5-vision-instruct,
+branch master, commit 1ce2adc1, into a folder Phi-3.5-vision-instruct". This module does that
+with the sources' own clients (kit.hub_clients: huggingface_hub, modelscope_hub) and adds what
+the instruction leaves to luck:
+
+- the revision (branch, tag or commit) is resolved to the commit it points at, and every file
+  is fetched at that commit;
+- a folder that is already complete (its ``manifest.json`` matches the request and every file
+  has its recorded size) is not fetched again, not even looked up online; files of the right
+  size are kept, others are fetched again; progress is printed per file and overall;
+- free disk space is checked against what is still to fetch before anything is written;
+- after the download, sizes and hashes are checked against what the source publishes (LFS
+  sha256 and git blob ids on the hub, Sha256 on ModelScope), the files a model needs are
+  checked for (config, processor, tokenizer, every shard the index names, the Python modules
+  ``auto_map`` names), and ``manifest.json`` records source, repo, revision, commit, every
+  file's size and sha256, the Python files (vLLM executes them with trust_remote_code) and
+  the time. kit.manifest reads and checks that manifest for everyone else: runs quote it in
+  their results (kit.environment), the engine refuses a folder whose Python files changed;
+- an unreachable source gives one clear message, including how to bring a copy from another
+  machine and check it with ``python -m kit verify <folder>`` (:func:`verify_main`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kit.core.params import ParameterError
+from kit.download.hub_clients import Target
+from kit.download.plan import Plan, plan_target
+
+SOURCES = ("huggingface", "modelscope")
+
+
+WHAT = ("model", "dataset", "both")
+
+
+SPLITS = ("dev", "validation", "test")
+
+
+#: Phi-3.5-vision-instruct per source: (repo id, pinned revision).
+#: ModelScope: the vendor's pin (branch master, commit 1ce2adc1). Hub: the commit that
+#: public transformers caches of microsoft/Phi-3.5-vision-instruct record as _commit_hash.
+PINNED_MODEL = {
+    "huggingface": (
+        "microsoft/Phi-3.5-vision-instruct",
+        "4a0d683eba9f1d0cbfb6151705d1ee73c25a80ca",
+    ),
+    "modelscope": ("LLM-Research/Phi-3.5-vision-instruct", "1ce2adc1"),
+}
+
+
+#: MMMU/MMMU on the hub: a commit of the dataset repo with the 900-question validation split.
+#: No pin is known for a ModelScope mirror: its branch is resolved and the commit recorded.
+PINNED_DATASET = {
+    "huggingface": "98e6ac0cb9b7b2cd2c991b85a50762edc4aedc68",
+    "modelscope": "master",
+}
+
+
+DEFAULT_BRANCH = {"huggingface": "main", "modelscope": "master"}
+
+
+@dataclass
+class DownloadParams:
+    source: str = "huggingface"  # "huggingface" or "modelscope"
+    model_id: str = ""  # "": Phi-3.5-vision-instruct on the chosen source
+    revision: str = ""  # branch, tag or commit; "": the pinned commit for the chosen source
+    model_dir: str = "models/Phi-3.5-vision-instruct"
+    dataset_id: str = "MMMU/MMMU"
+    dataset_revision: str = ""  # "": the pinned commit (hub); ModelScope: master, recorded
+    dataset_dir: str = "data/MMMU"
+    dataset_splits: list[str] = field(default_factory=lambda: ["validation"])
+    what: str = "both"  # "model", "dataset" or "both"
+    verify: bool = True  # check sizes and sha256 against the source after downloading
+    endpoint: str = ""  # "": the client default (or HF_ENDPOINT / MODELSCOPE_ENDPOINT)
+    label: str = ""  # free text that names this run in the run index
+
+    def check(self) -> None:
+        self.source = self.source.strip().lower()
+        if self.source not in SOURCES:
+            raise ParameterError(
+                f"Parameter 'source' must be one of {', '.join(SOURCES)}, got {self.source!r}."
+            )
+        self.what = self.what.strip().lower()
+        if self.what not in WHAT:
+            raise ParameterError(
+                f"Parameter 'what' must be one of {', '.join(WHAT)}, got {self.what!r}."
+            )
+        splits = list(dict.fromkeys(s.strip() for s in self.dataset_splits if s.strip()))
+        bad = [s for s in splits if s not in SPLITS]
+        if bad or not splits:
+            raise ParameterError(
+                f"Parameter 'dataset_splits' must list MMMU splits among {', '.join(SPLITS)} "
+                f"(got {self.dataset_splits!r}). Fix: -p dataset_splits validation,dev"
+            )
+        self.dataset_splits = splits
+        for name in ("model_id", "revision", "dataset_id", "dataset_revision", "endpoint"):
+            setattr(self, name, getattr(self, name).strip())
+        for name in ("model_dir", "dataset_dir"):
+            if not getattr(self, name).strip():
+                raise ParameterError(f"Parameter {name!r} is empty: give the folder to write.")
+        if self.what == "both" and _resolved(self.model_dir) == _resolved(self.dataset_dir):
+            raise ParameterError(
+                "Parameters 'model_dir' and 'dataset_dir' name the same folder; each needs "
+                "its own (each gets its own manifest.json)."
+            )
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ParameterError(
+                f"Parameter 'endpoint' must be a URL starting with http:// or https://, got "
+                f"{self.endpoint!r}. Leave it empty for the source's default."
+            )
+
+    def targets(self) -> list[Target]:
+        out = []
+        if self.what in ("model", "both"):
+            repo_id, pinned = PINNED_MODEL[self.source]
+            out.append(
+                Target(
+                    kind="model",
+                    source=self.source,
+                    repo_id=self.model_id or repo_id,
+                    revision=self.revision
+                    or (pinned if self.model_id in ("", repo_id) else DEFAULT_BRANCH[self.source]),
+                    folder=Path(self.model_dir).expanduser(),
+                    endpoint=self.endpoint or None,
+                )
+            )
+        if self.what in ("dataset", "both"):
+            out.append(
+                Target(
+                    kind="dataset",
+                    source=self.source,
+                    repo_id=self.dataset_id,
+                    revision=self.dataset_revision or PINNED_DATASET[self.source],
+                    folder=Path(self.dataset_dir).expanduser(),
+                    splits=list(self.dataset_splits),
+                    endpoint=self.endpoint or None,
+                )
+            )
+        return out
+
+    def plans(self) -> list[Plan]:
+        """What each target needs (the source is asked unless its folder is complete)."""
+        return [plan_target(target) for target in self.targets()]
+
+    def preflight(self) -> None:
+        """Before the notebook runs: the source answers, the revision exists, the files fit."""
+        self.plans()
+
+
+def _resolved(path: str) -> Path:
+    return Path(path).expanduser().resolve()

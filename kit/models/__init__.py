@@ -1,0 +1,9 @@
+"""The model-family seam: every fact that depends on which vision-language model runs.
+
+A family (kit.models.family) says how a chat prompt is written, how images are tagged and
+counted in tokens, what its processor is called with, and what its image tower costs;
+kit.models.registry finds the family of a checkpoint from config.json ``architectures``
+(the shape of vLLM's own model registry) and resolves the kit's named models (``smoke``,
+``phi35v-dummy``). demo, perf, MMMU, the roofline, server mode and reproduce call only
+this seam. Phi-3.5-vision lives in kit.models.phi3v.
+"""

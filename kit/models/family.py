@@ -1,0 +1,87 @@
+"""What the kit must know of a vision-language model family, as one object per family.
+
+The rest of the kit asks a :class:`ModelFamily` instead of knowing a model: how a user
+turn with images is written (the offline prompt; a server renders the same from its chat
+template), which text in a prompt is an image placeholder, how many tokens an image
+becomes (from the family's own processor, checked against vLLM's ``prompt_token_ids``),
+what the processor is called with, and what its image tower costs (the roofline).
+kit.models.registry maps config.json ``architectures`` to families.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kit.core.params import ParameterError
+
+
+@dataclass(frozen=True)
+class VisionTower:
+    """An image encoder's cost, for the roofline: parameters (projector included) and the
+    FLOPs of one encoder pass (a "view": a crop or the global image)."""
+
+    params: int
+    flops_per_view: float
+    shown: Mapping[str, int] = field(default_factory=dict)  # figures the report lists
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """A model the kit builds itself, asked for by name (``model: smoke``)."""
+
+    name: str
+    family: str
+    weights: str  # "random": tiny, real forward pass, answers are noise; "dummy": no weights
+    ensure: Callable[..., Path]  # the folder, built on first use
+    about: str
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    architectures: tuple[str, ...]  # config.json ``architectures`` it covers
+    user_turn: str  # one user turn ready for generation, with {images} and {text}
+    image_tag: str  # the k-th image's placeholder, with {index} numbered from 1
+    image_tag_pattern: re.Pattern[str]  # finds a placeholder; its one group: the image number
+    image_tokens: Callable[[Any, int, int], int]  # (processor, width, height) -> tokens
+    image_views: Callable[[int, int, int], int]  # (width, height, crops) -> encoder passes
+    vision_tower: Callable[[Mapping[str, Any]], VisionTower | None]  # from config.json
+    crops_argument: str = "num_crops"  # the processor's keyword for crops per image
+    max_crops: int = 16
+    crops_note: str = ""  # what the family's crop counts mean, for messages
+    image_separator: str = ""
+
+    def prompt(self, text: str, num_images: int = 1) -> str:
+        """One user turn asking ``text`` about ``num_images`` images, ready for generation."""
+        tags = self.image_separator.join(
+            self.image_tag.format(index=i + 1) for i in range(num_images)
+        )
+        return self.user_turn.format(images=tags, text=text)
+
+    def processor_kwargs(self, crops: int) -> dict[str, Any]:
+        """What vLLM passes to the processor (``mm_processor_kwargs``) for ``crops``."""
+        return {self.crops_argument: crops}
+
+    def check_crops(self, crops: int) -> None:
+        if not 1 <= crops <= self.max_crops:
+            note = f" ({self.crops_note})" if self.crops_note else ""
+            raise ParameterError(
+                f"Parameter 'num_crops' must be between 1 and {self.max_crops} for "
+                f"{self.name}{note}, got {crops}."
+            )
+
+    def split_text(self, prompt: str) -> list[str]:
+        """The text between the image placeholders (vLLM tokenizes each piece alone)."""
+        return self.image_tag_pattern.split(prompt)[:: self.image_tag_pattern.groups + 1]
+
+    def tag_numbers(self, prompt: str) -> list[int]:
+        """The image numbers of the placeholders in ``prompt``, in order."""
+        return [int(m.group(1)) for m in self.image_tag_pattern.finditer(prompt)]
+
+    def tag(self, index: int) -> str:
+        """The k-th image's placeholder as a user would type it."""
+        return self.image_tag.format(index=index).strip()

@@ -1,0 +1,49 @@
+"""Counting prompt tokens the way vLLM's multimodal path does, before anything runs.
+
+vLLM tokenizes the text between image placeholders piece by piece (each with the
+tokenizer's default special tokens, as the HF processor does) and replaces each
+placeholder with the processor's image-token count. Counting the same way, with the
+family's own processor, lets the kit check lengths before an engine starts, and verify
+them afterwards from ``prompt_token_ids``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from kit.models.family import ModelFamily
+
+
+@dataclass
+class PromptTokenCounter:
+    model_path: str
+    family: ModelFamily
+    num_crops: int
+    trust_remote_code: bool = True
+
+    @cached_property
+    def processor(self) -> Any:
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(
+            self.model_path,
+            trust_remote_code=self.trust_remote_code,
+            **self.family.processor_kwargs(self.num_crops),
+        )
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.processor.tokenizer
+
+    def text_tokens(self, prompt: str) -> int:
+        """Tokens of the text around the image placeholders, piece by piece."""
+        return sum(len(self.tokenizer(piece).input_ids) for piece in self.family.split_text(prompt))
+
+    def image_tokens(self, width: int, height: int) -> int:
+        return self.family.image_tokens(self.processor, width, height)
+
+    def prompt_tokens(self, prompt: str, image_sizes: list[tuple[int, int]]) -> int:
+        """Total prompt length for images given as (width, height)."""
+        return self.text_tokens(prompt) + sum(self.image_tokens(w, h) for w, h in image_sizes)

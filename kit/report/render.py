@@ -1,0 +1,134 @@
+"""Rendering: tables and text as HTML and Markdown strings, figures as PNG, and an executed
+notebook as an offline HTML report and a wiki-ready Markdown copy.
+
+Everything that reaches HTML or Markdown from a model, a dataset or a user is escaped here.
+Notebooks show things with ``kit.display``, which uses these pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kit.core.paths import TEMPLATES_DIR
+from kit.records.summary import RunSummary, reproduce_command
+from kit.report.html import html_table, kv_rows, text_block
+from kit.report.markdown import html_as_text, markdown_alt, markdown_table, markdown_text
+
+HTML_TEMPLATE = "kit_report"
+
+
+MARKDOWN_TEMPLATE = "kit_markdown"
+
+
+def header_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+
+    summary = RunSummary.of(dict(results))
+    rows = {
+        "notebook": summary.notebook,
+        "label": summary.label,
+        "started": summary.started_at,
+        "device": summary.device,
+        "model": summary.model,
+        "model revision": summary.revision,
+        **({"weights": summary.weights} if summary.weights else {}),
+        **({"engine": summary.engine} if summary.engine else {}),
+        "status": summary.status,
+        **summary.headline,
+    }
+    return kv_rows(rows)
+
+
+def _header_html(results: Mapping[str, Any] | None) -> str:
+    if not results:
+        return ""
+    table = html_table(header_rows(results), ["name", "value"], "Run")
+    return f'<div class="kit-header">{table}</div>'
+
+
+def _footer_html(results: Mapping[str, Any] | None) -> str:
+    if not results:
+        return ""
+
+    return (
+        '<div class="kit-footer"><h2>Reproduce</h2>'
+        f"{text_block(reproduce_command(dict(results)))}</div>"
+    )
+
+
+def _read_notebook(notebook_path: Path):
+    import nbformat
+
+    return nbformat.read(str(notebook_path), as_version=4)
+
+
+def render_html(
+    notebook_path: Path, html_path: Path, results: Mapping[str, Any] | None = None
+) -> Path:
+    """Render without code cells or prompts, with a template that fetches nothing and gives
+    every image the alt text its output carries (``metadata[mime]["alt"]``).
+
+    With ``results`` (the run's results.json) the page opens with the run's identity and
+    headline numbers and ends with the command that reproduces it.
+    """
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name=HTML_TEMPLATE,
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    resources = {"kit_header": _header_html(results), "kit_footer": _footer_html(results)}
+    body, _ = exporter.from_notebook_node(_read_notebook(notebook_path), resources=resources)
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+def markdown_exporter():
+    """nbconvert's Markdown exporter with the kit's template: outputs as their Markdown view,
+    else an image with its alt text, else HTML as readable text, never an object's repr."""
+    from nbconvert import MarkdownExporter
+    from traitlets.config import Config
+
+    config = Config()
+    config.MarkdownExporter.exclude_input = True
+    config.NbConvertBase.display_data_priority = [
+        "text/markdown",
+        "image/png",
+        "image/jpeg",
+        "text/html",
+        "text/plain",
+    ]
+    exporter = MarkdownExporter(
+        config=config, template_name=MARKDOWN_TEMPLATE, extra_template_basedirs=[str(TEMPLATES_DIR)]
+    )
+    exporter.register_filter("markdown_alt", markdown_alt)
+    exporter.register_filter(
+        "html_as_markdown", lambda fragment: markdown_text(html_as_text(fragment))
+    )
+    return exporter
+
+
+def render_markdown(
+    notebook_path: Path, md_path: Path, results: Mapping[str, Any] | None = None
+) -> Path:
+    """A wiki-ready copy: pipe tables, figures as PNG files in ``<name>_files/`` beside it."""
+    files_dir = f"{md_path.stem}_files"
+    body, resources = markdown_exporter().from_notebook_node(
+        _read_notebook(notebook_path), resources={"output_files_dir": files_dir}
+    )
+    for name, data in (resources.get("outputs") or {}).items():
+        target = md_path.parent / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    parts = []
+    if results:
+        parts.append(markdown_table(header_rows(results), ["name", "value"], "Run"))
+    parts.append(body)
+    if results:
+        parts.append("## Reproduce\n\n" + markdown_text(reproduce_command(dict(results))))
+    md_path.write_text("\n".join(parts), encoding="utf-8")
+    return md_path

@@ -1,0 +1,195 @@
+"""``python -m kit run NOTEBOOK``: check parameters, execute with papermill, render, record.
+
+Parameters merge as papermill merges them (``-f`` < ``-y`` < ``-p`` < ``-r``), then are
+checked against the notebook's parameter dataclass and pre-flighted (model folder, images,
+engine arguments) before a run folder is made or an engine is started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kit.core.files import check_writable
+from kit.core.params import ParameterError
+from kit.core.paths import NOTEBOOKS_DIR
+from kit.core.processes import process_alive, stop_process_tree
+from kit.records.results import RESULTS_FILE, SCHEMA_VERSION, read_document, write_document
+from kit.report.render import render_html, render_markdown
+from kit.runs.index import write_index
+from kit.runs.parameters import (
+    RunRequest,
+    check_resume,
+    merge_parameters,
+    preflight,
+    resume_values,
+    write_parameters,
+)
+from kit.runs.record import check_outputs_writable, new_run_dir
+from kit.runs.sections import section_progress
+from kit.runs.signals import Interrupted, stop_cleanly_on_signals
+
+
+@dataclass
+class RunOutcome:
+    folder: Path
+    status: str
+    notebook: Path
+    report: Path | None
+    results: Path
+    error: str | None = None
+    interrupted: int | None = None  # the signal that stopped the run
+
+
+def keep_previous_attempt(folder: Path, notebook: str) -> None:
+    """Move an interrupted attempt's notebook and report aside instead of overwriting them."""
+    attempt = 1
+    while (folder / f"{notebook}.attempt-{attempt}.ipynb").exists():
+        attempt += 1
+    for name, suffix in ((notebook, ".ipynb"), ("report", ".html")):
+        current = folder / f"{name}{suffix}"
+        if current.exists():
+            current.rename(folder / f"{name}.attempt-{attempt}{suffix}")
+
+
+def execute(request: RunRequest) -> RunOutcome:
+    if request.resume is not None:
+        values = {**resume_values(request.resume, request.notebook), **merge_parameters(request)}
+    else:
+        values = merge_parameters(request)
+    params = preflight(request.schema, values)
+    check_outputs_writable()
+    if request.resume is not None:
+        check_resume(request.resume, params)
+        check_writable(
+            request.resume, "--resume: the run folder", "Resume from a copy you can write to."
+        )
+        folder = request.resume
+        keep_previous_attempt(folder, request.notebook)
+    else:
+        folder = new_run_dir(request.notebook)
+    source = NOTEBOOKS_DIR / f"{request.notebook}.ipynb"
+    executed = folder / f"{request.notebook}.ipynb"
+    results = folder / RESULTS_FILE
+    write_parameters(folder, values)
+    print(f"run folder: {folder}", flush=True)
+    os.environ["KIT_RUN_DIR"] = str(folder)
+    os.environ["JUPYTER_PREFER_ENV_PATH"] = "1"  # the kernel is this environment's python3
+    import papermill
+
+    error = None
+    started = time.monotonic()
+    with stop_cleanly_on_signals(results) as signals, section_progress(source, started):
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=values,
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=True,  # papermill then logs "Executing Cell N": see SectionLog
+                stdout_file=sys.stdout,  # the notebook's own progress lines
+                stderr_file=sys.stderr,
+                # ipykernel warns about TCP on loopback at every start; errors still show
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        except Interrupted:
+            pass
+        except papermill.PapermillExecutionError as exc:
+            error = f"{exc.ename}: {exc.evalue}"
+        except Exception as exc:  # kernel died, could not start, ...
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            os.environ.pop("KIT_RUN_DIR", None)
+            stopped = stop_leftovers(results)
+    interrupted = signals.signum
+    if interrupted is not None:
+        name = signal.Signals(interrupted).name
+        error = f"interrupted by {name}: what the run had saved until then is kept"
+    document = _settle_results(
+        results, request.notebook, values, error, time.monotonic() - started, interrupted
+    )
+    if stopped:  # say so in the record: the engine did not end by itself
+        document["stopped_processes"] = stopped
+        write_document(results, document)
+    report = None
+    if executed.is_file():
+        report = render_html(executed, folder / "report.html", document)
+        render_markdown(executed, folder / "report.md", document)
+
+    write_index(folder.parent)
+    status = document["status"]
+    return RunOutcome(folder, status, executed, report, results, error, interrupted)
+
+
+def stop_leftovers(results: Path) -> list[int]:
+    """Stop what the run record names and papermill left alive: the kernel and its children,
+    and the engine processes the kernel started (which outlive a kernel that was killed)."""
+    document = read_document(results)
+    if document is None:
+        return []
+    stopped = []
+    for identity in [document.get("process") or {}, *document.get("engine_processes", [])]:
+        if identity and identity.get("pid") != os.getpid() and process_alive(identity):
+            stopped += stop_process_tree(int(identity["pid"]))
+    return stopped
+
+
+def _settle_results(
+    path: Path,
+    notebook: str,
+    values: dict,
+    error: str | None,
+    seconds: float,
+    interrupted: int | None = None,
+) -> dict[str, Any]:
+    """Make results.json say how the run ended, keeping what the notebook already saved."""
+    document = read_document(path)
+    if document is None:  # the notebook failed before opening its run record
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "notebook": notebook,
+            "parameters": values,
+            "environment": {},
+        }
+    if interrupted is not None:
+        document["status"], document["error"] = "interrupted", error
+    elif error is not None:
+        document["status"], document["error"] = "failed", error
+    elif document.get("status") != "ok":
+        document["status"] = "failed"
+        document["error"] = "the notebook ended without finishing its run record"
+    if document["status"] != "ok" or not document.get("finished_at"):
+        document["finished_at"] = datetime.now(UTC).isoformat()
+    document.setdefault("duration_s", round(seconds, 3))
+    write_document(path, document)
+    return document
+
+
+def main_run(request: RunRequest) -> int:
+    try:
+        outcome = execute(request)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if outcome.interrupted is not None:
+        print(
+            f"interrupted ({signal.Signals(outcome.interrupted).name}): what was saved is "
+            f"kept in {outcome.folder}" + (f"; report: {outcome.report}" if outcome.report else ""),
+            file=sys.stderr,
+        )
+        return 128 + outcome.interrupted
+    print(f"status: {outcome.status}")
+    if outcome.report:
+        print(f"report: {outcome.report}")
+    print(f"results: {outcome.results}")
+    if outcome.error:
+        print(f"error: {outcome.error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,66 @@
+"""``python -m kit run NOTEBOOK``: check parameters, execute with papermill, render, record.
+
+Parameters merge as papermill merges them (``-f`` < ``-y`` < ``-p`` < ``-r``), then are
+checked against the notebook's parameter dataclass and pre-flighted (model folder, images,
+engine arguments) before a run folder is made or an engine is started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kit.core.processes import process_alive
+from kit.records.results import read_document
+
+
+class Interrupted(Exception):
+    """The user stopped a run (Ctrl-C is SIGINT; SIGTERM comes from kill or a scheduler)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@dataclass
+class InterruptState:
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def stop_cleanly_on_signals(results: Path):
+    """SIGINT and SIGTERM stop the notebook where it is, and the run ends as "interrupted".
+
+    The signal is passed on to the kernel as SIGINT, so the running cell raises
+    KeyboardInterrupt there; papermill then saves the notebook, shuts the kernel (and the
+    engine in it) down and returns. Raising in this process instead would land wherever
+    papermill happens to be (a logging call swallowed it). Before the kernel has opened its
+    run record, or on a second signal, it stops at once.
+    """
+    state = InterruptState()
+
+    def handler(signum, frame):
+        first = state.signum is None
+        state.signum = signum
+        kernel = kernel_identity(results)
+        if first and kernel and process_alive(kernel):
+            os.kill(int(kernel["pid"]), signal.SIGINT)
+        else:
+            raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield state
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def kernel_identity(results: Path) -> dict[str, Any] | None:
+    """The kernel process named in a run record, if the record exists yet."""
+    document = read_document(results)
+    return None if document is None else document.get("process")
