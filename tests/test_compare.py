@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kit.compare.runs import load_runs
+from kit.compare.inputs import load_runs
 from kit.compare.table import compare
 from kit.core.params import ParameterError
 from kit.records.references import load_references

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from kit.compare.runs import load_runs
+from kit.compare.inputs import load_runs
 from kit.compare.table import compare, conditions
 from kit.engines.offline import engine_config
 from kit.engines.params import EnginePlan

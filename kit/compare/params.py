@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kit.compare.runs import load_runs
+from kit.compare.inputs import load_runs
 from kit.core.params import ParameterError
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kit.compare.runs import run_label
+from kit.compare.inputs import run_label
 from kit.core.params import ParameterError
 from kit.records.perf import PerfPointRecord, batching, point_label
 from kit.records.references import PERF_METRICS, References, load_references

@@ -22,7 +22,7 @@ class DemoRecord:
     prompt: str | None = None
     generated_text: str | None = None
     finish_reason: str | None = None
-    image_sizes: list[list[int]] = field(default_factory=list)  # (width, height) per image
+    image_sizes: list[tuple[int, int]] = field(default_factory=list)  # (width, height) each
     num_prompt_tokens: int | None = None  # as vLLM counted them
     expected_prompt_tokens: int | None = None  # as the kit counted them before the run
     num_text_tokens: int | None = None
@@ -57,7 +57,7 @@ class DemoRecord:
             prompt=prompt,
             generated_text=completion.text,
             finish_reason=completion.finish_reason,
-            image_sizes=[[int(w), int(h)] for w, h in image_sizes],
+            image_sizes=[(int(w), int(h)) for w, h in image_sizes],
             num_prompt_tokens=completion.prompt_tokens or 0,
             expected_prompt_tokens=text_tokens + sum(image_tokens),
             num_text_tokens=text_tokens,
@@ -78,7 +78,11 @@ class DemoRecord:
     @classmethod
     def of(cls, section: Any) -> DemoRecord | None:
         section = mapping(section)
-        return cls(**known_fields(cls, section)) if section else None
+        if not section:
+            return None
+        values = known_fields(cls, section)
+        values["image_sizes"] = [(int(w), int(h)) for w, h in values.get("image_sizes") or []]
+        return cls(**values)
 
     @property
     def prompt_length_matches(self) -> bool:

@@ -25,26 +25,12 @@ from transformers.image_processing_utils import BaseImageProcessor
 from transformers.processing_utils import ImagesKwargs, ProcessorMixin
 
 CROP = 336  # CLIP ViT-L/14-336 input side
-
-
 NUM_IMG_TOKENS = 144  # tokens per 336x336 view after the 2x2 merge
-
-
 NEWLINE_TOKENS = 12  # one separator token per row of a 12-token-wide view
-
-
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-
-
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
 MAX_IMAGE_TAGS = 1000
-
-
 IMAGE_TAG = re.compile(r"<\|image_\d+\|>")
-
-
 LEGACY_TRANSFORMERS = int(transformers.__version__.split(".")[0]) < 5
 
 
