@@ -213,7 +213,7 @@ def test_one_reader_for_the_log_and_the_scorer(tmp_path):
 def test_log_lines_are_strict_json_and_parses_compare_as_recorded(tmp_path):
     path = tmp_path / "predictions.jsonl"
     PredictionLog(path).append([{"id": "a", "response": "nan", "parsed": M.json_safe([math.nan])}])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not JSON compliant"):  # NaN is no strict JSON
         PredictionLog(path).append([{"id": "b", "response": "nan", "parsed": [math.nan]}])
     line = PredictionLog(path).load().lines["a"]
     assert line["parsed"] == ["NaN"] and same_parse(line["parsed"], [math.nan])

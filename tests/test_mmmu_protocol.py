@@ -13,6 +13,7 @@ import pytest
 
 from kit import mmmu as M
 from kit import mmmu_fixture as F
+from kit.params import ParameterError
 
 ABCD = ["A", "B", "C", "D"]
 
@@ -78,7 +79,7 @@ def test_thirty_subjects_official_order_and_groups():
 def test_parse_options_and_gold():
     assert M.parse_options("['a b', \"it's\", '<image 2>']") == ["a b", "it's", "<image 2>"]
     assert M.parse_options("[]") == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"options is not a Python list literal: '\[unbalanced'"):
         M.parse_options("[unbalanced")
     assert M.parse_gold("['24/7', '3.429']") == ["24/7", "3.429"]
     assert M.parse_gold("B") == "B"
@@ -126,14 +127,14 @@ def test_referenced_images_first_appearance_unique_existing_only():
     assert M.select_images(question(images=()), "first") == []
     # Nothing referenced: `all` still sends the images the question has.
     assert M.select_images(question(text="No marker", images=(1, 2)), "all") == [1, 2]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown image policy 'every'"):
         M.select_images(q, "every")
 
 
 def test_iter_chunks():
     assert list(M.iter_chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
     assert list(M.iter_chunks([], 3)) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="chunk size must be >= 1, got 0"):
         list(M.iter_chunks([1], 0))
 
 
@@ -581,7 +582,7 @@ def test_lazy_loading_matches_eager(fixture_dir):
 
 
 def test_decode_image_errors_surface_at_decode():
-    with pytest.raises(Exception):  # noqa: B017 - PIL raises UnidentifiedImageError (OSError)
+    with pytest.raises(ParameterError, match="'image bytes' cannot be read as an image"):
         M.decode_image(b"not an image")
 
 
