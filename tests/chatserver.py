@@ -73,6 +73,13 @@ def _chunk(delta: dict | None, finish: str | None = None, usage: dict | None = N
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog (5) refuses connections when a chunk of 32 questions is sent at
+    # once; a real server (uvicorn) listens with 2048.
+    request_queue_size = 256
+
+
 class ChatServer:
     def __init__(self, behaviour: Behaviour | None = None):
         self.behaviour = behaviour or Behaviour()
@@ -114,8 +121,7 @@ class ChatServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.chat(self, body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
