@@ -92,7 +92,7 @@ def vllm_scheduling_run(perf_vllm_run):
 
 
 @pytest.mark.slow
-def test_vllm_scheduling_records_the_spreads_whatever_they_are(vllm_scheduling_run):
+def test_vllm_scheduling_records_spreads_that_agree_with_the_timeline(vllm_scheduling_run):
     folder, results = vllm_scheduling_run
     engine = results["engine"]
     assert engine["scheduling"] == "vllm" and engine["engine_core"] == "separate process"
