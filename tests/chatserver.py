@@ -5,7 +5,9 @@ It answers what the kit asks of a server (``/v1/models``, ``/health``, ``/versio
 question "A" (or ``tokens`` tokens of it), and fails the way real deployments fail, chosen
 per test with ``mode``:
 
-- ``ok``: a normal streamed answer;
+- ``ok``: a normal streamed answer; ``first_token_delay_s`` holds its first content chunk
+  back (the role chunk goes out at once) and ``token_gap_s`` each later one, so timing
+  tests have lower bounds that hold on any machine;
 - ``http400`` / ``http500``: an error status before any chunk;
 - ``cut``: two content chunks, then the connection closes without a finish reason;
 - ``slow``: waits ``delay_s`` before the first byte (a request timeout);
@@ -37,6 +39,8 @@ class Behaviour:
     mode: str = "ok"
     delay_s: float = 0.0
     die_after: int | None = None
+    first_token_delay_s: float = 0.0
+    token_gap_s: float = 0.0
     prompt_tokens: int = 10
 
 
@@ -67,6 +71,13 @@ def _chunk(delta: dict | None, finish: str | None = None, usage: dict | None = N
     if usage is not None:
         body["usage"] = usage
     return f"data: {json.dumps(body)}\n\n".encode()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog (5) refuses connections when a chunk of 32 questions is sent at
+    # once; a real server (uvicorn) listens with 2048.
+    request_queue_size = 256
 
 
 class ChatServer:
@@ -110,8 +121,7 @@ class ChatServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.chat(self, body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -156,6 +166,8 @@ class ChatServer:
         handler.end_headers()
         out = handler.wfile
         out.write(_chunk({"role": "assistant", "content": ""}))
+        out.flush()
+        time.sleep(b.first_token_delay_s)
         out.write(_chunk({"content": "A"}))
         if b.mode == "cut":
             out.write(_chunk({"content": " and"}))
@@ -163,6 +175,8 @@ class ChatServer:
             handler.close_connection = True
             return
         for _ in range(tokens - 1):
+            out.flush()
+            time.sleep(b.token_gap_s)
             out.write(_chunk({"content": " A"}))
         out.write(_chunk({}, finish="length" if tokens > 1 else "stop"))
         usage = {

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.register_assert_rewrite("tests.roofline_checks")  # its asserts explain themselves
+
 REPO = Path(__file__).resolve().parents[1]
 
 

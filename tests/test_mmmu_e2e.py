@@ -7,6 +7,7 @@ image_policy "all"; a third resume of the finished run starts no engine at all.
 
 from __future__ import annotations
 
+import ast
 import html
 import io
 import json
@@ -47,6 +48,7 @@ from kit.mmmu.scoring import (
 )
 from kit.models.phi3v.family import PHI3V
 
+from .chatserver import ChatServer
 from .conftest import BROKEN_ID, MMMU_SUBJECTS, REPO, kit_in_process
 
 RUN1_SUBJECTS = MMMU_SUBJECTS
@@ -223,7 +225,7 @@ def test_one_reader_for_the_log_and_the_scorer(tmp_path):
 def test_log_lines_are_strict_json_and_parses_compare_as_recorded(tmp_path):
     path = tmp_path / "predictions.jsonl"
     PredictionLog(path).append([{"id": "a", "response": "nan", "parsed": json_safe([math.nan])}])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not JSON compliant"):  # NaN is no strict JSON
         PredictionLog(path).append([{"id": "b", "response": "nan", "parsed": [math.nan]}])
     line = PredictionLog(path).load().lines["a"]
     assert line["parsed"] == ["NaN"] and same_parse(line["parsed"], [math.nan])
@@ -290,6 +292,109 @@ def test_progress_line(capsys):
 
 
 # --------------------------------------------------------------------------------------------
+# Scoring checked from the parquet golds: a server that answers every question "A"
+# --------------------------------------------------------------------------------------------
+
+OPEN_GOLD_A = "validation_Art_2"  # an open question whose gold the test sets to "A"
+
+
+def official_open_correct_for_a(answer: str) -> bool:
+    """The official open-answer rule (MMMU eval/utils) for the response "A", written out:
+    the response parses to [" a", "a "]; a gold (or each of a list gold) is a number (never
+    equal to those strings) or lower-cased text, a single character c as [" c", "c "]; it is
+    right when a text gold occurs inside a parsed response."""
+    text = answer.strip()
+    golds = ast.literal_eval(text) if text.startswith("[") and text.endswith("]") else [answer]
+    predictions = [" a", "a "]
+    for gold in golds:
+        gold = str(gold).strip()
+        try:
+            float(gold.replace(",", ""))
+            continue  # a number: the response "A" holds none
+        except ValueError:
+            pass
+        gold = gold.lower()
+        forms = [" " + gold, gold + " "] if len(gold) == 1 else [gold]
+        if any(form in prediction for form in forms for prediction in predictions):
+            return True
+    return False
+
+
+def expected_for_always_a(dataset: Path, subjects: list[str]) -> dict[str, dict[str, int]]:
+    """Per subject and per question type, (correct, n) for the response "A", from the gold
+    column of the parquet files (read with pyarrow, not with the kit)."""
+    tally: dict[str, dict[str, int]] = {}
+    for subject in subjects:
+        path = dataset / subject / "validation-00000-of-00001.parquet"
+        for row in pq.read_table(path, columns=["id", "question_type", "answer"]).to_pylist():
+            if row["question_type"] == "multiple-choice":
+                gold = row["answer"].strip()
+                letters = ast.literal_eval(gold) if gold.startswith("[") else [gold]
+                right = "A" in letters
+            else:
+                right = official_open_correct_for_a(row["answer"])
+            for key in (subject, row["question_type"]):
+                counts = tally.setdefault(key, {"correct": 0, "n": 0})
+                counts["correct"] += right
+                counts["n"] += 1
+    return tally
+
+
+def accuracy(counts: dict[str, int]) -> dict:
+    return {"acc": round(counts["correct"] / counts["n"], 3), **counts}
+
+
+@pytest.fixture(scope="module")
+def always_a_dataset(tmp_path_factory) -> Path:
+    """The fixture's six subjects (one per group); one open gold is the letter "A"."""
+    dest = tmp_path_factory.mktemp("mmmu-always-a")
+    for subject in MMMU_SUBJECTS:
+        shutil.copytree(fixture_dataset() / subject, dest / subject)
+    path = dest / "Art" / "validation-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    (row,) = [r for r in rows if r["id"] == OPEN_GOLD_A]
+    assert row["question_type"] == "open"
+    row["answer"] = "A"
+    pq.write_table(table.from_pylist(rows, schema=table.schema), path)
+    return dest
+
+
+def test_accuracy_of_a_server_that_always_answers_a(always_a_dataset, tmp_path, smoke_model):
+    """Every question answered "A" (tests/chatserver.py, no engine): multiple choice is right
+    exactly where the gold letter is A, open questions as the official rule says (only the
+    gold "A" here, lower-cased on both sides), and no response needs the random fallback."""
+    outputs = tmp_path / "outputs"
+    with ChatServer() as fake:
+        proc = kit_in_process(
+            "run", "mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "backend", "server",
+            "-p", "base_url", fake.base_url, "-p", "dataset", str(always_a_dataset),
+            "-p", "subjects", ",".join(MMMU_SUBJECTS), "-p", "limit", "8",
+            env={"KIT_OUTPUTS_DIR": str(outputs)},
+        )  # fmt: skip
+        asked = len(fake.requests)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (folder,) = outputs.glob("*-mmmu-*")
+    mmmu = json.loads((folder / "results.json").read_text())["mmmu"]
+    tally = expected_for_always_a(always_a_dataset, MMMU_SUBJECTS)
+    total = {k: sum(tally[s][k] for s in MMMU_SUBJECTS) for k in ("correct", "n")}
+    assert total["n"] == asked == 48
+    assert 0 < total["correct"] < total["n"]  # the check can tell right from wrong
+    assert tally["open"]["correct"] == 1  # the gold "A": both sides lower-cased
+    assert mmmu["overall"] == accuracy(total)
+    assert mmmu["subjects"] == {s: accuracy(tally[s]) for s in MMMU_SUBJECTS}
+    members = {group: [s for s in MMMU_SUBJECTS if s in names] for group, names in GROUPS.items()}
+    assert mmmu["groups"] == {g: accuracy(tally[s]) for g, (s,) in members.items()}
+    assert mmmu["by_question_type"] == {t: accuracy(tally[t]) for t in ("multiple-choice", "open")}
+    assert mmmu["counts"] == {"questions": 48, "answered": 48, "errors": 0, "fallbacks": 0}
+    # vendor-strict: a response that is exactly the gold letter; open answers officially
+    assert mmmu["scoring"]["vendor_strict"]["overall"] == accuracy(total)
+    lines = _lines(folder / "predictions.jsonl")
+    assert {x["response"] for x in lines} == {"A"} and not any(x["fallback"] for x in lines)
+    assert next(x for x in lines if x["id"] == OPEN_GOLD_A)["correct"] is True
+
+
+# --------------------------------------------------------------------------------------------
 # End to end on the tiny model
 # --------------------------------------------------------------------------------------------
 
@@ -331,21 +436,25 @@ def test_undecodable_image_is_an_error_and_the_run_continues(run1):
     results = json.loads((folder / "results.json").read_text())
     assert results["status"] == "ok" and results["error"] is None
     mmmu = results["mmmu"]
+    lines = _lines(folder / "predictions.jsonl")
     assert mmmu["counts"] == {
         "questions": 12,
         "answered": 11,
         "errors": 1,
-        "fallbacks": mmmu["fallbacks"],
+        "fallbacks": sum(x["fallback"] for x in lines),  # as each answer's line records it
     }
     ((error,),) = [mmmu["error_questions"]]
     assert error["id"] == BROKEN_ID and error["error"].startswith("image failed to decode")
-    line = next(x for x in _lines(folder / "predictions.jsonl") if x["id"] == BROKEN_ID)
+    line = next(x for x in lines if x["id"] == BROKEN_ID)
     assert line["response"] is None and line["correct"] is False and line["error"]
     assert "image failed to decode" in (folder / "report.html").read_text()
 
 
 @pytest.mark.slow
-def test_results_match_an_independent_scoring_of_the_predictions(run1, dataset):
+def test_results_are_the_scoring_of_the_recorded_predictions(run1, dataset):
+    """results.json agrees with a rescoring of predictions.jsonl and with the scorer CLI (the
+    same scorer: a check that the record and the log agree; the scorer itself is checked
+    against the parquet golds by test_accuracy_of_a_server_that_always_answers_a)."""
     folder, _ = run1
     mmmu = json.loads((folder / "results.json").read_text())["mmmu"]
     lines = _lines(folder / "predictions.jsonl")

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from kit.core.params import ParameterError
 from kit.mmmu.answer import iter_chunks
 from kit.mmmu.dataset import DatasetError, ImageReader, check_dataset, load_split, present_subjects
 from kit.mmmu.fixture import (
@@ -121,7 +122,7 @@ def test_thirty_subjects_official_order_and_groups():
 def test_parse_options_and_gold():
     assert parse_options("['a b', \"it's\", '<image 2>']") == ["a b", "it's", "<image 2>"]
     assert parse_options("[]") == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"options is not a Python list literal: '\[unbalanced'"):
         parse_options("[unbalanced")
     assert parse_gold("['24/7', '3.429']") == ["24/7", "3.429"]
     assert parse_gold("B") == "B"
@@ -169,14 +170,14 @@ def test_referenced_images_first_appearance_unique_existing_only():
     assert select_images(question(images=()), "first") == []
     # Nothing referenced: `all` still sends the images the question has.
     assert select_images(question(text="No marker", images=(1, 2)), "all") == [1, 2]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown image policy 'every'"):
         select_images(q, "every")
 
 
 def test_iter_chunks():
     assert list(iter_chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
     assert list(iter_chunks([], 3)) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="chunk size must be >= 1, got 0"):
         list(iter_chunks([1], 0))
 
 
@@ -624,7 +625,7 @@ def test_lazy_loading_matches_eager(fixture_dir):
 
 
 def test_decode_image_errors_surface_at_decode():
-    with pytest.raises(Exception):  # noqa: B017 - PIL raises UnidentifiedImageError (OSError)
+    with pytest.raises(ParameterError, match="'image bytes' cannot be read as an image"):
         decode_image(b"not an image")
 
 

@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from .roofline_checks import check_roofline_bounds, recorded_device
+
 
 @pytest.fixture(scope="module")
 def perf_run(perf_sweep_run):
@@ -15,6 +17,7 @@ def perf_run(perf_sweep_run):
 @pytest.mark.slow
 def test_results_hold_both_column_sets_per_point(perf_run):
     _, results = perf_run
+    device, peaks = recorded_device(results)
     points = results["perf"]["points"]
     assert [(p["params"]["input_len"], p["params"]["batch_size"]) for p in points] == [
         (800, 1),
@@ -32,8 +35,7 @@ def test_results_hold_both_column_sets_per_point(perf_run):
         assert standard["num_requests"] == point["params"]["batch_size"]  # 1 iteration
         for metric in ("ttft_ms", "tpot_ms", "e2e_ms", "prefill_ms", "decode_ms", "queue_ms"):
             assert {"mean", "median", "p90", "p99"} <= set(standard[metric])
-        assert point["roofline"]["decode_ms_per_token"] is None  # CPU: no datasheet peaks
-        assert "no datasheet peaks" in point["roofline"]["reason"]
+        check_roofline_bounds(point["roofline"], device, peaks)
 
 
 @pytest.mark.slow
@@ -47,11 +49,13 @@ def test_prompt_and_output_lengths_were_exact(perf_run):
 
 @pytest.mark.slow
 def test_report_has_tables_and_figures(perf_run):
-    folder, _ = perf_run
+    folder, results = perf_run
     report = (folder / "report.html").read_text()
     assert "Vendor-compatible columns" in report and "Standard columns" in report
     assert report.count("data:image/png;base64,") >= 4 + 4 + 1  # timelines, histograms, sweep
-    assert "no datasheet peaks recorded for device" in report
+    _, peaks = recorded_device(results)
+    no_peaks = "no datasheet peaks recorded for device" in report
+    assert no_peaks is (peaks is None)  # the roofline section says why it has no bounds
 
 
 @pytest.mark.slow
@@ -69,7 +73,16 @@ def test_vendor_scheduling_prefills_each_batch_in_one_step(perf_run):
             assert batch["requests"] == 2
             assert batch["scheduling_steps"] == 1 and batch["first_token_steps"] == 1
             assert batch["scheduling_spread_ms"] == 0.0
-            assert batch["arrival_spread_ms"] >= 0.0
+        # the request timeline (first timed iteration) shows the same batch
+        timeline, first = point["timeline"], schedule["iterations"][0]
+        assert len({r["scheduled"] for r in timeline}) == 1
+        assert first["arrival_spread_ms"] == pytest.approx(arrival_spread_ms(timeline))
+
+
+def arrival_spread_ms(timeline: list[dict]) -> float:
+    """Last minus first arrival of a timeline's requests (seconds since the first), in ms."""
+    arrivals = [r["arrival"] for r in timeline]
+    return 1000 * (max(arrivals) - min(arrivals))
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +92,19 @@ def vllm_scheduling_run(perf_vllm_run):
 
 
 @pytest.mark.slow
-def test_vllm_scheduling_records_the_spreads_whatever_they_are(vllm_scheduling_run):
+def test_vllm_scheduling_records_spreads_that_agree_with_the_timeline(vllm_scheduling_run):
     folder, results = vllm_scheduling_run
     engine = results["engine"]
     assert engine["scheduling"] == "vllm" and engine["engine_core"] == "separate process"
     (point,) = results["perf"]["points"]
     (batch,) = point["schedule"]["iterations"]
-    assert batch["requests"] == 2 and batch["scheduling_steps"] in (1, 2)
-    assert batch["arrival_spread_ms"] >= 0 and batch["scheduling_spread_ms"] >= 0
+    timeline = point["timeline"]  # the same requests, from their own timestamps
+    assert batch["requests"] == len(timeline) == 2 and timeline[0]["arrival"] == 0.0
+    scheduled = [r["scheduled"] for r in timeline]
+    assert batch["scheduling_steps"] == len(set(scheduled)) in (1, 2)
+    assert batch["scheduling_spread_ms"] == pytest.approx(1000 * (max(scheduled) - min(scheduled)))
+    assert batch["arrival_spread_ms"] == pytest.approx(arrival_spread_ms(timeline))
     assert batch["staggered"] is (batch["scheduling_steps"] == 2)
-    assert len(point["timeline"]) == 2 and point["timeline"][0]["arrival"] == 0.0
     report = (folder / "report.html").read_text()
     assert "scheduling vllm" in report  # the run header names the mode
 

@@ -67,7 +67,7 @@ def test_wilson_edges():
     assert zero.low == 0.0 and zero.high == pytest.approx(0.489900, abs=1e-5)
     assert wilson(4, 4).high == 1.0
     assert wilson(0, 0).estimate is None and not wilson(0, 0).has_interval
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("need 0 <= successes <= n, got 5 of 4")):
         wilson(5, 4)
 
 

@@ -45,7 +45,25 @@ def test_a_healthy_stream_is_timed_chunk_by_chunk():
         answer = ask(backend(fake.base_url))
     assert answer.error is None and answer.text == "A" and answer.finish_reason == "stop"
     assert answer.prompt_tokens == 10 and answer.output_tokens == 1
-    assert answer.timing.ttft_s is not None and answer.timing.e2e_s >= answer.timing.ttft_s
+    assert answer.timing.tpot_s is None  # one token: nothing after the first to spread
+
+
+FIRST_TOKEN_S, TOKEN_GAP_S = 0.3, 0.1
+
+
+def test_ttft_waits_for_the_first_content_and_tpot_spreads_the_rest():
+    """The server sends its role chunk (no content) at once, holds the first token back
+    FIRST_TOKEN_S and each later one TOKEN_GAP_S: lower bounds that hold on any machine."""
+    paced = Behaviour(first_token_delay_s=FIRST_TOKEN_S, token_gap_s=TOKEN_GAP_S)
+    request = GenRequest(question="Which?", images=[], prompt="Which?")
+    with ChatServer(paced) as fake:
+        result = backend(fake.base_url).generate([request], GenSampling.exact(3))
+    (answer,) = result.completions
+    assert answer.error is None and answer.text == "A A A" and answer.output_tokens == 3
+    timing = answer.timing
+    assert timing.ttft_s >= FIRST_TOKEN_S  # from the send to the first content, not the role
+    assert timing.decode_s >= 2 * TOKEN_GAP_S  # the two tokens after the first
+    assert timing.tpot_s >= TOKEN_GAP_S  # over n - 1 = 2 tokens
 
 
 @pytest.mark.parametrize("mode", ["http400", "http500"])

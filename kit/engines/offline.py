@@ -19,6 +19,7 @@ import enum
 import gc
 import os
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,6 +241,9 @@ def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:
             if log_file is None:
                 raise
             failure = exc
+            # An engine core in this process (scheduling: vendor) logs nothing of its failure;
+            # its traceback goes to the log, so that the log holds the root cause too.
+            traceback.print_exc()
     if failure is not None:
         cause = root_cause(log_file)
         cause_text = f" Root cause in the engine's log: {cause}." if cause else ""
