@@ -7,6 +7,7 @@ publish in a kernel; one test runs them in a real kernel too.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from kit import display, report
 from kit.report import html_table, render_html, render_markdown, text_block
 
+from .conftest import kit_in_process
 from .report_checks import (
     LONG_TOKEN,
     NBCONVERT_DEFAULT_ALT,
@@ -274,3 +276,55 @@ def test_display_helpers_publish_in_a_real_kernel(tmp_path):
     assert "**Environment**" in md
     render_html(path, tmp_path / "report.html")
     check_report_files(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# python -m kit render
+# --------------------------------------------------------------------------------------------
+
+
+def test_render_writes_html_and_markdown_next_to_the_notebook_with_its_results(tmp_path):
+    """README: ``python -m kit render out.ipynb`` after plain papermill -> out.html (and
+    out.md), with the run's header and reproduce command when its results are beside it."""
+    notebook = write_notebook(tmp_path / "out.ipynb", every_kind_of_output()[:1])
+    results = {**RESULTS_WITH_LONG_LABEL, "label": "rendered-label"}
+    (tmp_path / "out.results.json").write_text(json.dumps(results))
+    (tmp_path / "results.json").write_text(json.dumps({**results, "label": "folder-label"}))
+    proc = kit_in_process("render", str(notebook))
+    assert proc.returncode == 0, proc.stderr
+    html, md = tmp_path / "out.html", tmp_path / "out.md"
+    assert proc.stdout.split() == [str(html), str(md)]
+    for text in (html.read_text(), md.read_text()):
+        assert "rendered-label" in text and "folder-label" not in text  # out.results.json first
+        assert "Reproduce" in text and "papermill notebooks/demo.ipynb" in text
+        assert "Params" in text and "secret_code" not in text  # the notebook, code hidden
+    check_report_files(tmp_path, html_name="out.html", md_name="out.md")
+
+
+def test_render_finds_the_run_folder_s_results_and_takes_an_output_path(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    notebook = write_notebook(folder / "demo.ipynb", every_kind_of_output()[:1])
+    (folder / "results.json").write_text(json.dumps({**RESULTS_WITH_LONG_LABEL, "label": "mine"}))
+    target = tmp_path / "elsewhere" / "page.html"
+    target.parent.mkdir()
+    proc = kit_in_process("render", str(notebook), "-o", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert "mine" in target.read_text() and "mine" in target.with_suffix(".md").read_text()
+    assert not (folder / "demo.html").exists()
+
+
+def test_render_without_results_renders_the_notebook_alone(tmp_path):
+    notebook = write_notebook(tmp_path / "plain.ipynb", every_kind_of_output()[:1])
+    assert kit_in_process("render", str(notebook)).returncode == 0
+    html = (tmp_path / "plain.html").read_text()
+    assert "Params" in html and 'class="kit-header"' not in html and "Reproduce" not in html
+    assert "## Reproduce" not in (tmp_path / "plain.md").read_text()
+
+
+def test_render_of_a_missing_notebook_is_an_error_naming_it(tmp_path):
+    missing = tmp_path / "nope.ipynb"
+    proc = kit_in_process("render", str(missing))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"error: {missing} does not exist"
+    assert not any(tmp_path.iterdir())
