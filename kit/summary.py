@@ -77,8 +77,16 @@ def reproduce_command(results: Results) -> str:
     notebook = run.notebook if run.notebook != "?" else "notebook"
     parts = ["papermill", f"notebooks/{notebook}.ipynb", f"{notebook}-rerun.ipynb"]
     for name, value in run.parameters.items():
-        parts += ["-y", f"{name}: {json.dumps(value)}"]
+        parts += ["-y", f"{name}: {yaml_value(value)}"]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def yaml_value(value: Any) -> str:
+    """``value`` as JSON that YAML reads back unchanged: characters beyond printable ASCII
+    as YAML escapes, since YAML reads JSON's surrogate pairs (an emoji) as two characters
+    (and raw, a DEL is refused and a NEL read as a line break)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return "".join(c if ord(c) < 0x7F else f"\\U{ord(c):08x}" for c in text)
 
 
 @dataclass
