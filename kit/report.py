@@ -234,6 +234,8 @@ def header_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     from kit.summary import RunSummary
 
     summary = RunSummary.of(dict(results))
+    # a server that refused ignore_eos/min_tokens (kit.server): output lengths are the model's
+    control = str((results.get("engine") or {}).get("output_length_control") or "")
     rows = {
         "notebook": summary.notebook,
         "label": summary.label,
@@ -243,6 +245,7 @@ def header_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         "model revision": summary.revision,
         **({"weights": summary.weights} if summary.weights else {}),
         **({"engine": summary.engine} if summary.engine else {}),
+        **({"output lengths": control} if control.startswith("not honoured") else {}),
         "status": summary.status,
         **summary.headline,
     }

@@ -15,7 +15,7 @@ from kit.params import ParameterError
 from kit.server import ServerBackend, ServerError, served_model
 
 from .chatserver import MODEL, Behaviour, ChatServer
-from .conftest import kit_in_process, run_kit
+from .conftest import kit_in_process, run_into, run_kit
 
 
 def backend(url: str, timeout_s: float = 30.0) -> ServerBackend:
@@ -127,3 +127,41 @@ def test_mmmu_keeps_the_answers_of_a_server_that_died_mid_run(tmp_path, smoke_mo
         if path.is_file():
             assert b"sk-secret-0451" not in path.read_bytes(), path
     assert re.search(r"stopped answering", proc.stdout + proc.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# Perf through a server: what reaches it (the kit builds prompts of exactly input_len tokens
+# with the local model, so the fake server reports that many prompt tokens)
+# --------------------------------------------------------------------------------------------
+
+INPUT_LEN = 600
+FAKE_PERF = (
+    *("-f", "params/smoke-perf.yaml", "-p", "backend", "server", "-p", "input_len", str(INPUT_LEN)),
+    *("-p", "max_output_len", "4", "-p", "iterations", "1", "-p", "warmup", "0"),
+    *("-p", "ttft_probe", "false"),
+)
+
+
+def test_a_server_that_refuses_ignore_eos_is_named_and_the_run_goes_on(tmp_path, smoke_model):
+    """README: output lengths are forced with vLLM's ignore_eos/min_tokens, and a server
+    that refuses them is named in the report: the batch is sent again without them, its
+    output lengths are recorded as the model chose them, and results.json's engine section,
+    report.html and report.md say so."""
+    behaviour = Behaviour(mode="no_length_extensions", prompt_tokens=INPUT_LEN)
+    with ChatServer(behaviour) as fake:
+        folder, _ = run_into(tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url)
+        sent = [r.body for r in fake.requests]
+    extended = [any(k in body for k in ("ignore_eos", "min_tokens")) for body in sent]
+    assert extended == [True, True, False, False]  # batch_size 2: refused, then sent plain
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "ok"
+    (point,) = results["perf"]["points"]
+    assert point["observed"] == {"prompt_tokens": [INPUT_LEN], "output_tokens": [1]}
+    control = results["engine"]["output_length_control"]
+    assert control.startswith("not honoured: the server refused ignore_eos/min_tokens")
+    assert "Unrecognized request argument supplied: ignore_eos, min_tokens" in control
+    for report in ("report.md", "report.html"):
+        assert (
+            "not honoured: the server refused ignore_eos/min_tokens"
+            in (folder / report).read_text()
+        ), report
