@@ -11,6 +11,7 @@ import pytest
 
 from kit.backend import GenRequest, GenSampling
 from kit.engine import EngineParams
+from kit.load import arrival_offsets
 from kit.params import ParameterError
 from kit.server import ServerBackend, ServerError, served_model
 
@@ -165,3 +166,63 @@ def test_a_server_that_refuses_ignore_eos_is_named_and_the_run_goes_on(tmp_path,
             "not honoured: the server refused ignore_eos/min_tokens"
             in (folder / report).read_text()
         ), report
+
+
+CLOCK_SLACK_S = 1e-3  # asyncio may wake a timer up to its clock's resolution early (1 ns)
+
+
+def test_request_rate_and_burstiness_pace_the_requests_the_server_gets(tmp_path, smoke_model):
+    """A load point sends request i no earlier than its seeded arrival offset after the
+    point starts (kit.load.arrival_offsets with the run's seed), at most ``concurrency`` at
+    a time. The server's clock sees the point start after the /metrics read that opens it,
+    so every arrival is at least its offset after that read, on any machine; and a kit that
+    ignored the pacing would deliver them all within moments of it."""
+    from kit.backend import Load
+    from kit.perf_params import PerfParams, PlannedPoint
+    from kit.perf_run import PHASE_TIMED, _phase_seed, point_load
+
+    rate, burstiness, requests = 2.0, 0.5, 4
+    with ChatServer(Behaviour(prompt_tokens=INPUT_LEN)) as fake:
+        folder, _ = run_into(
+            tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url,
+            "-p", "concurrency", "2", "-p", "num_requests", str(requests),
+            "-p", "request_rate", str(rate), "-p", "burstiness", str(burstiness),
+        )  # fmt: skip
+        chats, gets, most = fake.requests, fake.gets, fake.state.max_in_flight
+    # the offsets of the point's first timed iteration, seeded by the run's seed (0)
+    params = PerfParams(request_rate=rate, burstiness=burstiness, concurrency=[2])
+    seed = _phase_seed(params, 0, PHASE_TIMED, 0)
+    offsets = arrival_offsets(requests, rate, burstiness, seed=seed)
+    planned = PlannedPoint(0, INPUT_LEN, requests, 4, text_tokens=0, image_tokens=0, concurrency=2)
+    assert point_load(params, planned, seed) == Load(concurrency=2, offsets=tuple(offsets))
+    assert offsets[-1] > 0.5  # long enough that unpaced requests could not meet it
+    first = min(r.arrived for r in chats)
+    opened = max(t for t, path in gets if path == "/metrics" and t < first)
+    arrivals = sorted(r.arrived for r in chats)
+    assert len(arrivals) == requests
+    for arrived, offset in zip(arrivals, sorted(offsets), strict=True):
+        assert arrived - opened >= offset - CLOCK_SLACK_S, (arrivals, opened, offsets)
+    assert most <= 2
+    (point,) = json.loads((folder / "results.json").read_text())["perf"]["points"]
+    assert point["params"]["request_rate"] == rate and point["params"]["burstiness"] == burstiness
+    assert point["served"]["client"]["completed"] == requests
+
+
+def test_an_infinite_request_rate_sends_a_wave_of_concurrency_at_once():
+    """request_rate inf: every offset is 0, so ``concurrency`` requests are in flight
+    together. The server holds the first two until both arrived, which a client sending
+    them one at a time never achieves; it never sees more than two at once."""
+    from kit.perf_params import PerfParams, PlannedPoint
+    from kit.perf_run import point_load
+
+    params = PerfParams(concurrency=[2])  # request_rate: inf, the default
+    planned = PlannedPoint(0, 600, 4, 3, text_tokens=0, image_tokens=0, concurrency=2)
+    load = point_load(params, planned, seed=7)
+    assert load.offsets == (0.0, 0.0, 0.0, 0.0)
+    with ChatServer(Behaviour(hold_first=2)) as fake:
+        requests = [GenRequest(question=f"Q{i}", images=[], prompt=f"Q{i}") for i in range(4)]
+        batch = backend(fake.base_url).generate(requests, GenSampling.exact(3), load)
+        assert not fake.state.hold_broken and fake.state.max_in_flight == 2
+        assert len(fake.requests) == 4
+    assert [c.error for c in batch.completions] == [None] * 4
+    assert [c.output_tokens for c in batch.completions] == [3] * 4
