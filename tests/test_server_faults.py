@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import psutil
 import pytest
 
 from kit.backend import GenRequest, GenSampling
@@ -226,3 +227,39 @@ def test_an_infinite_request_rate_sends_a_wave_of_concurrency_at_once():
         assert len(fake.requests) == 4
     assert [c.error for c in batch.completions] == [None] * 4
     assert [c.output_tokens for c in batch.completions] == [3] * 4
+
+
+# --------------------------------------------------------------------------------------------
+# A server the kit starts that is not healthy in time
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_started_server_not_healthy_within_server_start_timeout_s_fails_naming_it(
+    tmp_path, smoke_model
+):
+    """The kit starts a real ``vllm serve`` and waits server_start_timeout_s for /health.
+    0.05 s cannot be enough on any machine: the server is a new interpreter that imports
+    vLLM (seconds) and loads the model before it even listens, so the wait always ends
+    unanswered; nothing here depends on how fast the machine is. The run fails naming the
+    parameter, and the kit stops the server it started."""
+    outputs = tmp_path / "outputs"
+    proc = kit_in_process(
+        "run", "demo", "-f", "params/smoke-demo.yaml", "-p", "backend", "server",
+        "-p", "server_start_timeout_s", "0.05", "-p", "warmup", "0",
+        env={"KIT_OUTPUTS_DIR": str(outputs)},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (folder,) = outputs.glob("*-demo-*")
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "failed"
+    assert "did not answer" in results["error"] and "(server_start_timeout_s)" in results["error"]
+    assert "server_start_timeout_s" in proc.stderr
+    assert "server_start_timeout_s" in (folder / "report.html").read_text()
+    port = re.search(r"http://127\.0\.0\.1:(\d+)/health", results["error"]).group(1)
+    servers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline", "status"])
+        if f"--port {port}" in " ".join(p.info["cmdline"] or [])
+        and p.info["status"] != psutil.STATUS_ZOMBIE
+    ]
+    assert servers == []
