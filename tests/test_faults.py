@@ -27,11 +27,11 @@ import pytest
 
 from kit import jsonio
 from kit.engine import root_cause
-from kit.pauses import PAUSE_ENV, PAUSED_LINE
+from kit.pauses import PAUSE_ENV, PAUSED_LINE, RELEASE_ENV
 from kit.perf_params import check_fits
 from kit.run import mark_if_gone, process_identity
 
-from .conftest import REPO, run_kit
+from .conftest import REPO, kit_in_process, run_kit
 
 # A two-point perf grid whose first point finishes within seconds of the engine start.
 QUICK_GRID = (
@@ -147,6 +147,61 @@ def test_sigkill_of_the_kit_takes_the_engine_down_and_the_record_says_so(tmp_pat
     assert results["status"] == "interrupted" and results["finished_at"]
     assert "ended without finishing the record" in results["error"]
     assert results["perf"]["points"]  # what it had saved is kept
+
+
+@pytest.mark.slow
+def test_a_started_server_that_dies_mid_perf_fails_the_run_keeping_its_points(tmp_path):
+    """README (Server mode): a server that dies mid-run fails the run with its cause,
+    keeping the perf points finished so far. The kit starts a real vLLM server; the run is
+    held before point 1 (point 0 saved), the server and its engine are killed (SIGKILL, as
+    a crash or the OOM killer), then the hold is released (KIT_PAUSE_RELEASE) so point 1
+    meets the dead server. ``--resume`` then runs the perf grid again to the end."""
+    release = tmp_path / "release"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kit", "run", "perf", *QUICK_GRID, "-p", "backend", "server"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "KIT_OUTPUTS_DIR": str(tmp_path),
+            PAUSE_ENV: "perf.point:1",
+            RELEASE_ENV: str(release),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, tree = wait_until_held(proc, tmp_path)
+        (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+        endpoint = strict_json(folder / "results.json")["engine"]["endpoint"]
+        port = endpoint.rsplit(":", 1)[1]
+        (server,) = [p for p in tree if f"--port {port}" in " ".join(p.cmdline())]
+        dying = [server, *server.children(recursive=True)]
+        for process in dying:
+            process.kill()
+        assert gone(dying, timeout_s=30) == []
+        release.touch()
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=300) == 1, rest[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not release.exists()  # the hold took it
+    results = strict_json(folder / "results.json")
+    assert results["status"] == "failed"
+    assert "The vLLM server exited with code -9 during the run" in results["error"]
+    assert "The vLLM server exited with code -9" in rest  # the command says why
+    assert [p["params"]["input_len"] for p in results["perf"]["points"]] == [400]
+    assert "exited with code -9" in (folder / "report.html").read_text()
+    assert gone(tree, timeout_s=30) == []
+    resumed = kit_in_process("run", "perf", "--resume", str(folder))
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    results = strict_json(folder / "results.json")
+    assert results["status"] == "ok" and results["error"] is None
+    assert [p["params"]["input_len"] for p in results["perf"]["points"]] == [400, 500]
+    assert results["engine"]["started_by_kit"] and results["engine"]["endpoint"] != endpoint
+    assert (folder / "perf.attempt-1.ipynb").is_file()  # the failed attempt, kept aside
 
 
 # --------------------------------------------------------------------------------------------
