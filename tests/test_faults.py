@@ -31,6 +31,7 @@ from kit.pauses import PAUSE_ENV, PAUSED_LINE, RELEASE_ENV
 from kit.perf_params import check_fits
 from kit.run import mark_if_gone, process_identity
 
+from .chatserver import ChatServer
 from .conftest import REPO, kit_in_process, run_kit
 
 # A two-point perf grid whose first point finishes within seconds of the engine start.
@@ -149,6 +150,17 @@ def test_sigkill_of_the_kit_takes_the_engine_down_and_the_record_says_so(tmp_pat
     assert results["perf"]["points"]  # what it had saved is kept
 
 
+def held(proc: subprocess.Popen, place: str) -> list[str]:
+    """The run's output until it says it is held at ``place``."""
+    line = PAUSED_LINE.format(place=place)
+    lines = []
+    for text in proc.stdout:
+        lines.append(text)
+        if line in text:
+            return lines
+    raise AssertionError("the run ended before it was held:\n" + "".join(lines[-40:]))
+
+
 @pytest.mark.slow
 def test_a_started_server_that_dies_mid_perf_fails_the_run_keeping_its_points(tmp_path):
     """README (Server mode): a server that dies mid-run fails the run with its cause,
@@ -202,6 +214,57 @@ def test_a_started_server_that_dies_mid_perf_fails_the_run_keeping_its_points(tm
     assert [p["params"]["input_len"] for p in results["perf"]["points"]] == [400, 500]
     assert results["engine"]["started_by_kit"] and results["engine"]["endpoint"] != endpoint
     assert (folder / "perf.attempt-1.ipynb").is_file()  # the failed attempt, kept aside
+
+
+def test_an_interrupted_mmmu_run_keeps_its_answers_and_resumes_only_the_missing(tmp_path):
+    """README: Ctrl-C keeps every answer saved so far and the record says interrupted;
+    --resume answers only what is missing. Four questions, two per generate call, held
+    before the second call (KIT_PAUSE_AT), against the fake server (no engine: answering is
+    the server's part, resuming the kit's)."""
+    outputs = tmp_path / "outputs"
+    with ChatServer() as fake:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "kit", "run", "mmmu", "-f", "params/smoke-mmmu.yaml"),
+                *("-p", "backend", "server", "-p", "base_url", fake.base_url),
+                *("-p", "subjects", "Art,Physics", "-p", "chunk_size", "2"),
+            ],
+            cwd=REPO,
+            env={**os.environ, "KIT_OUTPUTS_DIR": str(outputs), PAUSE_ENV: "mmmu.chunk:1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            held(proc, "mmmu.chunk:1")
+            (folder,) = [p for p in outputs.iterdir() if p.is_dir()]
+            predictions = folder / "predictions.jsonl"
+            saved = predictions.read_text()
+            assert len(saved.splitlines()) == 2 and len(fake.requests) == 2
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal
+            rest = proc.stdout.read()
+            assert proc.wait(timeout=120) == 130, rest[-3000:]
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert "interrupted (SIGINT)" in rest and "Traceback" not in rest
+        results = strict_json(folder / "results.json")
+        assert results["status"] == "interrupted" and "SIGINT" in results["error"]
+        assert predictions.read_text() == saved
+        asked = len(fake.requests)
+        resumed = kit_in_process(
+            "run", "mmmu", "--resume", str(folder), env={"KIT_OUTPUTS_DIR": str(outputs)}
+        )
+        assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        assert len(fake.requests) - asked == 2  # only the two unanswered questions
+    text = predictions.read_text()
+    assert text.startswith(saved)  # the earlier answers as they were
+    ids = [json.loads(line)["id"] for line in text.splitlines()]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert {i.split("_")[1] for i in ids} == {"Art", "Physics"}
+    results = strict_json(folder / "results.json")
+    assert results["status"] == "ok" and results["mmmu"]["overall"]["n"] == 4
 
 
 # --------------------------------------------------------------------------------------------
