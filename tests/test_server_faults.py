@@ -1,6 +1,8 @@
 """Server mode when the server misbehaves: unreachable, wrong model, HTTP errors, a stream
-cut mid-answer, a request timeout, a server that dies mid-run. Against tests/chatserver.py,
-a small OpenAI-compatible server that fails on purpose (no vLLM engine starts here)."""
+cut mid-answer, a request timeout, a server that dies mid-run, one that refuses vLLM's
+ignore_eos/min_tokens; and what reaches a server (request pacing). Against tests/chatserver.py,
+a small OpenAI-compatible server that fails on purpose (no vLLM engine starts here; one test
+starts ``vllm serve`` and gives up on it long before it could answer)."""
 
 from __future__ import annotations
 
