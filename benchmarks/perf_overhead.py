@@ -37,8 +37,8 @@ def main() -> None:
     from kit.core.params import build
     from kit.engines.types import GenSampling
     from kit.perf.columns import standard_columns
-    from kit.perf.measure import timed_generate
     from kit.perf.params import PerfParams, plan_points, workload_builder
+    from kit.perf.sweep import timed_generate
 
     params = build(
         PerfParams,

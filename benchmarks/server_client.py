@@ -127,7 +127,7 @@ def kit_prompt_len(builder, random_input_len: int) -> int:
 
 def kit_round(backend, builder, params, planned, input_len: int, size: int, seed: int) -> Round:
     """``size`` requests through the kit's timed path, as a perf load point sends them."""
-    from kit.perf.measure import point_load, timed_generate
+    from kit.perf.sweep import point_load, timed_generate
 
     point = dataclasses.replace(planned, batch_size=size)
     requests = builder.batch(input_len, size, seed)

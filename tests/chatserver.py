@@ -18,7 +18,12 @@ per test with ``mode``:
   answered is decided when each arrives, under a lock, so no thread timing decides it.
 
 Every chat request is recorded (``requests``: its arrival time on the test's monotonic
-clock and its JSON body), so tests can check what reached the server and when.
+clock and its JSON body), and every GET (``gets``: arrival time and path), so tests can check
+what reached the server and when. ``max_in_flight`` is the most chat requests it was answering
+at once; a request stops counting just before its last bytes, so a client that waits for an
+answer before sending the next one is never counted twice. ``hold_first`` holds the first
+that many chat requests until all of them arrived (a client sending them one at a time never
+fills it: the hold then gives up after ``hold_timeout_s`` and says so in ``hold_broken``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class Behaviour:
     first_token_delay_s: float = 0.0
     token_gap_s: float = 0.0
     prompt_tokens: int = 10
+    hold_first: int = 0
+    hold_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,11 @@ class _State:
     accepted: int = 0  # chat requests taken on (answered, or being answered)
     dead: bool = False
     requests: list[Received] = field(default_factory=list)
+    gets: list[tuple[float, str]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    hold_broken: bool = False
+    arrived: threading.Condition | None = None
 
 
 def _chunk(delta: dict | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -84,6 +96,7 @@ class ChatServer:
     def __init__(self, behaviour: Behaviour | None = None):
         self.behaviour = behaviour or Behaviour()
         self.state = _State()
+        self.state.arrived = threading.Condition(self.state.lock)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,6 +118,8 @@ class ChatServer:
                 self.close_connection = True
 
             def do_GET(self):  # noqa: N802
+                with server.state.lock:
+                    server.state.gets.append((time.monotonic(), self.path))
                 if server.state.dead:
                     return self._drop()
                 if self.path == "/v1/models":
@@ -130,6 +145,11 @@ class ChatServer:
         with self.state.lock:
             return list(self.state.requests)
 
+    @property
+    def gets(self) -> list[tuple[float, str]]:
+        with self.state.lock:
+            return list(self.state.gets)
+
     def _admit(self, body: dict[str, Any]) -> bool:
         """Record the request; False when the server is (now) dead and must drop it."""
         b, state = self.behaviour, self.state
@@ -141,7 +161,21 @@ class ChatServer:
                 state.dead = True
                 return False
             state.accepted += 1
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            state.arrived.notify_all()
+            number = state.accepted
+            if number <= b.hold_first:  # wait for the rest of the first ones
+                if not state.arrived.wait_for(
+                    lambda: state.accepted >= b.hold_first, b.hold_timeout_s
+                ):
+                    state.hold_broken = True
             return True
+
+    def _finishing(self) -> None:
+        """The request's last bytes go out next: it no longer counts as in flight."""
+        with self.state.lock:
+            self.state.in_flight -= 1
 
     def chat(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         b = self.behaviour
@@ -151,10 +185,12 @@ class ChatServer:
         if b.mode == "no_length_extensions" and any(k in body for k in LENGTH_EXTENSIONS):
             named = ", ".join(k for k in LENGTH_EXTENSIONS if k in body)
             message = f"Unrecognized request argument supplied: {named}"
+            self._finishing()
             handler._json(400, {"error": {"message": message, "code": 400}})
             return
         if b.mode in ("http400", "http500"):
             status = int(b.mode[4:])
+            self._finishing()
             handler._json(status, {"error": {"message": f"fake failure {status}", "code": status}})
             return
         if b.mode == "slow":
@@ -171,6 +207,7 @@ class ChatServer:
         out.write(_chunk({"content": "A"}))
         if b.mode == "cut":
             out.write(_chunk({"content": " and"}))
+            self._finishing()
             out.flush()
             handler.close_connection = True
             return
@@ -185,6 +222,7 @@ class ChatServer:
             "total_tokens": b.prompt_tokens + tokens,
         }
         out.write(_chunk(None, usage=usage))
+        self._finishing()
         out.write(b"data: [DONE]\n\n")
         out.flush()
 

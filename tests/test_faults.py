@@ -5,7 +5,9 @@ file is touched, with one paragraph and exit 2; an interrupted run ends "interru
 what it saved, a report and no engine left running; a record whose process was killed is
 marked "interrupted" by the next ``kit run`` or ``kit index``; every JSON file is strict.
 
-Engine cases start the tiny model (three engines in all); the others need none.
+Engine cases start the tiny model (three engines in all) or a real vLLM server (two starts:
+one dies mid-run, one resumes); an interrupted MMMU run answers through tests/chatserver.py;
+the others need none.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ import psutil
 import pytest
 
 from kit.core import jsonio
-from kit.core.pauses import PAUSE_ENV, PAUSED_LINE
+from kit.core.pauses import PAUSE_ENV, PAUSED_LINE, RELEASE_ENV
 from kit.core.processes import process_identity
 from kit.engines.logs import root_cause
 from kit.perf.grid import check_fits
 from kit.runs.record import mark_if_gone
 
-from .conftest import REPO, run_kit
+from .chatserver import ChatServer
+from .conftest import REPO, kit_in_process, run_kit
 
 # A two-point perf grid whose first point finishes within seconds of the engine start.
 QUICK_GRID = (
@@ -148,6 +151,130 @@ def test_sigkill_of_the_kit_takes_the_engine_down_and_the_record_says_so(tmp_pat
     assert results["status"] == "interrupted" and results["finished_at"]
     assert "ended without finishing the record" in results["error"]
     assert results["perf"]["points"]  # what it had saved is kept
+
+
+def held(proc: subprocess.Popen, place: str) -> list[str]:
+    """The run's output until it says it is held at ``place``."""
+    line = PAUSED_LINE.format(place=place)
+    lines = []
+    for text in proc.stdout:
+        lines.append(text)
+        if line in text:
+            return lines
+    raise AssertionError("the run ended before it was held:\n" + "".join(lines[-40:]))
+
+
+def command_line(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:  # a short-lived helper process that has ended since
+        return []
+
+
+@pytest.mark.slow
+def test_a_started_server_that_dies_mid_perf_fails_the_run_keeping_its_points(tmp_path):
+    """README (Server mode): a server that dies mid-run fails the run with its cause,
+    keeping the perf points finished so far. The kit starts a real vLLM server; the run is
+    held before point 1 (point 0 saved), the server and its engine are killed (SIGKILL, as
+    a crash or the OOM killer), then the hold is released (KIT_PAUSE_RELEASE) so point 1
+    meets the dead server. ``--resume`` then runs the perf grid again to the end."""
+    release = tmp_path / "release"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kit", "run", "perf", *QUICK_GRID, "-p", "backend", "server"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "KIT_OUTPUTS_DIR": str(tmp_path),
+            PAUSE_ENV: "perf.point:1",
+            RELEASE_ENV: str(release),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, tree = wait_until_held(proc, tmp_path)
+        (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+        endpoint = strict_json(folder / "results.json")["engine"]["endpoint"]
+        port = endpoint.rsplit(":", 1)[1]
+        (server,) = [p for p in tree if f"--port {port}" in " ".join(command_line(p))]
+        dying = [server, *server.children(recursive=True)]
+        for process in dying:
+            process.kill()
+        assert gone(dying, timeout_s=30) == []
+        release.touch()
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=300) == 1, rest[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not release.exists()  # the hold took it
+    results = strict_json(folder / "results.json")
+    assert results["status"] == "failed"
+    assert "The vLLM server exited with code -9 during the run" in results["error"]
+    assert "The vLLM server exited with code -9" in rest  # the command says why
+    assert [p["params"]["input_len"] for p in results["perf"]["points"]] == [400]
+    assert "exited with code -9" in (folder / "report.html").read_text()
+    assert gone(tree, timeout_s=30) == []
+    resumed = kit_in_process("run", "perf", "--resume", str(folder))
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    results = strict_json(folder / "results.json")
+    assert results["status"] == "ok" and results["error"] is None
+    assert [p["params"]["input_len"] for p in results["perf"]["points"]] == [400, 500]
+    assert results["engine"]["started_by_kit"] and results["engine"]["endpoint"] != endpoint
+    assert (folder / "perf.attempt-1.ipynb").is_file()  # the failed attempt, kept aside
+
+
+def test_an_interrupted_mmmu_run_keeps_its_answers_and_resumes_only_the_missing(tmp_path):
+    """README: Ctrl-C keeps every answer saved so far and the record says interrupted;
+    --resume answers only what is missing. Four questions, two per generate call, held
+    before the second call (KIT_PAUSE_AT), against the fake server (no engine: answering is
+    the server's part, resuming the kit's)."""
+    outputs = tmp_path / "outputs"
+    with ChatServer() as fake:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "kit", "run", "mmmu", "-f", "params/smoke-mmmu.yaml"),
+                *("-p", "backend", "server", "-p", "base_url", fake.base_url),
+                *("-p", "subjects", "Art,Physics", "-p", "chunk_size", "2"),
+            ],
+            cwd=REPO,
+            env={**os.environ, "KIT_OUTPUTS_DIR": str(outputs), PAUSE_ENV: "mmmu.chunk:1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            held(proc, "mmmu.chunk:1")
+            (folder,) = [p for p in outputs.iterdir() if p.is_dir()]
+            predictions = folder / "predictions.jsonl"
+            saved = predictions.read_text()
+            assert len(saved.splitlines()) == 2 and len(fake.requests) == 2
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal
+            rest = proc.stdout.read()
+            assert proc.wait(timeout=120) == 130, rest[-3000:]
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert "interrupted (SIGINT)" in rest and "Traceback" not in rest
+        results = strict_json(folder / "results.json")
+        assert results["status"] == "interrupted" and "SIGINT" in results["error"]
+        assert predictions.read_text() == saved
+        asked = len(fake.requests)
+        resumed = kit_in_process(
+            "run", "mmmu", "--resume", str(folder), env={"KIT_OUTPUTS_DIR": str(outputs)}
+        )
+        assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        assert len(fake.requests) - asked == 2  # only the two unanswered questions
+    text = predictions.read_text()
+    assert text.startswith(saved)  # the earlier answers as they were
+    ids = [json.loads(line)["id"] for line in text.splitlines()]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert {i.split("_")[1] for i in ids} == {"Art", "Physics"}
+    results = strict_json(folder / "results.json")
+    assert results["status"] == "ok" and results["mmmu"]["overall"]["n"] == 4
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from kit.core.stats import percentile
 from kit.engines.timing import RequestTiming, timing_from_output, timing_from_v0, timing_from_v1
+from kit.perf.batches import RunMeasurement
 from kit.perf.columns import (
     PerfPoint,
     standard_columns,
@@ -21,7 +22,6 @@ from kit.perf.columns import (
     vendor_prefill_ms,
 )
 from kit.perf.grid import check_fits, expand_grid, kv_cache_warning, parse_vision_shape
-from kit.perf.measurement import RunMeasurement
 from kit.records.references import (
     default_references_path,
     load_references,

@@ -7,9 +7,13 @@ publish in a kernel; one test runs them in a real kernel too.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import shlex
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -23,6 +27,7 @@ from kit.report.html import TABLE_STYLE, html_table, text_block
 from kit.report.markdown import html_as_text, markdown_alt, markdown_table, markdown_text
 from kit.report.render import render_html, render_markdown
 
+from .conftest import kit_in_process
 from .report_checks import (
     LONG_TOKEN,
     NBCONVERT_DEFAULT_ALT,
@@ -278,3 +283,162 @@ def test_display_helpers_publish_in_a_real_kernel(tmp_path):
     assert "**Environment**" in md
     render_html(path, tmp_path / "report.html")
     check_report_files(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# python -m kit render
+# --------------------------------------------------------------------------------------------
+
+
+def test_render_writes_html_and_markdown_next_to_the_notebook_with_its_results(tmp_path):
+    """README: ``python -m kit render out.ipynb`` after plain papermill -> out.html (and
+    out.md), with the run's header and reproduce command when its results are beside it."""
+    notebook = write_notebook(tmp_path / "out.ipynb", every_kind_of_output()[:1])
+    results = {**RESULTS_WITH_LONG_LABEL, "label": "rendered-label"}
+    (tmp_path / "out.results.json").write_text(json.dumps(results))
+    (tmp_path / "results.json").write_text(json.dumps({**results, "label": "folder-label"}))
+    proc = kit_in_process("render", str(notebook))
+    assert proc.returncode == 0, proc.stderr
+    html, md = tmp_path / "out.html", tmp_path / "out.md"
+    assert proc.stdout.split() == [str(html), str(md)]
+    for text in (html.read_text(), md.read_text()):
+        assert "rendered-label" in text and "folder-label" not in text  # out.results.json first
+        assert "Reproduce" in text and "papermill notebooks/demo.ipynb" in text
+        assert "Params" in text and "secret_code" not in text  # the notebook, code hidden
+    check_report_files(tmp_path, html_name="out.html", md_name="out.md")
+
+
+def test_render_finds_the_run_folder_s_results_and_takes_an_output_path(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    notebook = write_notebook(folder / "demo.ipynb", every_kind_of_output()[:1])
+    (folder / "results.json").write_text(json.dumps({**RESULTS_WITH_LONG_LABEL, "label": "mine"}))
+    target = tmp_path / "elsewhere" / "page.html"
+    target.parent.mkdir()
+    proc = kit_in_process("render", str(notebook), "-o", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert "mine" in target.read_text() and "mine" in target.with_suffix(".md").read_text()
+    assert not (folder / "demo.html").exists()
+
+
+def test_render_without_results_renders_the_notebook_alone(tmp_path):
+    notebook = write_notebook(tmp_path / "plain.ipynb", every_kind_of_output()[:1])
+    assert kit_in_process("render", str(notebook)).returncode == 0
+    html = (tmp_path / "plain.html").read_text()
+    assert "Params" in html and 'class="kit-header"' not in html and "Reproduce" not in html
+    assert "## Reproduce" not in (tmp_path / "plain.md").read_text()
+
+
+def test_render_of_a_missing_notebook_is_an_error_naming_it(tmp_path):
+    missing = tmp_path / "nope.ipynb"
+    proc = kit_in_process("render", str(missing))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"error: {missing} does not exist"
+    assert not any(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------------------------
+# The reproduce command at the end of every report
+# --------------------------------------------------------------------------------------------
+
+
+def papermill_namespace(command: str, monkeypatch) -> tuple[str, dict]:
+    """What the papermill command hands the notebook: its own command line parses the
+    arguments (execution stubbed), its Python translator writes the parameters cell, and
+    that cell runs. The notebook name and the namespace the kit's schema then reads."""
+    from papermill import cli
+    from papermill.translators import PythonTranslator
+
+    args = shlex.split(command)
+    assert args[0] == "papermill"
+    seen = {}
+    monkeypatch.setattr(cli, "execute_notebook", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # papermill sets it otherwise
+    cli.papermill.main(args[1:], standalone_mode=False)
+    namespace: dict = {}
+    exec(PythonTranslator.codify(seen["parameters"]), namespace)  # noqa: S102
+    return Path(seen["input_path"]).stem, namespace
+
+
+def round_trip(record: dict, monkeypatch) -> tuple[Any, Any]:
+    """The parameters the record's reproduce command gives its notebook, and the ones the
+    record holds, each as the notebook's schema reads them."""
+    from kit.cli.notebooks import schema_for
+    from kit.core.params import build, collect
+    from kit.records.summary import reproduce_command
+
+    notebook, namespace = papermill_namespace(reproduce_command(record), monkeypatch)
+    assert notebook == record["notebook"]
+    schema = schema_for(notebook)
+    return collect(schema, namespace), build(schema, record["parameters"])
+
+
+def record_of(tmp_path: Path, notebook: str, values: dict) -> tuple[dict, Any]:
+    """results.json as a run with these parameters writes it (Run.save), and its params."""
+    from kit.cli.notebooks import schema_for
+    from kit.core.params import build
+    from kit.runs.record import Run, RunPaths
+
+    params = build(schema_for(notebook), values)
+    paths = RunPaths(tmp_path, tmp_path / "results.json", tmp_path / "engine.log")
+    Run(notebook=notebook, params=params, paths=paths).save("ok")
+    return json.loads(paths.results.read_text()), params
+
+
+@pytest.mark.parametrize(
+    ("notebook", "values"),
+    [
+        (
+            "demo",
+            {
+                "prompt": 'Is "this" a <b>robot</b>? \\ # 🤖 ok\nsecond line é \x7f\x85\u2028',
+                "image": ["demo", "kit/assets/demo_robot.png"],
+                "temperature": 1e-05,  # YAML reads 1e-05 as a string
+                "label": "2026-01-01",  # and this as a date, unless quoted
+                "max_output_len": 7,
+            },
+        ),
+        (
+            "perf",
+            {
+                "input_len": [800, 1024],
+                "batch_size": "1,2",
+                "device_peaks": {"X": {"memory_bandwidth_GBps": 100.5, "bf16_dense_tflops": 2}},
+                "label": "yes",  # YAML 1.1 reads yes as true, unless quoted
+            },  # request_rate keeps its default: inf, all at once
+        ),
+        ("mmmu", {"subjects": ["Art", "Physics"], "limit": 3}),
+    ],
+    ids=["demo", "perf", "mmmu"],
+)
+def test_reproduce_command_gives_the_run_its_parameters_back(
+    tmp_path, monkeypatch, notebook, values
+):
+    record, params = record_of(tmp_path, notebook, values)
+    rerun, recorded = round_trip(record, monkeypatch)
+    assert asdict(rerun) == asdict(params)  # what the run itself had
+    assert asdict(recorded) == asdict(params)  # and what its record says it had
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["demo_run", "perf_sweep_run"])
+def test_the_command_a_report_prints_reproduces_its_run(request, monkeypatch, fixture):
+    """The command as printed at the end of report.md (the sessions' runs: a prompt that
+    needs escaping and an image list; a sweep whose request_rate is inf)."""
+    import html as html_module
+
+    folder, _ = request.getfixturevalue(fixture)
+    record = json.loads((folder / "results.json").read_text())
+    (command,) = [
+        line
+        for line in (folder / "report.md").read_text().split("## Reproduce")[1].splitlines()
+        if line.startswith("papermill ")
+    ]
+    page = (folder / "report.html").read_text()
+    shown = re.search(r'<h2>Reproduce</h2>.*?<div class="kit-text">(.*?)</div>', page, re.S)
+    assert html_module.unescape(shown.group(1)) == command
+    from kit.records.summary import reproduce_command
+
+    assert command == reproduce_command(record)
+    rerun, recorded = round_trip(record, monkeypatch)
+    assert asdict(rerun) == asdict(recorded)

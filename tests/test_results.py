@@ -24,12 +24,12 @@ from kit.mmmu.section import mmmu_section
 from kit.models.figures import model_figures
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.tiny import full_size_config
+from kit.perf.batches import RunMeasurement, request_timeline, summarize_schedules
 from kit.perf.columns import PerfPoint, standard_columns, vendor_columns
-from kit.perf.measure import PointResult
-from kit.perf.measurement import RunMeasurement, request_timeline, summarize_schedules
 from kit.perf.plots import first_batch_timeline, latency_distribution, versus_references
 from kit.perf.point_records import RecordContext, point_record
 from kit.perf.roofline import load_device_peaks
+from kit.perf.sweep import PointResult
 from kit.perf.tables import (
     batch_scheduling,
     comparison_warning_lines,

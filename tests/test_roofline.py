@@ -13,8 +13,8 @@ from kit.models.figures import model_figures
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.tiny import full_size_config
 from kit.models.phi3v.vision import clip_layer_params, clip_layers_built
+from kit.perf.batches import ScheduleSummary
 from kit.perf.columns import PerfPoint
-from kit.perf.measurement import ScheduleSummary
 from kit.perf.point_records import RecordContext, point_shape, scheduling_verdict
 from kit.perf.roofline import (
     PointShape,

@@ -16,8 +16,8 @@ from kit.engines.params import EngineParams, check_scheduling_conflicts, engine_
 from kit.engines.scheduling import scheduling_args, scheduling_environment
 from kit.engines.timing import marks_from_metrics
 from kit.models.phi3v.family import PHI3V
+from kit.perf.batches import batch_schedule, budget_steps, summarize_schedules
 from kit.perf.columns import PerfPoint
-from kit.perf.measurement import batch_schedule, budget_steps, summarize_schedules
 from kit.perf.point_records import comparison_warnings, scheduling_verdict
 from kit.perf.tables import batch_scheduling
 

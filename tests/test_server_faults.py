@@ -1,12 +1,15 @@
 """Server mode when the server misbehaves: unreachable, wrong model, HTTP errors, a stream
-cut mid-answer, a request timeout, a server that dies mid-run. Against tests/chatserver.py,
-a small OpenAI-compatible server that fails on purpose (no vLLM engine starts here)."""
+cut mid-answer, a request timeout, a server that dies mid-run, one that refuses vLLM's
+ignore_eos/min_tokens; and what reaches a server (request pacing). Against tests/chatserver.py,
+a small OpenAI-compatible server that fails on purpose (no vLLM engine starts here; one test
+starts ``vllm serve`` and gives up on it long before it could answer)."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import psutil
 import pytest
 
 from kit.core.params import ParameterError
@@ -16,9 +19,10 @@ from kit.engines.served import ServerBackend
 from kit.engines.server_process import ServerError
 from kit.engines.types import GenRequest, GenSampling
 from kit.models.phi3v.family import PHI3V
+from kit.perf.arrivals import arrival_offsets
 
 from .chatserver import MODEL, Behaviour, ChatServer
-from .conftest import kit_in_process, run_kit
+from .conftest import kit_in_process, run_into, run_kit
 
 
 def backend(url: str, timeout_s: float = 30.0) -> ServerBackend:
@@ -154,3 +158,137 @@ def test_mmmu_keeps_the_answers_of_a_server_that_died_mid_run(tmp_path, smoke_mo
         if path.is_file():
             assert b"sk-secret-0451" not in path.read_bytes(), path
     assert re.search(r"stopped answering", proc.stdout + proc.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# Perf through a server: what reaches it (the kit builds prompts of exactly input_len tokens
+# with the local model, so the fake server reports that many prompt tokens)
+# --------------------------------------------------------------------------------------------
+
+INPUT_LEN = 600
+FAKE_PERF = (
+    *("-f", "params/smoke-perf.yaml", "-p", "backend", "server", "-p", "input_len", str(INPUT_LEN)),
+    *("-p", "max_output_len", "4", "-p", "iterations", "1", "-p", "warmup", "0"),
+    *("-p", "ttft_probe", "false"),
+)
+
+
+def test_a_server_that_refuses_ignore_eos_is_named_and_the_run_goes_on(tmp_path, smoke_model):
+    """README: output lengths are forced with vLLM's ignore_eos/min_tokens, and a server
+    that refuses them is named in the report: the batch is sent again without them, its
+    output lengths are recorded as the model chose them, and results.json's engine section,
+    report.html and report.md say so."""
+    behaviour = Behaviour(mode="no_length_extensions", prompt_tokens=INPUT_LEN)
+    with ChatServer(behaviour) as fake:
+        folder, _ = run_into(tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url)
+        sent = [r.body for r in fake.requests]
+    extended = [any(k in body for k in ("ignore_eos", "min_tokens")) for body in sent]
+    assert extended == [True, True, False, False]  # batch_size 2: refused, then sent plain
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "ok"
+    (point,) = results["perf"]["points"]
+    assert point["observed"] == {"prompt_tokens": [INPUT_LEN], "output_tokens": [1]}
+    control = results["engine"]["output_length_control"]
+    assert control.startswith("not honoured: the server refused ignore_eos/min_tokens")
+    assert "Unrecognized request argument supplied: ignore_eos, min_tokens" in control
+    for report in ("report.md", "report.html"):
+        assert (
+            "not honoured: the server refused ignore_eos/min_tokens"
+            in (folder / report).read_text()
+        ), report
+
+
+CLOCK_SLACK_S = 1e-3  # asyncio may wake a timer up to its clock's resolution early (1 ns)
+
+
+def test_request_rate_and_burstiness_pace_the_requests_the_server_gets(tmp_path, smoke_model):
+    """A load point sends request i no earlier than its seeded arrival offset after the
+    point starts (kit.load.arrival_offsets with the run's seed), at most ``concurrency`` at
+    a time. The server's clock sees the point start after the /metrics read that opens it,
+    so every arrival is at least its offset after that read, on any machine; and a kit that
+    ignored the pacing would deliver them all within moments of it."""
+    from kit.engines.types import Load
+    from kit.perf.params import PerfParams, PlannedPoint
+    from kit.perf.sweep import PHASE_TIMED, phase_seed, point_load
+
+    rate, burstiness, requests = 2.0, 0.5, 4
+    with ChatServer(Behaviour(prompt_tokens=INPUT_LEN)) as fake:
+        folder, _ = run_into(
+            tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url,
+            "-p", "concurrency", "2", "-p", "num_requests", str(requests),
+            "-p", "request_rate", str(rate), "-p", "burstiness", str(burstiness),
+        )  # fmt: skip
+        chats, gets, most = fake.requests, fake.gets, fake.state.max_in_flight
+    # the offsets of the point's first timed iteration, seeded by the run's seed (0)
+    params = PerfParams(request_rate=rate, burstiness=burstiness, concurrency=[2])
+    seed = phase_seed(params, 0, PHASE_TIMED, 0)
+    offsets = arrival_offsets(requests, rate, burstiness, seed=seed)
+    planned = PlannedPoint(0, INPUT_LEN, requests, 4, text_tokens=0, image_tokens=0, concurrency=2)
+    assert point_load(params, planned, seed) == Load(concurrency=2, offsets=tuple(offsets))
+    assert offsets[-1] > 0.5  # long enough that unpaced requests could not meet it
+    first = min(r.arrived for r in chats)
+    opened = max(t for t, path in gets if path == "/metrics" and t < first)
+    arrivals = sorted(r.arrived for r in chats)
+    assert len(arrivals) == requests
+    for arrived, offset in zip(arrivals, sorted(offsets), strict=True):
+        assert arrived - opened >= offset - CLOCK_SLACK_S, (arrivals, opened, offsets)
+    assert most <= 2
+    (point,) = json.loads((folder / "results.json").read_text())["perf"]["points"]
+    assert point["params"]["request_rate"] == rate and point["params"]["burstiness"] == burstiness
+    assert point["served"]["client"]["completed"] == requests
+
+
+def test_an_infinite_request_rate_sends_a_wave_of_concurrency_at_once():
+    """request_rate inf: every offset is 0, so ``concurrency`` requests are in flight
+    together. The server holds the first two until both arrived, which a client sending
+    them one at a time never achieves; it never sees more than two at once."""
+    from kit.perf.params import PerfParams, PlannedPoint
+    from kit.perf.sweep import point_load
+
+    params = PerfParams(concurrency=[2])  # request_rate: inf, the default
+    planned = PlannedPoint(0, 600, 4, 3, text_tokens=0, image_tokens=0, concurrency=2)
+    load = point_load(params, planned, seed=7)
+    assert load.offsets == (0.0, 0.0, 0.0, 0.0)
+    with ChatServer(Behaviour(hold_first=2)) as fake:
+        requests = [GenRequest(question=f"Q{i}", images=[], prompt=f"Q{i}") for i in range(4)]
+        batch = backend(fake.base_url).generate(requests, GenSampling.exact(3), load)
+        assert not fake.state.hold_broken and fake.state.max_in_flight == 2
+        assert len(fake.requests) == 4
+    assert [c.error for c in batch.completions] == [None] * 4
+    assert [c.output_tokens for c in batch.completions] == [3] * 4
+
+
+# --------------------------------------------------------------------------------------------
+# A server the kit starts that is not healthy in time
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_started_server_not_healthy_within_server_start_timeout_s_fails_naming_it(
+    tmp_path, smoke_model
+):
+    """The kit starts a real ``vllm serve`` and waits server_start_timeout_s for /health.
+    0.05 s cannot be enough on any machine: the server is a new interpreter that imports
+    vLLM (seconds) and loads the model before it even listens, so the wait always ends
+    unanswered; nothing here depends on how fast the machine is. The run fails naming the
+    parameter, and the kit stops the server it started."""
+    outputs = tmp_path / "outputs"
+    proc = kit_in_process(
+        "run", "demo", "-f", "params/smoke-demo.yaml", "-p", "backend", "server",
+        "-p", "server_start_timeout_s", "0.05", "-p", "warmup", "0",
+        env={"KIT_OUTPUTS_DIR": str(outputs)},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (folder,) = outputs.glob("*-demo-*")
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "failed"
+    assert "did not answer" in results["error"] and "(server_start_timeout_s)" in results["error"]
+    assert "server_start_timeout_s" in proc.stderr
+    assert "server_start_timeout_s" in (folder / "report.html").read_text()
+    port = re.search(r"http://127\.0\.0\.1:(\d+)/health", results["error"]).group(1)
+    servers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline", "status"])
+        if f"--port {port}" in " ".join(p.info["cmdline"] or [])
+        and p.info["status"] != psutil.STATUS_ZOMBIE
+    ]
+    assert servers == []

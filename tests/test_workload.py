@@ -107,7 +107,7 @@ def test_perf_params_parse_lists_and_shapes():
 def test_length_mismatch_fails_the_run():
     from kit.engines.timing import RequestTiming
     from kit.engines.types import Completion
-    from kit.perf.measure import LengthMismatch, RequestFailed, verify_lengths
+    from kit.perf.sweep import LengthMismatch, RequestFailed, verify_lengths
     from kit.perf.workload import BenchRequest
 
     def answered(prompt_tokens: int, output_tokens: int, error: str | None = None) -> Completion:

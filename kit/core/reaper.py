@@ -20,8 +20,14 @@ POLL_S = 0.2
 
 
 def _same(process, create_time: float) -> bool:
+    """Still the process remembered: psutil caches create_time() per object, so only
+    is_running() (a fresh pid + creation time) tells a reused pid apart."""
     try:
-        return process.create_time() == create_time and process.status() != "zombie"
+        return (
+            process.is_running()
+            and process.create_time() == create_time
+            and process.status() != "zombie"
+        )
     except Exception:  # psutil.Error, or the process went away between calls
         return False
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kit.core.stats import MetricSummary, _mean, _sample_std, summarize
-from kit.perf.measurement import RunMeasurement, ScheduleSummary, _values
+from kit.perf.batches import RunMeasurement, ScheduleSummary, _values
 
 
 @dataclass

@@ -18,10 +18,9 @@ from kit.engines.types import Backend
 from kit.models.figures import ModelFigures
 from kit.models.registry import read_model_figures
 from kit.perf.arrivals import summarize_load
+from kit.perf.batches import budget_steps
 from kit.perf.columns import PerfPoint
 from kit.perf.grid import parse_vision_shape
-from kit.perf.measure import PointResult
-from kit.perf.measurement import budget_steps
 from kit.perf.params import PerfParams
 from kit.perf.roofline import (
     DevicePeaks,
@@ -30,6 +29,7 @@ from kit.perf.roofline import (
     efficiency,
     load_device_peaks,
 )
+from kit.perf.sweep import PointResult
 from kit.records.references import load_references, match_references, ratios
 
 

@@ -111,6 +111,7 @@ class EngineRecord:
     endpoint: str | None = None  # server: its address, never with credentials
     served_model: str | None = None  # server: the model name it serves
     server_version: str | None = None  # server: the vLLM version it reports
+    output_length_control: str | None = None  # server: how output lengths were forced
     scheduling: str | None = None  # "vendor" or "vllm" (docs/methodology.md)
     scheduling_means: str | None = None
     vllm_version: str | None = None

@@ -30,6 +30,14 @@ def engine_line(results: Results) -> str:
     )
 
 
+def output_lengths_line(results: Results) -> str:
+    """Said when a server refused vLLM's ignore_eos/min_tokens: output lengths are then what
+    the model chose, not what was asked ('' otherwise)."""
+    engine = as_run_record(results).engine
+    control = (engine.output_length_control or "") if engine else ""
+    return control if control.startswith("not honoured") else ""
+
+
 def weights_line(results: Results) -> str:
     engine = as_run_record(results).engine
     return (engine.weights_note or engine.weights or "") if engine else ""
@@ -77,8 +85,16 @@ def reproduce_command(results: Results) -> str:
     notebook = run.notebook if run.notebook != "?" else "notebook"
     parts = ["papermill", f"notebooks/{notebook}.ipynb", f"{notebook}-rerun.ipynb"]
     for name, value in run.parameters.items():
-        parts += ["-y", f"{name}: {json.dumps(value)}"]
+        parts += ["-y", f"{name}: {yaml_value(value)}"]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def yaml_value(value: Any) -> str:
+    """``value`` as JSON that YAML reads back unchanged: characters beyond printable ASCII
+    as YAML escapes, since YAML reads JSON's surrogate pairs (an emoji) as two characters
+    (and raw, a DEL is refused and a NEL read as a line break)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return "".join(c if ord(c) < 0x7F else f"\\U{ord(c):08x}" for c in text)
 
 
 @dataclass
@@ -94,6 +110,7 @@ class RunSummary:
     headline: dict[str, Any] = field(default_factory=dict)
     engine: str = ""
     weights: str = ""
+    output_lengths: str = ""
 
     @classmethod
     def of(cls, results: Results) -> RunSummary:
@@ -110,4 +127,5 @@ class RunSummary:
             headline=headline(run),
             engine=engine_line(run),
             weights=weights_line(run),
+            output_lengths=output_lengths_line(run),
         )

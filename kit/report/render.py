@@ -34,6 +34,7 @@ def header_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         "model revision": summary.revision,
         **({"weights": summary.weights} if summary.weights else {}),
         **({"engine": summary.engine} if summary.engine else {}),
+        **({"output lengths": summary.output_lengths} if summary.output_lengths else {}),
         "status": summary.status,
         **summary.headline,
     }

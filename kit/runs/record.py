@@ -8,6 +8,7 @@ Where a notebook writes depends on how it was started:
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import time
@@ -130,7 +131,12 @@ class Run:
     _t0: float = field(default_factory=time.monotonic)
 
     def parameters(self) -> dict[str, Any]:
-        return asdict(self.params)
+        """As recorded: infinity (request_rate: all at once) as "inf", which strict JSON can
+        hold (it would be null) and the parameter checks read back as infinity."""
+        return {
+            name: "inf" if isinstance(value, float) and math.isinf(value) else value
+            for name, value in asdict(self.params).items()
+        }
 
     def record(self, key: str, value: Any) -> None:
         """Store a result section and save at once, so a later failure keeps it."""

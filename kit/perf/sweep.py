@@ -16,9 +16,9 @@ from typing import Any
 from kit.core.pauses import pause_point
 from kit.engines.types import Backend, Batch, Completion, GenSampling, Load
 from kit.perf.arrivals import arrival_offsets
+from kit.perf.batches import RunMeasurement, request_timeline, summarize_schedules
 from kit.perf.columns import PerfPoint, standard_columns, vendor_columns
 from kit.perf.grid import kv_cache_warning
-from kit.perf.measurement import RunMeasurement, request_timeline, summarize_schedules
 from kit.perf.params import PerfParams, PlannedPoint
 from kit.perf.workload import BenchRequest, WorkloadBuilder
 
@@ -86,7 +86,7 @@ def timed_generate(
     return RunMeasurement.from_batch(batch), batch
 
 
-def _phase_seed(params: PerfParams, point: int, phase: int, iteration: int) -> int:
+def phase_seed(params: PerfParams, point: int, phase: int, iteration: int) -> int:
     return ((params.seed * 101 + point) * 11 + phase) * 1009 + iteration
 
 
@@ -111,7 +111,7 @@ def run_point(
     engine: Backend, params: PerfParams, builder: WorkloadBuilder, planned: PlannedPoint, log=print
 ) -> PointResult:
     def batch(phase: int, iteration: int, size: int | None = None) -> list[BenchRequest]:
-        seed = _phase_seed(params, planned.index, phase, iteration)
+        seed = phase_seed(params, planned.index, phase, iteration)
         return builder.batch(planned.input_len, size or planned.batch_size, seed)
 
     pause_point("perf.point", planned.index)
@@ -126,7 +126,7 @@ def run_point(
         log(f"{label}: TTFT probe done ({probe.wall_s:.2f} s)")
     timed, batches = [], []
     for i in range(params.iterations):
-        load = point_load(params, planned, _phase_seed(params, planned.index, PHASE_TIMED, i))
+        load = point_load(params, planned, phase_seed(params, planned.index, PHASE_TIMED, i))
         measurement, sent = timed_generate(
             engine, batch(PHASE_TIMED, i), planned.max_output_len, params.seed, load
         )
