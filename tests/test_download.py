@@ -21,11 +21,12 @@ import pytest
 from kit.core.params import ParameterError
 from kit.download import plan as download_plan
 from kit.download import progress as download_progress
-from kit.download.fetch import TargetResult, fetch_all
+from kit.download.fetch import fetch_all
 from kit.download.hub_clients import DownloadError, SourceUnreachable, VerificationFailed
 from kit.download.params import PINNED_DATASET, PINNED_MODEL, DownloadParams
 from kit.download.plan import NotEnoughDiskSpace
 from kit.download.verify import verify_main
+from kit.records.download import DownloadResult
 from kit.records.manifest import (
     RemoteCodeChanged,
     check_remote_code,
@@ -129,7 +130,7 @@ def params(hub_url: str, folder: Path, source: str = "huggingface", **kw) -> Dow
     return p
 
 
-def run(p: DownloadParams, verify: bool = True) -> list[TargetResult]:
+def run(p: DownloadParams, verify: bool = True) -> list[DownloadResult]:
     lines: list[str] = []
     results = fetch_all(p.plans(), verify=verify, out=lines.append)
     run.lines = lines
@@ -202,7 +203,7 @@ def test_full_download_resolves_revision_and_writes_manifest(hub, tmp_path):
     # later runs copy the manifest (without the per-file list) into results' environment
     from kit.runs.environment import model_provenance
 
-    provenance = model_provenance(str(folder))["download_manifest"]
+    provenance = model_provenance(str(folder)).download_manifest
     assert provenance["commit"] == hub.new_commit and "files" not in provenance
     assert verify_folder(folder).ok
 

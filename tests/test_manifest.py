@@ -60,7 +60,7 @@ def test_manifest_round_trip_and_foreign_files(tmp_path):
     assert read_manifest(tmp_path) == data
     assert [p.name for p in tmp_path.iterdir()] == [MANIFEST]  # no temporary file left
     provenance = model_provenance(str(tmp_path))
-    assert provenance["download_manifest"] == {"kit_manifest": 1, "kind": "model"}
+    assert provenance.download_manifest == {"kit_manifest": 1, "kind": "model"}
 
 
 def test_local_files_skip_hidden_folders_and_the_manifest(tmp_path):

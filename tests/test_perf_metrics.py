@@ -15,13 +15,13 @@ from kit.core.stats import percentile
 from kit.engines.timing import RequestTiming, timing_from_output, timing_from_v0, timing_from_v1
 from kit.perf.batches import RunMeasurement
 from kit.perf.columns import (
-    PerfPoint,
     standard_columns,
     vendor_columns,
     vendor_decode_ms_per_token,
     vendor_prefill_ms,
 )
 from kit.perf.grid import check_fits, expand_grid, kv_cache_warning, parse_vision_shape
+from kit.records.perf import PerfPointRecord
 from kit.records.references import (
     default_references_path,
     load_references,
@@ -244,7 +244,7 @@ def test_vendor_columns_average_iterations_and_probe():
     assert cols.per_iteration["prefill_ms"] == approx([500.0, 300.0])
     assert cols.per_iteration["ttft_ms"] == approx([200.0, 400.0])
     assert vendor_columns([a]).ttft_ms is None  # no probe run, no TTFT
-    assert vendor_columns([a]).per_iteration["ttft_ms"] == []
+    assert vendor_columns([a]).per_iteration["ttft_ms"] == ()
 
 
 # ----------------------------------------------------------------------------------------
@@ -271,41 +271,46 @@ def test_standard_columns_two_iterations():
     )
     s = standard_columns([a, b])
     # TTFT ms over all requests: 100, 300, 200, 400 -> sorted 100, 200, 300, 400
-    assert s.ttft_ms.count == 4
-    assert s.ttft_ms.mean == approx(250.0)
-    assert s.ttft_ms.median == approx(250.0)
-    assert s.ttft_ms.p90 == approx(370.0)  # pos 2.7: 300 + 0.7*100
-    assert s.ttft_ms.p99 == approx(397.0)  # pos 2.97
+    assert s.metrics["ttft_ms"].count == 4
+    assert s.metrics["ttft_ms"].mean == approx(250.0)
+    assert s.metrics["ttft_ms"].median == approx(250.0)
+    assert s.metrics["ttft_ms"].p90 == approx(370.0)  # pos 2.7: 300 + 0.7*100
+    assert s.metrics["ttft_ms"].p99 == approx(397.0)  # pos 2.97
     # per-iteration means 200 and 300; sample std = sqrt(50^2 + 50^2) = 70.71
-    assert (s.ttft_ms.iter_min, s.ttft_ms.iter_max) == (approx(200.0), approx(300.0))
-    assert s.ttft_ms.iter_std == approx(math.sqrt(5000))
+    ttft = s.metrics["ttft_ms"]
+    assert (ttft.iter_min, ttft.iter_max) == (approx(200.0), approx(300.0))
+    assert s.metrics["ttft_ms"].iter_std == approx(math.sqrt(5000))
     # TPOT ms: 900/9 = 100, 1800/9 = 200, 100, 100 -> mean 125, median 100
-    assert s.tpot_ms.mean == approx(125.0) and s.tpot_ms.median == approx(100.0)
+    tpot = s.metrics["tpot_ms"]
+    assert tpot.mean == approx(125.0) and tpot.median == approx(100.0)
     # E2E = TTFT + decode: 1000, 2100, 1100, 1300 -> mean 1375
-    assert s.e2e_ms.mean == approx(1375.0)
-    assert s.tps_per_iteration == [approx(10.0), approx(5.0)]
+    assert s.metrics["e2e_ms"].mean == approx(1375.0)
+    assert s.tps_per_iteration == (approx(10.0), approx(5.0))
     assert s.tps_mean == approx(7.5)
     assert s.tps_std == approx(math.sqrt(2 * 2.5**2))  # ddof=1
     assert (s.iterations, s.num_requests) == (2, 4)
     # nothing recorded for queue/prefill here -> empty summaries, not zeros
-    assert s.queue_ms.count == 0 and s.queue_ms.mean is None and s.queue_ms.p99 is None
+    queue = s.metrics["queue_ms"]
+    assert queue.count == 0 and queue.mean is None and queue.p99 is None
 
 
 def test_standard_columns_single_iteration_has_no_std():
     s = standard_columns([hand_run()])
-    assert s.tps_std is None and s.prefill_ms.iter_std is None
-    assert s.prefill_ms.iter_min == s.prefill_ms.iter_max == approx(500.0)
+    assert s.tps_std is None and s.metrics["prefill_ms"].iter_std is None
+    assert s.metrics["prefill_ms"].iter_min == s.metrics["prefill_ms"].iter_max == approx(500.0)
 
 
 def test_perf_point_to_dict_is_json_with_units_in_keys():
-    point = PerfPoint(
-        input_len=8192,
-        max_output_len=1024,
-        batch_size=4,
-        input_vision_shape=[(1024, 1024)],
-        num_crops=4,
-        iterations=1,
-        extra={"device": "cpu"},
+    point = PerfPointRecord(
+        params={
+            "input_len": 8192,
+            "max_output_len": 1024,
+            "batch_size": 4,
+            "input_vision_shape": [[1024, 1024]],
+            "num_crops": 4,
+            "iterations": 1,
+            "device": "cpu",
+        },
         vendor=vendor_columns([hand_run()]),
         standard=standard_columns([hand_run()]),
     )
@@ -449,8 +454,8 @@ def test_match_references_vendor_scenarios(input_len, batch_size, tps_by_device)
 
 def test_match_references_from_perf_point_and_misses():
     refs = load_references()
-    point = PerfPoint(input_len=8192, max_output_len=1024, batch_size=1)
-    assert len(match_references(point.params(), refs)) == 2
+    point = PerfPointRecord({"input_len": 8192, "max_output_len": 1024, "batch_size": 1})
+    assert len(match_references(point.params, refs)) == 2
     assert match_references({"input_len": 8192, "output_len": 256, "num_prompts": 1}, refs) == []
     with pytest.raises(ValueError, match="num_prompts"):
         match_references({"input_len": 8192, "output_len": 1024}, refs)

@@ -573,7 +573,7 @@ def test_report_of_failed_children_says_why_for_every_claim(tmp_path):
     assert by_section["mmmu"] == [NOT_MEASURED] * 3
     assert by_section["perf"] == [NOT_MEASURED] * 6
     assert all("child failed" in v.why for v in report.section("perf"))
-    record = report.to_record()
+    record = report.to_record().to_dict()
     json.dumps(record, allow_nan=False)
     assert by_section["environment"] == [NOT_MEASURED]  # no child recorded one
     assert record["verdict_counts"][NOT_MEASURED] == 12

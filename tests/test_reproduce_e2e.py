@@ -190,7 +190,7 @@ def test_resume_reruns_a_failed_notebook_child_in_its_folder(reproduced):
     failing = kit_in_process("run", "reproduce", "--resume", str(parent), env=reproduced.env)
     assert failing.returncode == 1, failing.stdout[-3000:] + failing.stderr[-3000:]
     error = (
-        "AssertionError: parsed answers in predictions.jsonl differ from the final scoring: "
+        "ParseMismatch: parsed answers in predictions.jsonl differ from the final scoring: "
         f"[{edited!r}]"
     )
     kids = children(parent)

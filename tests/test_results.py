@@ -25,7 +25,7 @@ from kit.models.figures import model_figures
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.tiny import full_size_config
 from kit.perf.batches import RunMeasurement, request_timeline, summarize_schedules
-from kit.perf.columns import PerfPoint, standard_columns, vendor_columns
+from kit.perf.columns import standard_columns, vendor_columns
 from kit.perf.plots import first_batch_timeline, latency_distribution, versus_references
 from kit.perf.point_records import RecordContext, point_record
 from kit.perf.roofline import load_device_peaks
@@ -39,6 +39,8 @@ from kit.perf.tables import (
 )
 from kit.records.base import ResultsError
 from kit.records.demo import DemoRecord
+from kit.records.engine import EngineRecord
+from kit.records.environment import EnvironmentRecord
 from kit.records.mmmu import Accuracy
 from kit.records.perf import PerfPointRecord, ScheduleRecord, point_label
 from kit.records.references import load_references
@@ -53,6 +55,7 @@ approx = pytest.approx
 # ----------------------------------------------------------------------------------------
 
 BATCH, INPUT_LEN, OUTPUT_LEN = 4, 8192, 1024  # a scenario of the vendor's table
+FULL_SIZE = full_size_config({"<s>": 1, "<|endoftext|>": 3})
 
 
 def fake_batch(first_scheduled: list[float], wall_s: float = 10.0) -> RunMeasurement:
@@ -79,7 +82,7 @@ def fake_batch(first_scheduled: list[float], wall_s: float = 10.0) -> RunMeasure
     return RunMeasurement.from_outputs(outputs, wall_s)
 
 
-ENGINE_CONFIG = {"chunked_prefill": False, "max_num_batched_tokens": 32768, "block_size": 16}
+ENGINE_CONFIG = EngineRecord(chunked_prefill=False, max_num_batched_tokens=32768, block_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +91,16 @@ def written_point():
     step, and a probe), with roofline bounds for the H100 SXM, after a JSON round trip."""
     timed = [fake_batch([50.1] * BATCH), fake_batch([50.2] * BATCH)]
     probe = fake_batch([50.1] * BATCH, wall_s=1.0)
-    point = PerfPoint(
-        input_len=INPUT_LEN,
-        max_output_len=OUTPUT_LEN,
-        batch_size=BATCH,
-        input_vision_shape=[(1024, 1024)],
-        num_crops=4,
-        iterations=len(timed),
+    params = {
+        "input_len": INPUT_LEN,
+        "max_output_len": OUTPUT_LEN,
+        "batch_size": BATCH,
+        "input_vision_shape": [[1024, 1024]],
+        "num_crops": 4,
+        "iterations": len(timed),
+    }
+    point = PerfPointRecord(
+        params=params,
         vendor=vendor_columns(timed, [probe]),
         standard=standard_columns(timed),
         schedule=summarize_schedules([m.schedule for m in timed], probe.schedule),
@@ -105,11 +111,11 @@ def written_point():
         engine_config=ENGINE_CONFIG,
         references=load_references(),
         peaks=load_device_peaks(),
-        figures=model_figures(full_size_config({"<s>": 1, "<|endoftext|>": 3}), "bfloat16"),
+        figures=model_figures(FULL_SIZE, "bfloat16", PHI3V.vision_tower(FULL_SIZE)),
         views_per_request=5,
     )
     result = PointResult(point, timed, probe, request_timeline(timed[0].marks))
-    return point, json.loads(json.dumps(point_record(result, context)))
+    return point, json.loads(json.dumps(point_record(result, context).to_dict()))
 
 
 def written_engine() -> dict:
@@ -126,7 +132,7 @@ def written_engine() -> dict:
     )
     plan = EnginePlan("m", PHI3V, None, {}, {}, weights="dummy", vllm_version="0.32.0")
     llm = SimpleNamespace(llm_engine=SimpleNamespace(vllm_config=vllm_config))
-    return json.loads(json.dumps(engine_config(llm, plan, "vendor")))
+    return json.loads(json.dumps(engine_config(llm, plan, "vendor").to_dict()))
 
 
 @dataclass
@@ -140,11 +146,14 @@ def saved_run(tmp_path, notebook: str, sections: dict, environment: dict | None 
     """A run record saved by kit.run.Run, as a notebook saves it."""
     run = Run(notebook, Parameters(), RunPaths(tmp_path, tmp_path / "results.json", tmp_path))
     run.results.update(sections)
-    run.environment = environment or {
-        "kit_version": "0.1.0",
-        "accelerator": {"name": "NVIDIA H100 80GB HBM3"},
-        "model": {"smoke": {"builder_version": 3, "seed": 0}},
-    }
+    run.environment = EnvironmentRecord.of(
+        environment
+        or {
+            "kit_version": "0.1.0",
+            "accelerator": {"name": "NVIDIA H100 80GB HBM3"},
+            "model": {"smoke": {"builder_version": 3, "seed": 0}},
+        }
+    )
     run.save("ok")
     return read_run(tmp_path)
 
@@ -167,17 +176,18 @@ def test_a_saved_perf_run_reads_back_field_by_field(tmp_path, written_point):
     assert (engine.scheduling, engine.weights, engine.vllm_version) == ("vendor", "dummy", "0.32.0")
     assert engine.devices == 2 and engine.kv_cache_tokens == 1600  # 100 blocks x 16
     assert engine.chunked_prefill is False and engine.max_num_batched_tokens == 32768
-    assert engine.weights_note and engine.config["scheduling_means"] == engine.scheduling_means
+    assert engine.weights_note and engine.to_dict()["scheduling_means"] == engine.scheduling_means
 
     (read,) = run.perf_points()
     assert read.key == (8192, 1024, 4) and read.label == "in 8192 / out 1024 / bs 4"
     assert read.input_vision_shape == [[1024, 1024]] and read.num_crops == 4
     written = point.vendor.to_dict()
-    assert read.vendor == {k: v for k, v in written.items() if k != "per_iteration"}
-    assert read.vendor_per_iteration == {k: tuple(v) for k, v in written["per_iteration"].items()}
-    assert read.vendor["tps"] == approx(4 * 1024 / 10.0)  # tokens / wall s, each iteration
+    assert read.vendor == point.vendor  # one class writes and reads the columns
+    assert read.vendor.metrics() == {k: v for k, v in written.items() if k != "per_iteration"}
+    assert read.vendor.per_iteration == {k: tuple(v) for k, v in written["per_iteration"].items()}
+    assert read.vendor.tps == approx(4 * 1024 / 10.0)  # tokens / wall s, each iteration
     ttft = read.standard.metrics["ttft_ms"]
-    assert ttft == type(ttft)(**point.standard.ttft_ms.to_dict())
+    assert ttft == point.standard.metrics["ttft_ms"]
     metrics = ["ttft_ms", "tpot_ms", "e2e_ms", "prefill_ms", "decode_ms", "queue_ms"]
     assert list(read.standard.metrics) == metrics
     assert read.standard.tps_per_iteration == approx((409.6, 409.6))
@@ -185,7 +195,7 @@ def test_a_saved_perf_run_reads_back_field_by_field(tmp_path, written_point):
     schedule = read.schedule
     assert schedule.staggered is False and schedule.probe_staggered is False
     assert schedule.budget_steps == 1 and schedule.staggered_beyond_budget is False
-    assert len(schedule.batches) == 2 and schedule.batches[0]["scheduling_steps"] == 1
+    assert len(schedule.batches) == 2 and schedule.batches[0].scheduling_steps == 1
     assert batch_scheduling(read) == batch_scheduling(record) == "one step"
 
     refs = {r.device: r for r in read.references}
@@ -198,7 +208,7 @@ def test_a_saved_perf_run_reads_back_field_by_field(tmp_path, written_point):
     assert roofline.device == "H100 SXM" and roofline.reason is None
     assert roofline.decoding_together == 4 and roofline.prefilled_together == 4
     assert roofline.decode_efficiency.value == approx(
-        roofline.decode_ms_per_token / read.vendor["decode_ms_per_token"]
+        roofline.decode_ms_per_token / read.vendor.decode_ms_per_token
     )
 
     spans = read.timeline
@@ -298,7 +308,7 @@ def test_an_older_record_reads_as_not_recorded(tmp_path):
     assert run.model_revision == "o/m@1ce2adc11ce2"
     (point,) = run.perf_points()
     assert point.schedule == ScheduleRecord() and not point.schedule.verdict_known
-    assert point.vendor["decode_ms_per_token"] is None  # absent column, not an error
+    assert point.vendor.decode_ms_per_token is None  # absent column, not an error
     assert point.standard is None and point.roofline is None
     assert point.references == () and point.timeline == () and point.observed == {}
     assert batch_scheduling(point) == "unknown"

@@ -7,14 +7,14 @@ vocab 32064, CLIP ViT-L/14-336 up to layer_idx -2). No engine is started.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kit.models.figures import model_figures
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.tiny import full_size_config
 from kit.models.phi3v.vision import clip_layer_params, clip_layers_built
-from kit.perf.batches import ScheduleSummary
-from kit.perf.columns import PerfPoint
 from kit.perf.point_records import RecordContext, point_shape, scheduling_verdict
 from kit.perf.roofline import (
     PointShape,
@@ -23,6 +23,8 @@ from kit.perf.roofline import (
     find_device,
     load_device_peaks,
 )
+from kit.records.engine import EngineRecord
+from kit.records.perf import PerfPointRecord, ScheduleRecord
 
 approx = pytest.approx
 
@@ -144,32 +146,33 @@ def _context(config):
 
 
 def _point(batch, input_len, staggered_steps):
-    schedule = ScheduleSummary(
-        iterations=1,
+    schedule = ScheduleRecord(
         staggered_iterations=int(staggered_steps > 1),
         unknown_iterations=0,
         probe_staggered=False,
         arrival_spread_ms_max=0.0,
         scheduling_spread_ms_max=0.0,
         scheduling_steps_max=staggered_steps,
+        staggered=staggered_steps > 1,
     )
-    return PerfPoint(input_len=input_len, max_output_len=1024, batch_size=batch, schedule=schedule)
+    params = {"input_len": input_len, "max_output_len": 1024, "batch_size": batch}
+    return PerfPointRecord(params=params, schedule=schedule)
 
 
-VENDOR = {"chunked_prefill": False, "max_num_batched_tokens": 32768, "kv_cache_tokens": 163_072}
+VENDOR = EngineRecord(chunked_prefill=False, max_num_batched_tokens=32768, kv_cache_tokens=163_072)
 
 
 def test_point_shape_counts_the_requests_of_one_prefill_step():
     # 4 x 8192 in one step: each measured prefill is the whole step
     point = _point(4, 8192, 1)
     verdict = scheduling_verdict(point, VENDOR)
-    assert verdict == {"budget_steps": 1, "staggered_beyond_budget": False}
-    assert point_shape(point, _context(VENDOR), verdict).prefilled_together == 4
+    assert (verdict.budget_steps, verdict.staggered_beyond_budget) == (1, False)
+    assert point_shape(replace(point, schedule=verdict), _context(VENDOR)).prefilled_together == 4
     # 31744 x 4: one request per step, as the 32768-token budget allows
     point = _point(4, 31744, 4)
     verdict = scheduling_verdict(point, VENDOR)
-    assert verdict == {"budget_steps": 4, "staggered_beyond_budget": False}
-    shape = point_shape(point, _context(VENDOR), verdict)
+    assert (verdict.budget_steps, verdict.staggered_beyond_budget) == (4, False)
+    shape = point_shape(replace(point, schedule=verdict), _context(VENDOR))
     assert shape.prefilled_together == 1
     # KV: 163,072 tokens hold 4 sequences of 32,768 -> all four decode together
     assert shape.decoding_together == 4
@@ -178,13 +181,13 @@ def test_point_shape_counts_the_requests_of_one_prefill_step():
 def test_point_shape_is_conservative_when_staggered_or_chunked():
     point = _point(4, 8192, 4)  # V1 front end: one request per step
     verdict = scheduling_verdict(point, VENDOR)
-    assert verdict["staggered_beyond_budget"] is True
-    assert point_shape(point, _context(VENDOR), verdict).prefilled_together == 1
-    chunked = {**VENDOR, "chunked_prefill": True}
+    assert verdict.staggered_beyond_budget is True
+    assert point_shape(replace(point, schedule=verdict), _context(VENDOR)).prefilled_together == 1
+    chunked = replace(VENDOR, chunked_prefill=True)
     point = _point(4, 8192, 1)
     verdict = scheduling_verdict(point, chunked)
-    assert point_shape(point, _context(chunked), verdict).prefilled_together == 1
+    assert point_shape(replace(point, schedule=verdict), _context(chunked)).prefilled_together == 1
     # a KV cache of 70,000 tokens holds two 32,768-token sequences
-    small = {**VENDOR, "kv_cache_tokens": 70_000, "block_size": 64}
-    shape = point_shape(_point(4, 31744, 4), _context(small), verdict)
+    small = replace(VENDOR, kv_cache_tokens=70_000, block_size=64)
+    shape = point_shape(replace(_point(4, 31744, 4), schedule=verdict), _context(small))
     assert shape.decoding_together == 2

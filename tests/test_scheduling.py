@@ -6,6 +6,8 @@ end to end in tests/test_perf_e2e.py.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -17,9 +19,10 @@ from kit.engines.scheduling import scheduling_args, scheduling_environment
 from kit.engines.timing import marks_from_metrics
 from kit.models.phi3v.family import PHI3V
 from kit.perf.batches import batch_schedule, budget_steps, summarize_schedules
-from kit.perf.columns import PerfPoint
 from kit.perf.point_records import comparison_warnings, scheduling_verdict
 from kit.perf.tables import batch_scheduling
+from kit.records.engine import EngineRecord
+from kit.records.perf import PerfPointRecord
 
 
 def v1(arrival, queued, scheduled, first, last=None):
@@ -137,42 +140,43 @@ def _point(batch, input_len, steps, staggered):
         ]
     )
     assert timed.staggered is staggered
-    return PerfPoint(
-        input_len=input_len,
-        max_output_len=16,
-        batch_size=batch,
+    return PerfPointRecord(
+        params={"input_len": input_len, "max_output_len": 16, "batch_size": batch},
         schedule=summarize_schedules([timed]),
     )
 
 
+def _judged(point, config, shape=None):
+    """The point as point_record judges it: its schedule with the token-budget verdict."""
+    if shape is not None:
+        point = replace(point, params={**point.params, "input_vision_shape": shape})
+    return replace(point, schedule=scheduling_verdict(point, config))
+
+
 def test_comparison_warnings_name_staggering_beyond_the_budget_and_vllm_mode():
-    config = {"chunked_prefill": False, "max_num_batched_tokens": 32768}
-    together = _point(4, 8192, 1, False)
-    assert comparison_warnings(together, "vendor", scheduling_verdict(together, config)) == []
-    budgeted = _point(4, 31744, 4, True)  # what vLLM 0.6 did: one request per step
-    verdict = scheduling_verdict(budgeted, config)
-    assert comparison_warnings(budgeted, "vendor", verdict) == []
-    record = {"params": {"batch_size": 4}, "schedule": {**budgeted.schedule.to_dict(), **verdict}}
-    assert batch_scheduling(record) == "4 steps, as the token budget needs (as vLLM 0.6)"
-    staggered = _point(4, 8192, 4, True)
-    verdict = scheduling_verdict(staggered, config)
-    (warning,) = comparison_warnings(staggered, "vendor", verdict)
+    config = EngineRecord(chunked_prefill=False, max_num_batched_tokens=32768)
+    together = _judged(_point(4, 8192, 1, False), config)
+    assert comparison_warnings(together, "vendor") == []
+    budgeted = _judged(_point(4, 31744, 4, True), config)  # vLLM 0.6: one request per step
+    assert comparison_warnings(budgeted, "vendor") == []
+    assert batch_scheduling(budgeted) == "4 steps, as the token budget needs (as vLLM 0.6)"
+    read_back = PerfPointRecord.of(json.loads(json.dumps(budgeted.to_dict())))
+    assert batch_scheduling(read_back) == batch_scheduling(budgeted)
+    staggered = _judged(_point(4, 8192, 4, True), config)
+    (warning,) = comparison_warnings(staggered, "vendor")
     assert "staggered batch" in warning and "4 engine steps" in warning
-    record = {"params": {"batch_size": 4}, "schedule": {**staggered.schedule.to_dict(), **verdict}}
-    assert batch_scheduling(record).startswith("staggered (4 steps")
-    warnings = comparison_warnings(together, "vllm", scheduling_verdict(together, config))
+    assert batch_scheduling(staggered).startswith("staggered (4 steps")
+    warnings = comparison_warnings(together, "vllm")
     assert len(warnings) == 1 and "scheduling: vllm" in warnings[0]
 
 
 def test_image_shape_other_than_the_vendors_is_a_warning():
-    config = {"chunked_prefill": False, "max_num_batched_tokens": 32768}
-    point = _point(1, 8192, 1, False)
-    point.input_vision_shape = [(336, 336)]
-    verdict = scheduling_verdict(point, config)
-    (warning,) = comparison_warnings(point, "vendor", verdict, [(1024, 1024)])
+    config = EngineRecord(chunked_prefill=False, max_num_batched_tokens=32768)
+    point = _judged(_point(1, 8192, 1, False), config, [[336, 336]])
+    (warning,) = comparison_warnings(point, "vendor", [(1024, 1024)])
     assert "input_vision_shape 336,336 where the vendor used 1024,1024" in warning
-    point.input_vision_shape = []
-    (warning,) = comparison_warnings(point, "vendor", verdict, [(1024, 1024)])
+    point = _judged(_point(1, 8192, 1, False), config, [])
+    (warning,) = comparison_warnings(point, "vendor", [(1024, 1024)])
     assert "input_vision_shape none" in warning
-    point.input_vision_shape = [(1024, 1024)]
-    assert comparison_warnings(point, "vendor", verdict, [(1024, 1024)]) == []
+    point = _judged(_point(1, 8192, 1, False), config, [[1024, 1024]])
+    assert comparison_warnings(point, "vendor", [(1024, 1024)]) == []

@@ -299,7 +299,7 @@ def demo_agreement(
     tokenizer counted the tokens (the first demo run's model folder, when it is here)."""
     runs = [r for r in runs if getattr(r, "demo", None) is not None]
     texts = demo_texts(runs, vendor)
-    tokenizer = load_tokenizer(runs[0].environment.model.path) if runs else None
+    tokenizer = load_tokenizer(runs[0].environment.model_files.path) if runs else None
     note = (
         f"tokens counted with the tokenizer of {tokenizer.source}"
         if tokenizer

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.compare.inputs import run_label
+from kit.core.devices import same_device
 from kit.core.params import ParameterError
-from kit.records.perf import PerfPointRecord, batching, point_label
-from kit.records.references import PERF_METRICS, References, load_references
+from kit.records.compare import CompareRecord
+from kit.records.perf import PerfPointRecord, point_label
+from kit.records.references import References, load_references
 from kit.records.results import RunRecord, as_run_record
 
 COMPARABLE_KEYS = (
@@ -54,8 +56,9 @@ def batch_condition(point: PerfPointRecord | Mapping[str, Any] | None) -> str | 
     recorded)."""
     if point is None:
         return None
-    batch_size, schedule = batching(point)
-    if batch_size <= 1 or not schedule.verdict_known:
+    point = PerfPointRecord.of(point)
+    schedule = point.schedule
+    if point.batch_size <= 1 or not schedule.verdict_known:
         return None
     return "staggered" if schedule.staggered_beyond_budget else BATCH_AS_BUDGET
 
@@ -87,7 +90,7 @@ def entries_of(run: RunRecord, label_by: str) -> list[Entry]:
                 label=label,
                 kind="perf",
                 scenario=point.label,
-                metrics={k: point.vendor[k] for k in PERF_METRICS},
+                metrics=point.vendor.metrics(),
                 conditions=conditions(run, point),
                 source=source,
                 sweep_key=(point.batch_size, point.max_output_len),
@@ -136,7 +139,7 @@ def reference_entries(refs: References, device: str) -> list[Entry]:
     }
     out = []
     for row in refs.perf:
-        if row.device.lower() == device.lower():
+        if same_device(row.device, device):
             batch = BATCH_AS_BUDGET if row.num_prompts > 1 else None
             out.append(
                 Entry(
@@ -149,7 +152,7 @@ def reference_entries(refs: References, device: str) -> list[Entry]:
                 )
             )
     for acc in refs.mmmu:
-        if acc.device.lower() == device.lower():
+        if same_device(acc.device, device):
             out.append(
                 Entry(
                     label=f"{acc.device} (vendor)",
@@ -169,6 +172,10 @@ class Comparison:
     baseline: str
     excluded: list[dict[str, str]]
     entries: list[Entry]
+
+    def record(self) -> CompareRecord:
+        """The ``compare`` section of the comparison's own results.json."""
+        return CompareRecord(self.baseline, self.rows, self.excluded)
 
 
 def compare(

@@ -1,37 +1,21 @@
-"""Performance metrics for VLM inference runs: pure logic, no engine.
+"""Summaries of measured values: a mean, percentiles over all values, and the spread of
+per-iteration means, the way ``vllm bench latency`` reports a metric.
 
-Per-request timings are read from the ``metrics`` object vLLM attaches to each
-``RequestOutput`` when the engine is built with ``disable_log_stats=False``:
-
-* V1 (current vLLM): ``vllm.v1.metrics.stats.RequestStateStats``. ``arrival_time`` is
-  wall clock (frontend, taken before multimodal preprocessing); ``queued_ts``,
-  ``scheduled_ts``, ``first_token_ts``, ``last_token_ts`` are engine-core monotonic
-  timestamps; ``first_token_latency`` is a wall-clock difference (frontend iteration
-  time minus ``arrival_time``). The two clocks are never subtracted from each other.
-* V0 (vLLM <= 0.6, the vendor's 0.6.1.post2): ``vllm.sequence.RequestMetrics``, all wall
-  clock.
-
-Two column sets are built from them:
-
-* the vendor's (``vendor_columns``): exactly what Enflame's
-  ``benchmarks/benchmark_vision_language.py --perf`` printed, so the vendor table can be
-  compared like for like;
-* a standard set (``standard_columns``): mean / median / p90 / p99 over requests plus
-  spread across iterations, the way ``vllm bench latency`` reports.
-
-All durations inside this module are seconds; the column sets convert to ms.
+Percentiles use numpy's linear interpolation; ``iter_std`` is the sample standard deviation
+(ddof=1) of the per-iteration means, None with fewer than two iterations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
 
-def _mean(xs: Sequence[float]) -> float | None:
-    return float(np.mean(xs)) if len(xs) else None
+def mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -41,43 +25,47 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=float), q, method="linear"))
 
 
-def _sample_std(xs: Sequence[float]) -> float | None:
-    return float(np.std(xs, ddof=1)) if len(xs) >= 2 else None
+def sample_std(values: Sequence[float]) -> float | None:
+    return float(np.std(values, ddof=1)) if len(values) >= 2 else None
 
 
-@dataclass
-class MetricSummary:
-    """Distribution of one metric, ms: over all requests, and spread of per-iteration means.
+@dataclass(frozen=True)
+class Distribution:
+    """One metric over all values, and the spread of its per-iteration means. Written as is
+    into results.json (perf points, server load points) and read back with :meth:`of`."""
 
-    Percentiles use numpy's linear interpolation. ``iter_std`` is the sample standard
-    deviation (ddof=1) of the per-iteration means, None with fewer than 2 iterations.
-    """
-
-    count: int
-    mean: float | None
-    median: float | None
-    p90: float | None
-    p99: float | None
-    iter_min: float | None
-    iter_max: float | None
-    iter_std: float | None
+    count: int | None = None
+    mean: float | None = None
+    median: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    iter_min: float | None = None
+    iter_max: float | None = None
+    iter_std: float | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
+    @classmethod
+    def of(cls, section: Any) -> Distribution:
+        """From a results.json mapping; what it lacks (an older file) reads as None."""
+        if not isinstance(section, Mapping):
+            return cls()
+        return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
 
-def summarize(per_iteration: Sequence[Sequence[float]], scale: float = 1.0) -> MetricSummary:
-    """Summary of values grouped by iteration, each multiplied by ``scale``."""
-    groups = [[v * scale for v in g] for g in per_iteration]
-    flat = [v for g in groups for v in g]
-    means = [m for g in groups if (m := _mean(g)) is not None]
-    return MetricSummary(
+
+def distribution(per_iteration: Sequence[Sequence[float]], scale: float = 1.0) -> Distribution:
+    """The distribution of values grouped by iteration, each multiplied by ``scale``."""
+    groups = [[v * scale for v in group] for group in per_iteration]
+    flat = [v for group in groups for v in group]
+    means = [m for group in groups if (m := mean(group)) is not None]
+    return Distribution(
         count=len(flat),
-        mean=_mean(flat),
+        mean=mean(flat),
         median=percentile(flat, 50),
         p90=percentile(flat, 90),
         p99=percentile(flat, 99),
         iter_min=min(means) if means else None,
         iter_max=max(means) if means else None,
-        iter_std=_sample_std(means),
+        iter_std=sample_std(means),
     )

@@ -28,6 +28,21 @@ class DemoInputs:
     prompt: str  # the full chat prompt with image tags
 
 
+class PromptLengthMismatch(RuntimeError):
+    """vLLM counted another prompt length than the kit computed before the run."""
+
+
+def check_prompt_length(result: DemoRecord) -> None:
+    """The prompt vLLM saw is the one the kit counted (text pieces plus the processor's
+    image tokens); otherwise the token split the report shows would be wrong."""
+    if not result.prompt_length_matches:
+        raise PromptLengthMismatch(
+            f"vLLM saw {result.num_prompt_tokens} prompt tokens, the kit expected "
+            f"{result.expected_prompt_tokens}: the kit's count of this model's image tokens "
+            "is wrong for this processor (num_crops, chat template)."
+        )
+
+
 def prepare(params: DemoParams, family: ModelFamily | None = None) -> DemoInputs:
     """Load the images (clear errors for missing or unreadable files) and build the prompt
     in the model family's format."""

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from kit import __version__
 from kit.core.files import file_digest
@@ -45,6 +43,7 @@ from kit.download.hub_clients import (
 )
 from kit.download.plan import Plan, plan_target
 from kit.download.progress import FileProgress
+from kit.records.download import DownloadResult
 from kit.records.manifest import (
     MANIFEST,
     MANIFEST_VERSION,
@@ -56,51 +55,15 @@ from kit.records.manifest import (
 from kit.runs.environment import package_versions
 
 
-@dataclass
-class TargetResult:
-    kind: str
-    source: str
-    repo_id: str
-    revision: str
-    commit: str | None
-    folder: str
-    files: int
-    bytes: int
-    fetched_files: int
-    fetched_bytes: int
-    kept_files: int
-    verified: bool
-    seconds: float
-    manifest: str
-    remote_code: list[dict]
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "what": self.kind,
-            "repository": self.repo_id,
-            "revision asked": self.revision,
-            "commit": self.commit,
-            "files": self.files,
-            "size": human_bytes(self.bytes),
-            "fetched": f"{self.fetched_files} files, {human_bytes(self.fetched_bytes)}",
-            "kept": self.kept_files,
-            "hashes checked": "yes" if self.verified else "no (verify: false)",
-            "time": format_duration(self.seconds),
-            "manifest": self.manifest,
-        }
-
-
-def fetch_all(plans: list[Plan], verify: bool = True, out: Callable = print) -> list[TargetResult]:
+def fetch_all(
+    plans: list[Plan], verify: bool = True, out: Callable = print
+) -> list[DownloadResult]:
     return [fetch_target(plan, verify=verify, out=out) for plan in plans]
 
 
 def fetch_target(
     plan: Plan, verify: bool = True, out: Callable = print, client=None
-) -> TargetResult:
+) -> DownloadResult:
     target = plan.target
     started = time.monotonic()
     if plan.complete:
@@ -175,7 +138,7 @@ def fetch_target(
     manifest = build_manifest(target, snapshot, entries, splits, verify)
     path = write_manifest(folder, manifest)
     out(f"[{target.kind}] wrote {path}")
-    return TargetResult(
+    return DownloadResult(
         kind=target.kind,
         source=target.source,
         repo_id=target.repo_id,
@@ -321,9 +284,9 @@ def _tool_versions(source: str) -> dict[str, str | None]:
 
 def _result_from_manifest(
     manifest: dict, target: Target, verified: bool, started: float, fetched: int, nbytes: int
-) -> TargetResult:
+) -> DownloadResult:
     files = manifest.get("files") or {}
-    return TargetResult(
+    return DownloadResult(
         kind=target.kind,
         source=target.source,
         repo_id=target.repo_id,
@@ -343,7 +306,7 @@ def _result_from_manifest(
     )
 
 
-def remote_code_rows(results: list[TargetResult]) -> list[dict]:
+def remote_code_rows(results: list[DownloadResult]) -> list[dict]:
     return [
         {"file": e["path"], "size": e["size"], "sha256": e["sha256"], "named by": e["named_by"]}
         for r in results

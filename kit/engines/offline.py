@@ -33,6 +33,7 @@ from kit.engines.timing import marks_from_metrics, timing_from_output
 from kit.engines.types import Batch, Completion, GenRequest, GenSampling, Load
 from kit.engines.versions import version_note
 from kit.models.family import ModelFamily
+from kit.records.engine import EngineRecord, devices_used
 
 
 def completion_from_output(output: Any, finished_at_wall: float | None = None) -> Completion:
@@ -62,7 +63,7 @@ class Engine:
     device: str
     remote_code_changes: list = field(default_factory=list)
     weights: str = "checkpoint"
-    config: dict = field(default_factory=dict)  # the effective configuration, see engine_config
+    config: EngineRecord = field(default_factory=EngineRecord)  # as vLLM configured it
 
     @property
     def tokenizer(self):
@@ -159,7 +160,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def engine_config(llm: Any, plan: EnginePlan, scheduling: str) -> dict[str, Any]:
+def engine_config(llm: Any, plan: EnginePlan, scheduling: str) -> EngineRecord:
     """The configuration vLLM actually runs with, read back from the started engine.
 
     Reports and comparisons need the effective values (vLLM fills many from the device),
@@ -172,46 +173,37 @@ def engine_config(llm: Any, plan: EnginePlan, scheduling: str) -> dict[str, Any]
     compilation = _attr(vllm_config, "compilation_config")
     blocks, block_size = _attr(cache, "num_gpu_blocks"), _attr(cache, "block_size")
     in_process = plan.environment.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
-    config = {
-        "backend": "offline",
-        "scheduling": scheduling,
-        "scheduling_means": SCHEDULING_MODES[scheduling],
-        "vllm_version": plan.vllm_version,
-        "weights": plan.weights,
-        "max_num_batched_tokens": _attr(sched, "max_num_batched_tokens"),
-        "max_num_seqs": _attr(sched, "max_num_seqs"),
-        "chunked_prefill": _attr(sched, "enable_chunked_prefill"),
-        "async_scheduling": _attr(sched, "async_scheduling"),
-        "v1_multiprocessing": not in_process,
-        "engine_core": "in-process" if in_process else "separate process",
-        "dtype": _plain(_attr(vllm_config, "model_config", "dtype")),
-        "enforce_eager": _attr(vllm_config, "model_config", "enforce_eager"),
-        "compilation_mode": _plain(_attr(compilation, "mode")),
-        "cudagraph_mode": _plain(_attr(compilation, "cudagraph_mode")),
-        "tensor_parallel_size": _attr(parallel, "tensor_parallel_size"),
-        "pipeline_parallel_size": _attr(parallel, "pipeline_parallel_size"),
-        "data_parallel_size": _attr(parallel, "data_parallel_size"),
-        "distributed_executor_backend": _plain(_attr(parallel, "distributed_executor_backend")),
-        "world_size": _attr(parallel, "world_size"),
-        "block_size": block_size,
-        "kv_cache_blocks": blocks,
-        "kv_cache_tokens": int(blocks) * int(block_size) if blocks and block_size else None,
-        "prefix_caching": _attr(cache, "enable_prefix_caching"),
-        "load_format": _plain(_attr(vllm_config, "load_config", "load_format")),
-    }
-    config["devices"] = devices_used(config)
-    if plan.weights == "dummy":
-        config["weights_note"] = DUMMY_WEIGHTS_NOTE
-    note = version_note(plan.vllm_version)
-    if note:
-        config["version_note"] = note
-    return config
-
-
-def devices_used(config: dict[str, Any]) -> int:
-    """Accelerators one run occupies: tensor x pipeline x data parallel sizes."""
-    sizes = [config.get(k) or 1 for k in ("tensor_parallel_size", "pipeline_parallel_size")]
-    return sizes[0] * sizes[1] * (config.get("data_parallel_size") or 1)
+    record = EngineRecord(
+        backend="offline",
+        scheduling=scheduling,
+        scheduling_means=SCHEDULING_MODES[scheduling],
+        vllm_version=plan.vllm_version,
+        weights=plan.weights,
+        max_num_batched_tokens=_attr(sched, "max_num_batched_tokens"),
+        max_num_seqs=_attr(sched, "max_num_seqs"),
+        chunked_prefill=_attr(sched, "enable_chunked_prefill"),
+        async_scheduling=_attr(sched, "async_scheduling"),
+        v1_multiprocessing=not in_process,
+        engine_core="in-process" if in_process else "separate process",
+        dtype=_plain(_attr(vllm_config, "model_config", "dtype")),
+        enforce_eager=_attr(vllm_config, "model_config", "enforce_eager"),
+        compilation_mode=_plain(_attr(compilation, "mode")),
+        cudagraph_mode=_plain(_attr(compilation, "cudagraph_mode")),
+        tensor_parallel_size=_attr(parallel, "tensor_parallel_size"),
+        pipeline_parallel_size=_attr(parallel, "pipeline_parallel_size"),
+        data_parallel_size=_attr(parallel, "data_parallel_size"),
+        distributed_executor_backend=_plain(_attr(parallel, "distributed_executor_backend")),
+        world_size=_attr(parallel, "world_size"),
+        block_size=block_size,
+        kv_cache_blocks=blocks,
+        kv_cache_tokens=int(blocks) * int(block_size) if blocks and block_size else None,
+        prefix_caching=_attr(cache, "enable_prefix_caching"),
+        load_format=_plain(_attr(vllm_config, "load_config", "load_format")),
+        weights_note=DUMMY_WEIGHTS_NOTE if plan.weights == "dummy" else None,
+        version_note=version_note(plan.vllm_version),
+    )
+    record.devices = devices_used(record)
+    return record
 
 
 class EngineStartError(RuntimeError):

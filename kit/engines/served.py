@@ -34,6 +34,7 @@ from kit.engines.server_process import ServerError, ServerProcess, start_server
 from kit.engines.timing import RequestTiming, StreamTiming
 from kit.engines.types import Batch, Completion, GenRequest, GenSampling, Load
 from kit.models.family import ModelFamily
+from kit.records.engine import EngineRecord
 
 
 def timing_from_stream(stream: StreamTiming) -> RequestTiming:
@@ -78,7 +79,7 @@ class ServerBackend:
     model_path: str  # the local copy: tokenizer and processor for exact prompt lengths
     family: ModelFamily
     device: str
-    config: dict[str, Any]
+    config: EngineRecord
     weights: str = "checkpoint"
     remote_code_changes: list = field(default_factory=list)
     process: ServerProcess | None = None  # the server the kit started, if it did
@@ -131,7 +132,7 @@ class ServerBackend:
             if any(name in r.timing.error for r in refused for name in LENGTH_EXTENSIONS):
                 self.length_extensions = False  # not vLLM: lengths are what the model writes
                 why = refused[0].timing.error
-                self.config["output_length_control"] = (
+                self.config.output_length_control = (
                     f"not honoured: the server refused ignore_eos/min_tokens ({why}); output "
                     "lengths are what the model chose"
                 )
@@ -188,21 +189,32 @@ class ServerBackend:
 
 
 def server_config(
-    base_url: str, model: str, api_key: str | None, started: ServerProcess | None
-) -> dict[str, Any]:
+    base_url: str,
+    model: str,
+    api_key: str | None,
+    started: ServerProcess | None,
+    scheduling: str,
+    weights: str,
+) -> EngineRecord:
     """What results.json records of the server: never a credential."""
-    config: dict[str, Any] = {
-        "backend": "server",
-        "endpoint": base_url,
-        "served_model": model,
-        "server_version": server_version(base_url, api_key),
-        "started_by_kit": started is not None,
-        "output_length_control": "vLLM's ignore_eos and min_tokens",
-        "metrics_endpoint": scrape_metrics(base_url, api_key) is not None,
-    }
-    if started is not None:
-        config["command"] = " ".join(started.command[1:])
-    return config
+    version = server_version(base_url, api_key)
+    return EngineRecord(
+        backend="server",
+        scheduling=scheduling,
+        scheduling_means=SCHEDULING_MODES[scheduling].rstrip(".")
+        + ". Over HTTP, requests reach the scheduler as they arrive: a batch is not "
+        "guaranteed to be scheduled in one step.",
+        vllm_version=version,
+        weights=weights,
+        endpoint=base_url,
+        served_model=model,
+        server_version=version,
+        started_by_kit=started is not None,
+        output_length_control="vLLM's ignore_eos and min_tokens",
+        metrics_endpoint=scrape_metrics(base_url, api_key) is not None,
+        command=" ".join(started.command[1:]) if started is not None else None,
+        weights_note=DUMMY_WEIGHTS_NOTE if weights == "dummy" else None,
+    )
 
 
 def start_server_backend(params: Any, log_file: Path | None = None) -> ServerBackend:
@@ -224,21 +236,13 @@ def start_server_backend(params: Any, log_file: Path | None = None) -> ServerBac
         device = plan.defaults.device
     try:
         model = served_model(base_url, params.api_key(), params.served_model_name)
-        config = server_config(base_url, model, params.api_key(), process)
+        config = server_config(
+            base_url, model, params.api_key(), process, params.scheduling, plan.weights
+        )
     except BaseException:
         if process is not None:
             process.stop(grace_s=5)
         raise
-    config.update(
-        scheduling=params.scheduling,
-        scheduling_means=SCHEDULING_MODES[params.scheduling].rstrip(".")
-        + ". Over HTTP, requests reach the scheduler as they arrive: a batch is not "
-        "guaranteed to be scheduled in one step.",
-        vllm_version=config["server_version"],
-        weights=plan.weights,
-    )
-    if plan.weights == "dummy":
-        config["weights_note"] = DUMMY_WEIGHTS_NOTE
     return ServerBackend(
         params=params,
         base_url=base_url,

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from kit.core.image_io import to_data_url
 from kit.engines.timing import RequestMarks, RequestTiming, StreamTiming
 from kit.models.family import ModelFamily
+from kit.records.engine import EngineRecord
 
 #: The backends a run can name (kit.engines.registry starts each).
 BACKENDS = ("offline", "server")
@@ -102,7 +103,7 @@ class Backend(Protocol):
     model_path: str  # where the tokenizer and processor are read from
     family: ModelFamily  # how prompts, images and their tokens are written for this model
     device: str
-    config: dict[str, Any]  # the effective configuration, recorded in results.json
+    config: EngineRecord  # the effective configuration, recorded in results.json
     weights: str
     remote_code_changes: list
 

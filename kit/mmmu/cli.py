@@ -139,7 +139,9 @@ def score(
         record["missing"] = r.id not in responses
         records.append(record)
     document = {
-        "mmmu": mmmu_section(report, vendor, parameters, {"source": "python -m kit mmmu-score"}),
+        "mmmu": mmmu_section(
+            report, vendor, parameters, source="python -m kit mmmu-score"
+        ).to_dict(),
         "problems": problems,
         "records": records,
     }

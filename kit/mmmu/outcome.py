@@ -34,6 +34,7 @@ from kit.mmmu.questions import SUBJECTS
 from kit.mmmu.scoring import ScoreReport, score_predictions, score_predictions_vendor
 from kit.mmmu.section import mmmu_section
 from kit.models.registry import is_tiny_model
+from kit.records.mmmu import MMMURecord
 
 #: The vendor's accuracy run (docs/mmmu.md): MMMU validation, image_1, greedy, 10 new tokens,
 #: one question per llm.generate call, bf16, max_model_len 32768, one card, vLLM 0.6's
@@ -79,9 +80,23 @@ FULL_VALIDATION = 900
 class Outcome:
     report: ScoreReport  # the official scoring
     vendor: ScoreReport  # the vendor-strict scoring of the same responses
-    section: dict[str, Any]
+    section: MMMURecord
     lines: dict[str, dict[str, Any]]  # id -> predictions.jsonl record
     mismatches: list[str]  # ids whose recorded parse differs from the final scoring
+
+
+class ParseMismatch(RuntimeError):
+    """Answers parsed when they arrived differ from the final scoring of the same responses."""
+
+
+def check_parses(outcome: Outcome) -> None:
+    """Each answer's parse, written to predictions.jsonl as it arrived, equals the final
+    scoring's: the same seeded draws, in the official order (kit.mmmu.answer)."""
+    if outcome.mismatches:
+        raise ParseMismatch(
+            "parsed answers in predictions.jsonl differ from the final scoring: "
+            f"{outcome.mismatches[:5]}"
+        )
 
 
 def deviations(params: MMMUParams, n_questions: int, errors: int) -> list[str]:
@@ -150,19 +165,14 @@ def score(run: Any, plan: Plan, stats: AnswerStats) -> Outcome:
         report,
         vendor,
         parameters,
-        {
-            # The scoring difference is not counted: each reference is compared with the
-            # Overall of its own scoring.
-            "comparable_with_references": not dev,
-            "deviations": [SCORING_DEVIATION, *dev],
-            "error_questions": errors,
-            "timing": {
-                **stats.to_dict(),
-                "previously_answered": len(plan.previous),
-            },
-            "predictions_file": str(plan.log.path),
-            "parse_mismatches": len(mismatches),
-        },
+        # The scoring difference is not counted: each reference is compared with the
+        # Overall of its own scoring.
+        comparable_with_references=not dev,
+        deviations=[SCORING_DEVIATION, *dev],
+        error_questions=errors,
+        timing={**stats.to_dict(), "previously_answered": len(plan.previous)},
+        predictions_file=str(plan.log.path),
+        parse_mismatches=len(mismatches),
     )
     run.record("mmmu", section)
     return Outcome(

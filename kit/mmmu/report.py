@@ -28,15 +28,16 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kit.mmmu.answer import Plan
 from kit.mmmu.dataset import ImageReader, decode_image
 from kit.mmmu.outcome import Outcome
 from kit.mmmu.questions import GROUPS, SUBJECT_GROUP, build_prompt, index_to_answer, select_images
-from kit.mmmu.scoring import Accuracy, ScoreReport, differing_verdicts, recorded_parsed
+from kit.mmmu.scoring import ScoreReport, differing_verdicts, recorded_parsed
 from kit.mmmu.section import SCORING_NAMES
+from kit.records.mmmu import Accuracy
 from kit.report.figures import figure_png
 from kit.report.html import escape, text_block
 
@@ -60,11 +61,11 @@ def overall_rows(outcome: Outcome) -> list[dict[str, Any]]:
                 "note": f"{o.correct}/{o.n} correct",
             }
         )
-    return rows + outcome.section["references"]
+    return rows + list(outcome.section.references)
 
 
 def deviation_rows(outcome: Outcome) -> list[dict[str, Any]]:
-    return [{"difference from the vendor's run": d} for d in outcome.section["deviations"]]
+    return [{"difference from the vendor's run": d} for d in outcome.section.deviations or ()]
 
 
 def _points(a: float, b: float) -> str:
@@ -144,7 +145,7 @@ def subject_rows(report: ScoreReport, vendor: ScoreReport | None = None) -> list
     return rows
 
 
-def breakdown_rows(acc_by: dict[str, Accuracy], name: str) -> list[dict[str, Any]]:
+def breakdown_rows(acc_by: Mapping[str, Accuracy], name: str) -> list[dict[str, Any]]:
     return [{name: k, "accuracy": a.acc, "correct": a.correct, "n": a.n} for k, a in acc_by.items()]
 
 
@@ -167,15 +168,13 @@ def letter_rows(report: ScoreReport) -> list[dict[str, Any]]:
 
 def count_rows(outcome: Outcome) -> list[dict[str, Any]]:
     c = outcome.report.counts
-    t = outcome.section["timing"]
+    t = outcome.section.timing or {}
     rows = {
         "questions": c.questions,
         "answered": c.answered,
         "errors (counted wrong)": c.errors,
         "multiple-choice answers from the random fallback (seed 42)": c.fallbacks,
-        "questions the two scorings judge differently": outcome.section["scoring"][
-            "differing_questions"
-        ],
+        "questions the two scorings judge differently": outcome.section.differing_questions,
         "answered in this attempt": t["answered"] + t["errors"],
         "answered in earlier attempts": t["previously_answered"],
         "answering wall time (s)": round(t["seconds"], 2),
@@ -186,7 +185,7 @@ def count_rows(outcome: Outcome) -> list[dict[str, Any]]:
 
 
 def error_rows(outcome: Outcome) -> list[dict[str, Any]]:
-    return outcome.section["error_questions"]
+    return list(outcome.section.error_questions or ())
 
 
 def png_bytes(figure: Any) -> bytes:

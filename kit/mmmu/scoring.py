@@ -52,6 +52,7 @@ from kit.mmmu.questions import (
     index_to_answer,
     official_order,
 )
+from kit.records.mmmu import Accuracy, Counts
 
 
 @dataclass
@@ -145,29 +146,6 @@ def score_question_vendor(question: Question, response: str | None) -> QuestionR
         )
     preds = parse_open(response.strip())
     return QuestionResult(**base, parsed=preds, correct=eval_open(question.answer, preds))
-
-
-@dataclass
-class Accuracy:
-    """Accuracy rounded to 3 decimals, with the counts it came from."""
-
-    acc: float
-    n: int
-    correct: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"acc": self.acc, "n": self.n, "correct": self.correct}
-
-
-@dataclass
-class Counts:
-    questions: int
-    answered: int
-    errors: int
-    fallbacks: int
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 @dataclass

@@ -1,26 +1,8 @@
-"""What an MMMU scoring reports: the ``mmmu`` section of results.json, tables, charts, gallery.
-
-Shared by the notebook (through :mod:`kit.mmmu_run`) and ``python -m kit mmmu-score``. The
-functions return rows, PNG bytes or HTML strings; notebooks show them with ``kit.display``'s
-``show_*`` helpers. Everything from the model or the dataset is escaped.
-
-The ``mmmu`` section (``mmmu_section``), one shape for both callers::
-
-    overall, groups, subjects,          official scoring, as before (the headline numbers)
-    by_question_type, by_difficulty,
-    counts, fallbacks, errors, letters, seed
-    scoring:
-      official:      {overall, rule}
-      vendor_strict: {overall, groups, subjects, by_question_type, counts, rule}
-      differing_questions: questions the two scorings judge differently
-    parameters:      what was scored
-    references:      [{source, accuracy, scoring, "this run - reference (points)", note}]
-                     the vendor's rows (S60, L40s) are compared with this run's vendor-strict
-                     Overall, any other row (the model card) with the official one
-    ...              the caller's extra keys (the notebook: deviations, timing, ...)
-
-Accuracies are {"acc", "n", "correct"} with acc rounded to 3 decimals; docs/mmmu.md explains
-both scorings and why they differ.
+"""The ``mmmu`` section, one shape for the notebook's results.json and ``kit mmmu-score``
+(kit.records.mmmu.MMMURecord): the official aggregates, both Overalls side by side, what
+was scored, and the published references each against this run's Overall of the same
+scoring (the vendor's S60 and L40s rows: vendor-strict; the model card: official).
+docs/mmmu.md explains both scorings and why they differ.
 """
 
 from __future__ import annotations
@@ -29,6 +11,7 @@ from typing import Any
 
 from kit.mmmu.questions import OFFICIAL, SCORING_RULES, VENDOR_STRICT
 from kit.mmmu.scoring import ScoreReport, differing_verdicts
+from kit.records.mmmu import MMMURecord, Scoring, VendorStrictScores
 from kit.records.references import load_references
 
 SCORING_NAMES = {OFFICIAL: "official", VENDOR_STRICT: "vendor-strict"}
@@ -69,52 +52,45 @@ def reference_rows(
     return rows
 
 
-def scoring_section(official: ScoreReport, vendor: ScoreReport) -> dict[str, Any]:
+def scoring_section(official: ScoreReport, vendor: ScoreReport) -> Scoring:
     """Both Overalls side by side; the vendor-strict breakdown in full."""
-    strict = vendor.to_dict()
-    return {
-        OFFICIAL: {
-            "overall": official.overall.to_dict(),
-            "rule": SCORING_RULES[OFFICIAL],
-        },
-        VENDOR_STRICT: {
-            "overall": strict["overall"],
-            "groups": strict["groups"],
-            "subjects": strict["subjects"],
-            "by_question_type": strict["by_question_type"],
-            "counts": strict["counts"],
-            "rule": SCORING_RULES[VENDOR_STRICT],
-        },
-        "differing_questions": len(differing_verdicts(official, vendor)),
-    }
+    return Scoring(
+        official_overall=official.overall,
+        official_rule=SCORING_RULES[OFFICIAL],
+        vendor_strict=VendorStrictScores(
+            overall=vendor.overall,
+            groups=vendor.groups,
+            subjects=vendor.subjects,
+            by_question_type=vendor.by_question_type,
+            counts=vendor.counts,
+            rule=SCORING_RULES[VENDOR_STRICT],
+        ),
+        differing_questions=len(differing_verdicts(official, vendor)),
+    )
 
 
 def mmmu_section(
-    official: ScoreReport,
-    vendor: ScoreReport,
-    parameters: dict[str, Any],
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The ``mmmu`` JSON shared by the notebook's results.json and the scorer CLI (shape in
-    the module docstring)."""
-    summary = official.to_dict()
-    answered = official.overall.n > 0
-    return {
-        "overall": summary["overall"],
-        "groups": summary["groups"],
-        "subjects": summary["subjects"],
-        "by_question_type": summary["by_question_type"],
-        "by_difficulty": summary["by_difficulty"],
-        "counts": summary["counts"],
-        "fallbacks": official.counts.fallbacks,
-        "errors": official.counts.errors,
-        "letters": summary["letters"],
-        "seed": summary["seed"],
-        "scoring": scoring_section(official, vendor),
-        "parameters": parameters,
-        "references": reference_rows(
+    official: ScoreReport, vendor: ScoreReport, parameters: dict[str, Any], **extras: Any
+) -> MMMURecord:
+    """The section for both callers; ``extras`` are the caller's own fields (the notebook:
+    deviations, timing, ...; the scorer: its source)."""
+    answered = bool(official.overall.n)
+    return MMMURecord(
+        overall=official.overall,
+        groups=official.groups,
+        subjects=official.subjects,
+        by_question_type=official.by_question_type,
+        by_difficulty=official.by_difficulty,
+        counts=official.counts,
+        fallbacks=official.counts.fallbacks,
+        errors=official.counts.errors,
+        letters={"predicted": official.predicted_letters, "gold": official.gold_letters},
+        seed=official.seed,
+        scoring=scoring_section(official, vendor),
+        parameters=parameters,
+        references=reference_rows(
             official.overall.acc if answered else None,
             vendor.overall.acc if answered else None,
         ),
-        **(extra or {}),
-    }
+        **extras,
+    )

@@ -53,6 +53,7 @@ class ModelFamily:
     crops_argument: str = "num_crops"  # the processor's keyword for crops per image
     max_crops: int = 16
     crops_note: str = ""  # what the family's crop counts mean, for messages
+    tower_note: str = "the image encoder and projector over each request's views"  # roofline
     image_separator: str = ""
 
     def prompt(self, text: str, num_images: int = 1) -> str:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
-from kit.core.stats import MetricSummary, summarize
+from kit.core.stats import Distribution, distribution
 from kit.engines.timing import StreamTiming
+from kit.records.perf import LoadSummary
 
 
 def arrival_offsets(
@@ -39,30 +38,6 @@ def arrival_offsets(
     gaps = rng.gamma(shape=burstiness, scale=1.0 / (request_rate * burstiness), size=num_requests)
     gaps[0] = 0.0  # the first request goes at once
     return [float(x) for x in np.cumsum(gaps)]
-
-
-@dataclass
-class LoadSummary:
-    """One point of a load sweep, client side."""
-
-    requests: int
-    completed: int
-    failed: int
-    wall_s: float
-    request_throughput: float  # completed requests / s
-    output_throughput: float  # output tokens / s
-    ttft_ms: MetricSummary
-    tpot_ms: MetricSummary
-    itl_ms: MetricSummary
-    e2e_ms: MetricSummary
-    goodput: float | None  # requests / s meeting every SLO given; None without SLOs
-    slo_met: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
-            out[key] = getattr(self, key).to_dict()
-        return out
 
 
 def meets_slo(timing: StreamTiming, slo_ttft_ms: float | None, slo_tpot_ms: float | None) -> bool:
@@ -84,8 +59,8 @@ def summarize_load(
 ) -> LoadSummary:
     done = [t for t in timings if t.error is None and t.e2e_s is not None]
 
-    def dist(values: list[float]) -> MetricSummary:
-        return summarize([values], scale=1000.0)
+    def dist(values: list[float]) -> Distribution:
+        return distribution([values], scale=1000.0)
 
     output_tokens = sum(t.output_tokens or 0 for t in done)
     slo = slo_ttft_ms is not None or slo_tpot_ms is not None

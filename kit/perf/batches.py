@@ -1,32 +1,17 @@
-"""Performance metrics for VLM inference runs: pure logic, no engine.
+"""One timed batch: its requests' timings, its wall time, and how vLLM scheduled it.
 
-Per-request timings are read from the ``metrics`` object vLLM attaches to each
-``RequestOutput`` when the engine is built with ``disable_log_stats=False``:
-
-* V1 (current vLLM): ``vllm.v1.metrics.stats.RequestStateStats``. ``arrival_time`` is
-  wall clock (frontend, taken before multimodal preprocessing); ``queued_ts``,
-  ``scheduled_ts``, ``first_token_ts``, ``last_token_ts`` are engine-core monotonic
-  timestamps; ``first_token_latency`` is a wall-clock difference (frontend iteration
-  time minus ``arrival_time``). The two clocks are never subtracted from each other.
-* V0 (vLLM <= 0.6, the vendor's 0.6.1.post2): ``vllm.sequence.RequestMetrics``, all wall
-  clock.
-
-Two column sets are built from them:
-
-* the vendor's (``vendor_columns``): exactly what Enflame's
-  ``benchmarks/benchmark_vision_language.py --perf`` printed, so the vendor table can be
-  compared like for like;
-* a standard set (``standard_columns``): mean / median / p90 / p99 over requests plus
-  spread across iterations, the way ``vllm bench latency`` reports.
-
-All durations inside this module are seconds; the column sets convert to ms.
+vLLM takes one timestamp per scheduler step and gives it to every request it first
+schedules in that step (V1 ``scheduled_ts``, V0 ``first_scheduled_time``), and one per step
+output to every first token (``first_token_ts`` / ``first_token_time``). Equal values
+therefore mean the same step; a batch is *staggered* when its requests were first scheduled
+in more than one step. Pure logic over kit.engines.timing; seconds inside, ms in records.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from kit.engines.timing import (
@@ -36,28 +21,7 @@ from kit.engines.timing import (
     marks_from_metrics,
     timing_from_output,
 )
-
-
-@dataclass
-class BatchSchedule:
-    """Whether a batch was prefilled together, read from its requests' timestamps.
-
-    vLLM takes one timestamp per scheduler step and gives it to every request it first
-    schedules in that step (V1 ``scheduled_ts``, V0 ``first_scheduled_time``), and one per
-    step output to every first token (``first_token_ts`` / ``first_token_time``). Equal
-    values therefore mean the same step; a batch is *staggered* when its requests were
-    first scheduled in more than one step. Spreads are last minus first, ms.
-    """
-
-    requests: int
-    arrival_spread_ms: float | None
-    scheduling_spread_ms: float | None
-    scheduling_steps: int  # distinct first-scheduled steps
-    first_token_steps: int  # distinct steps that produced the first tokens
-    staggered: bool | None  # None: the engine did not report every request's timestamps
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from kit.records.perf import BatchSchedule, RequestSpan, ScheduleRecord
 
 
 def _spread_ms(values: Sequence[float]) -> float | None:
@@ -79,44 +43,32 @@ def batch_schedule(marks: Sequence[RequestMarks]) -> BatchSchedule:
     )
 
 
-@dataclass
-class ScheduleSummary:
-    """The batch schedules of a point's timed iterations (and its TTFT probe)."""
-
-    iterations: int
-    staggered_iterations: int
-    unknown_iterations: int  # the engine did not report every request's timestamps
-    probe_staggered: bool | None
-    arrival_spread_ms_max: float | None
-    scheduling_spread_ms_max: float | None
-    scheduling_steps_max: int
-
-    @property
-    def staggered(self) -> bool | None:
-        """True when any batch was staggered, False when none was, None when unknown."""
-        if self.staggered_iterations or self.probe_staggered:
-            return True
-        return None if self.unknown_iterations else False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "staggered": self.staggered}
-
-
 def summarize_schedules(
     timed: Sequence[BatchSchedule], probe: BatchSchedule | None = None
-) -> ScheduleSummary:
+) -> ScheduleRecord:
+    """The timed batches' schedules (and the probe's), before the token-budget verdict
+    (kit.perf.point_records adds it)."""
+
     def biggest(values: Iterable[float | None]) -> float | None:
         present = [v for v in values if v is not None]
         return max(present) if present else None
 
-    return ScheduleSummary(
-        iterations=len(timed),
-        staggered_iterations=sum(s.staggered is True for s in timed),
-        unknown_iterations=sum(s.staggered is None for s in timed),
-        probe_staggered=None if probe is None else probe.staggered,
+    staggered_iterations = sum(s.staggered is True for s in timed)
+    unknown = sum(s.staggered is None for s in timed)
+    probe_staggered = None if probe is None else probe.staggered
+    if staggered_iterations or probe_staggered:
+        staggered: bool | None = True
+    else:
+        staggered = None if unknown else False
+    return ScheduleRecord(
+        batches=tuple(timed),
+        staggered_iterations=staggered_iterations,
+        unknown_iterations=unknown,
+        probe_staggered=probe_staggered,
         arrival_spread_ms_max=biggest(s.arrival_spread_ms for s in timed),
         scheduling_spread_ms_max=biggest(s.scheduling_spread_ms for s in timed),
         scheduling_steps_max=max((s.scheduling_steps for s in timed), default=0),
+        staggered=staggered,
     )
 
 
@@ -187,11 +139,11 @@ class RunMeasurement:
         }
 
 
-def _values(timings: Iterable[RequestTiming], name: str) -> list[float]:
+def timing_values(timings: Iterable[RequestTiming], name: str) -> list[float]:
     return [v for t in timings if (v := getattr(t, name)) is not None]
 
 
-def request_timeline(marks: list[RequestMarks]) -> list[dict[str, float | None]]:
+def request_timeline(marks: list[RequestMarks]) -> list[RequestSpan]:
     """Per request, seconds: queue / prefill / decode spans from the first request's queueing
     (engine clock), and arrival from the first arrival (wall clock; never mixed with the other)."""
     queued = [m.queued for m in marks if m.queued is not None]
@@ -204,12 +156,12 @@ def request_timeline(marks: list[RequestMarks]) -> list[dict[str, float | None]]
         return None if value is None or start is None else value - start
 
     return [
-        {
-            "arrival": since(m.arrival, first_arrival),
-            "queued": since(m.queued, origin),
-            "scheduled": since(m.scheduled, origin),
-            "first_token": since(m.first_token, origin),
-            "last_token": since(m.last_token, origin),
-        }
+        RequestSpan(
+            arrival=since(m.arrival, first_arrival),
+            queued=since(m.queued, origin),
+            scheduled=since(m.scheduled, origin),
+            first_token=since(m.first_token, origin),
+            last_token=since(m.last_token, origin),
+        )
         for m in marks
     ]

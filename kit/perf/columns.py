@@ -1,55 +1,27 @@
-"""Performance metrics for VLM inference runs: pure logic, no engine.
+"""The two column sets of a perf point, from its timed batches (kit.perf.batches).
 
-Per-request timings are read from the ``metrics`` object vLLM attaches to each
-``RequestOutput`` when the engine is built with ``disable_log_stats=False``:
-
-* V1 (current vLLM): ``vllm.v1.metrics.stats.RequestStateStats``. ``arrival_time`` is
-  wall clock (frontend, taken before multimodal preprocessing); ``queued_ts``,
-  ``scheduled_ts``, ``first_token_ts``, ``last_token_ts`` are engine-core monotonic
-  timestamps; ``first_token_latency`` is a wall-clock difference (frontend iteration
-  time minus ``arrival_time``). The two clocks are never subtracted from each other.
-* V0 (vLLM <= 0.6, the vendor's 0.6.1.post2): ``vllm.sequence.RequestMetrics``, all wall
-  clock.
-
-Two column sets are built from them:
-
-* the vendor's (``vendor_columns``): exactly what Enflame's
+* the vendor's (:func:`vendor_columns`): exactly what Enflame's
   ``benchmarks/benchmark_vision_language.py --perf`` printed, so the vendor table can be
   compared like for like;
-* a standard set (``standard_columns``): mean / median / p90 / p99 over requests plus
-  spread across iterations, the way ``vllm bench latency`` reports.
+* a standard set (:func:`standard_columns`): mean / median / p90 / p99 over requests plus
+  the spread across iterations, the way ``vllm bench latency`` reports.
 
-All durations inside this module are seconds; the column sets convert to ms.
+Per-request timings are seconds (kit.engines.timing); the column sets are in ms and are
+the records kit.records.perf writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
-from kit.core.stats import MetricSummary, _mean, _sample_std, summarize
-from kit.perf.batches import RunMeasurement, ScheduleSummary, _values
-
-
-@dataclass
-class VendorColumns:
-    """The vendor table's four columns, averaged over iterations (None if not measurable),
-    and the per-iteration values behind each mean (for intervals across iterations)."""
-
-    ttft_ms: float | None
-    tps: float | None
-    prefill_ms: float | None
-    decode_ms_per_token: float | None
-    per_iteration: dict[str, list[float]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from kit.core.stats import distribution, mean, sample_std
+from kit.perf.batches import RunMeasurement, timing_values
+from kit.records.perf import STANDARD_METRICS, StandardColumns, VendorColumns
 
 
 def vendor_prefill_ms(run: RunMeasurement) -> float | None:
     """Mean over requests of (first token - first scheduled), ms (requests without it skipped)."""
-    m = _mean(_values(run.timings, "prefill_s"))
+    m = mean(timing_values(run.timings, "prefill_s"))
     return None if m is None else m * 1000.0
 
 
@@ -70,12 +42,12 @@ def vendor_decode_ms_per_token(run: RunMeasurement) -> float | None:
     denom = run.total_output_tokens - run.num_requests
     if denom <= 0:
         return None
-    return 1000.0 * sum(_values(run.timings, "decode_s")) / denom
+    return 1000.0 * sum(timing_values(run.timings, "decode_s")) / denom
 
 
 def probe_ttft_ms(run: RunMeasurement) -> float | None:
     """Mean TTFT over the requests of a max_tokens=1 probe run, ms."""
-    m = _mean(_values(run.timings, "ttft_s"))
+    m = mean(timing_values(run.timings, "ttft_s"))
     return None if m is None else m * 1000.0
 
 
@@ -102,105 +74,23 @@ def vendor_columns(
         "decode_ms_per_token": measured(vendor_decode_ms_per_token(r) for r in timed_runs),
     }
     return VendorColumns(
-        **{name: _mean(values) for name, values in per_iteration.items()},
-        per_iteration=per_iteration,
+        **{name: mean(values) for name, values in per_iteration.items()},
+        per_iteration={name: tuple(values) for name, values in per_iteration.items()},
     )
-
-
-STANDARD_METRICS: dict[str, str] = {
-    # output key (unit in the name) -> RequestTiming attribute (seconds)
-    "ttft_ms": "ttft_s",
-    "tpot_ms": "tpot_s",
-    "e2e_ms": "e2e_s",
-    "prefill_ms": "prefill_s",
-    "decode_ms": "decode_s",
-    "queue_ms": "queue_s",
-}
-
-
-@dataclass
-class StandardColumns:
-    """Per-request distributions (ms) and per-iteration throughput (output tokens/s)."""
-
-    ttft_ms: MetricSummary
-    tpot_ms: MetricSummary
-    e2e_ms: MetricSummary
-    prefill_ms: MetricSummary
-    decode_ms: MetricSummary
-    queue_ms: MetricSummary
-    tps_per_iteration: list[float]
-    tps_mean: float | None
-    tps_std: float | None
-    iterations: int
-    num_requests: int
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: getattr(self, k).to_dict() for k in STANDARD_METRICS}
-        out.update(
-            tps_per_iteration=list(self.tps_per_iteration),
-            tps_mean=self.tps_mean,
-            tps_std=self.tps_std,
-            iterations=self.iterations,
-            num_requests=self.num_requests,
-        )
-        return out
 
 
 def standard_columns(timed_runs: Sequence[RunMeasurement]) -> StandardColumns:
     """Standard column set over all requests of all timed iterations."""
-    summaries = {
-        key: summarize([_values(r.timings, attr) for r in timed_runs], scale=1000.0)
+    metrics = {
+        key: distribution([timing_values(r.timings, attr) for r in timed_runs], scale=1000.0)
         for key, attr in STANDARD_METRICS.items()
     }
     tps = [r.tps for r in timed_runs]
     return StandardColumns(
-        **summaries,
-        tps_per_iteration=tps,
-        tps_mean=_mean(tps),
-        tps_std=_sample_std(tps),
+        metrics=metrics,
+        tps_per_iteration=tuple(tps),
+        tps_mean=mean(tps),
+        tps_std=sample_std(tps),
         iterations=len(timed_runs),
         num_requests=sum(r.num_requests for r in timed_runs),
     )
-
-
-@dataclass
-class PerfPoint:
-    """One measured scenario: its parameters and both column sets, JSON-able via to_dict."""
-
-    input_len: int
-    max_output_len: int
-    batch_size: int
-    input_vision_shape: list[tuple[int, int]] | None = None
-    num_crops: int | None = None
-    iterations: int = 1
-    warmup_iterations: int = 1
-    max_model_len: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    vendor: VendorColumns | None = None
-    standard: StandardColumns | None = None
-    schedule: ScheduleSummary | None = None
-
-    def params(self) -> dict[str, Any]:
-        """Scenario parameters; also the keys ``references.match_references`` reads."""
-        shape = None
-        if self.input_vision_shape is not None:
-            shape = [[int(h), int(w)] for h, w in self.input_vision_shape]
-        return {
-            "input_len": self.input_len,
-            "max_output_len": self.max_output_len,
-            "batch_size": self.batch_size,
-            "input_vision_shape": shape,
-            "num_crops": self.num_crops,
-            "iterations": self.iterations,
-            "warmup_iterations": self.warmup_iterations,
-            "max_model_len": self.max_model_len,
-            **self.extra,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "params": self.params(),
-            "vendor": None if self.vendor is None else self.vendor.to_dict(),
-            "standard": None if self.standard is None else self.standard.to_dict(),
-            "schedule": None if self.schedule is None else self.schedule.to_dict(),
-        }

@@ -8,7 +8,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from kit.records.perf import PerfPointRecord, RequestSpan, perf_points
+from kit.records.perf import LoadSummary, PerfPointRecord, RequestSpan, perf_points
 
 PointRecord = PerfPointRecord | Mapping[str, Any]  # as point_record wrote it, or read back
 
@@ -97,7 +97,7 @@ def _metric(point: PerfPointRecord, metric: str) -> float | None:
     if metric == "ttft_mean":
         ttft = point.standard.metrics.get("ttft_ms") if point.standard else None
         return ttft.mean if ttft else None
-    return point.vendor.get(metric)
+    return point.vendor.metrics()[metric]
 
 
 def versus_references(record: PointRecord, device_label: str):
@@ -107,7 +107,7 @@ def versus_references(record: PointRecord, device_label: str):
     labels = [f"this run ({device_label})"] + [r.device for r in refs]
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
     for ax, (key, title) in zip(axes, VENDOR_METRICS, strict=True):
-        values = [point.vendor.get(key)] + [r.metrics.get(key) for r in refs]
+        values = [point.vendor.metrics()[key]] + [r.metrics.get(key) for r in refs]
         ax.bar(
             range(len(values)),
             [v or 0 for v in values],
@@ -148,13 +148,14 @@ def latency_vs_throughput(points: Sequence[PointRecord]):
     panels = (("ttft_ms", "TTFT (ms)"), ("tpot_ms", "TPOT (ms/token)"))
     for ax, (key, title) in zip(axes, panels, strict=True):
         for stat, marker in (("mean", "o-"), ("p99", "s--")):
-            xs = [p.served["client"]["output_throughput"] for p in served]
-            ys = [p.served["client"][key][stat] for p in served]
+            xs = [p.served.client.output_throughput for p in served if p.served]
+            ys = [getattr(getattr(p.served.client, key), stat) for p in served if p.served]
             ax.plot(xs, ys, marker, label=stat)
         for p in served:
+            client = p.served.client if p.served else LoadSummary()
             ax.annotate(
                 f"c{p.concurrency or p.batch_size}",
-                (p.served["client"]["output_throughput"], p.served["client"][key]["mean"] or 0),
+                (client.output_throughput, getattr(client, key).mean or 0),
                 textcoords="offset points",
                 xytext=(4, 4),
                 fontsize="small",
@@ -170,7 +171,7 @@ def latency_vs_throughput(points: Sequence[PointRecord]):
 def served_distributions(record: PointRecord):
     """A server point's per-request TTFT and every inter-token gap, as the client saw them."""
     point = PerfPointRecord.of(record)
-    samples = (point.served or {}).get("samples", {})
+    samples = point.served.samples if point.served else {}
     fig, axes = plt.subplots(1, 2, figsize=(9, 3))
     for ax, key, title, unit in (
         (axes[0], "ttft_ms", "TTFT (ms)", "requests"),

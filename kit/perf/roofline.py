@@ -25,12 +25,14 @@ reported as such rather than as a result.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from kit.core.devices import device_key
+from kit.models.family import ModelFamily
 from kit.models.figures import ModelFigures
+from kit.records.perf import Efficiency, PointShape, RooflineRecord
 from kit.records.references import References, load_references
 
 
@@ -44,11 +46,6 @@ class DevicePeaks:
     memory_GB: float | None = None
     source: str | None = None
     names: tuple[str, ...] = ()  # what torch / nvidia-smi print for this device
-
-
-def _key(name: str) -> str:
-    """Lookup key: case, spaces and punctuation ignored ("L40s" == "L40S")."""
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
 def _peaks(name: str, d: Mapping[str, Any]) -> DevicePeaks:
@@ -81,9 +78,9 @@ def find_device(
     device: str, peaks: Mapping[str, DevicePeaks]
 ) -> tuple[DevicePeaks | None, str | None]:
     """(peaks, None) for a known device name or alias, (None, reason) otherwise."""
-    wanted = _key(device)
+    wanted = device_key(device)
     for p in peaks.values():
-        if wanted in {_key(p.name), *(_key(n) for n in p.names)}:
+        if wanted in {device_key(p.name), *(device_key(n) for n in p.names)}:
             return p, None
     known = ", ".join(sorted(peaks)) or "none"
     return None, (
@@ -94,55 +91,26 @@ def find_device(
     )
 
 
-@dataclass(frozen=True)
-class PointShape:
-    """What one perf point asks of the device."""
-
-    input_len: int
-    max_output_len: int
-    batch_size: int
-    image_views: int  # 336x336 views per request (global + crops, all images)
-    prefilled_together: int  # requests whose prefill one measured prefill covers
-    decoding_together: int  # sequences one decode step serves
-
-    @property
-    def mean_context(self) -> float:
-        return self.input_len + self.max_output_len / 2
-
-
-@dataclass
-class RooflineBounds:
-    """Bounds for one device and point; values None (with ``reason``) if unknown."""
-
-    device: str
-    decode_ms_per_token: float | None
-    prefill_ms: float | None
-    prefill_tflop: float
-    decode_gb_per_step: float
-    reason: str | None = None
-    source: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-FORMULAS = (
-    "decode step (ms) >= (LM weight bytes read per step + sequences x KV bytes per token x "
-    "mean context) / memory bandwidth; LM weight bytes = (decoder layers + final norm + "
-    "lm_head) x dtype bytes (embedding table and image tower not read); KV bytes per token = "
-    "2 x layers x kv_heads x head_dim x dtype bytes; mean context = input_len + "
-    "max_output_len / 2.",
-    "prefill (ms) >= FLOPs / peak dense bf16, FLOPs per request = 2 x decoder-layer "
-    "parameters x tokens + 2 x layers x tokens^2 x hidden (causal attention) + 2 x lm_head "
-    "parameters (last position) + image tower (CLIP layers and projector over its 336x336 "
-    "views); summed over the requests prefilled in the same engine step.",
-    "efficiency = bound / measured: at most 1; above 1 the bound itself is wrong.",
-)
+def formulas(family: ModelFamily) -> tuple[str, ...]:
+    """The bounds' formulas, as the report states them, with the family's image tower."""
+    return (
+        "decode step (ms) >= (LM weight bytes read per step + sequences x KV bytes per token x "
+        "mean context) / memory bandwidth; LM weight bytes = (decoder layers + final norm + "
+        "lm_head) x dtype bytes (embedding table and image tower not read); KV bytes per token = "
+        "2 x layers x kv_heads x head_dim x dtype bytes; mean context = input_len + "
+        "max_output_len / 2.",
+        "prefill (ms) >= FLOPs / peak dense bf16, FLOPs per request = 2 x decoder-layer "
+        "parameters x tokens + 2 x layers x tokens^2 x hidden (causal attention) + 2 x lm_head "
+        "parameters (last position) + image tower ("
+        + family.tower_note
+        + "); summed over the requests prefilled in the same engine step.",
+        "efficiency = bound / measured: at most 1; above 1 the bound itself is wrong.",
+    )
 
 
 def bounds(
     figures: ModelFigures, shape: PointShape, device: str, peaks: Mapping[str, DevicePeaks]
-) -> RooflineBounds:
+) -> RooflineRecord:
     step_bytes = (
         figures.decode_weight_bytes
         + shape.decoding_together * figures.kv_bytes_per_token * shape.mean_context
@@ -154,25 +122,14 @@ def bounds(
     p, reason = find_device(device, peaks)
     common = {"prefill_tflop": flops / 1e12, "decode_gb_per_step": step_bytes / 1e9}
     if p is None:
-        return RooflineBounds(device, None, None, reason=reason, **common)
-    return RooflineBounds(
+        return RooflineRecord(device, None, None, reason=reason, **common)
+    return RooflineRecord(
         device=p.name,
         decode_ms_per_token=step_bytes / (p.memory_bandwidth_GBps * 1e9) * 1000.0,
         prefill_ms=flops / (p.bf16_dense_tflops * 1e12) * 1000.0,
         source=p.source,
         **common,
     )
-
-
-@dataclass(frozen=True)
-class Efficiency:
-    """bound / measured; ``error`` when above 1 (the bound cannot be beaten)."""
-
-    value: float | None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def efficiency(measured: float | None, bound: float | None) -> Efficiency:

@@ -10,29 +10,30 @@ verified from what vLLM returns; a mismatch fails the run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kit.core.pauses import pause_point
 from kit.engines.types import Backend, Batch, Completion, GenSampling, Load
 from kit.perf.arrivals import arrival_offsets
 from kit.perf.batches import RunMeasurement, request_timeline, summarize_schedules
-from kit.perf.columns import PerfPoint, standard_columns, vendor_columns
+from kit.perf.columns import standard_columns, vendor_columns
 from kit.perf.grid import kv_cache_warning
 from kit.perf.params import PerfParams, PlannedPoint
 from kit.perf.workload import BenchRequest, WorkloadBuilder
+from kit.records.perf import PerfPointRecord, RequestSpan
 
 PHASE_WARMUP, PHASE_PROBE, PHASE_TIMED = 1, 2, 3
 
 
 def kv_warnings(engine: Backend, points: list[PlannedPoint]) -> list[str]:
-    capacity = engine.config.get("kv_cache_tokens")
+    capacity = engine.config.kv_cache_tokens
     if capacity is None:
         return []
     warnings = []
     for p in points:
         text = kv_cache_warning(
-            p.batch_size, p.input_len, p.max_output_len, capacity, engine.config.get("block_size")
+            p.batch_size, p.input_len, p.max_output_len, capacity, engine.config.block_size
         )
         if text:
             warnings.append(f"point {p.index}: {text}")
@@ -92,10 +93,10 @@ def phase_seed(params: PerfParams, point: int, phase: int, iteration: int) -> in
 
 @dataclass
 class PointResult:
-    point: PerfPoint
+    point: PerfPointRecord  # scenario, both column sets, schedules; point_record adds the rest
     timed: list[RunMeasurement]
     probe: RunMeasurement | None
-    timeline: list[dict[str, float]]  # first timed iteration, see request_timeline
+    timeline: list[RequestSpan]  # first timed iteration, see request_timeline
     batches: list[Batch] = field(default_factory=list)  # the timed iterations' batches
 
 
@@ -151,19 +152,14 @@ def run_point(
     ]
     extra = load_parameters(params, planned)
     if vendor.prefill_ms is None and server_prefill:  # the server's histogram is the same
-        vendor.per_iteration["prefill_ms"] = server_prefill  # first token - scheduled
-        vendor.prefill_ms = sum(server_prefill) / len(server_prefill)
+        vendor = replace(  # first token - scheduled
+            vendor,
+            prefill_ms=sum(server_prefill) / len(server_prefill),
+            per_iteration={**vendor.per_iteration, "prefill_ms": tuple(server_prefill)},
+        )
         extra["prefill_source"] = "server histogram vllm:request_prefill_time_seconds"
-    point = PerfPoint(
-        input_len=planned.input_len,
-        max_output_len=planned.max_output_len,
-        batch_size=planned.batch_size,
-        input_vision_shape=params.vision_shapes(),
-        num_crops=params.num_crops,
-        iterations=params.iterations,
-        warmup_iterations=params.warmup,
-        max_model_len=params.max_model_len,
-        extra=extra,
+    point = PerfPointRecord(
+        params=scenario_params(params, planned, extra),
         vendor=vendor,
         standard=standard_columns(timed),
         schedule=summarize_schedules(
@@ -178,6 +174,23 @@ def run_point(
         timeline=request_timeline(timed[0].marks) if known else [],
         batches=batches,
     )
+
+
+def scenario_params(
+    params: PerfParams, planned: PlannedPoint, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """What a point measured (also the keys kit.records.references.match_references reads)."""
+    return {
+        "input_len": planned.input_len,
+        "max_output_len": planned.max_output_len,
+        "batch_size": planned.batch_size,
+        "input_vision_shape": [[int(h), int(w)] for h, w in params.vision_shapes()],
+        "num_crops": params.num_crops,
+        "iterations": params.iterations,
+        "warmup_iterations": params.warmup,
+        "max_model_len": params.max_model_len,
+        **extra,
+    }
 
 
 def load_parameters(params: PerfParams, planned: PlannedPoint) -> dict[str, Any]:

@@ -1,26 +1,22 @@
-"""The performance notebook's engine side: plan a grid, run each point, collect metrics.
-
-One point = ``warmup`` untimed batches (max_tokens=1, as the vendor's warm-up), an
-optional ``max_tokens=1`` probe batch for the vendor-style TTFT, then ``iterations``
-timed batches of ``batch_size`` requests with ignore_eos and exactly ``max_output_len``
-output tokens. Every batch uses fresh prompts and images. Prompt and output lengths are
-verified from what vLLM returns; a mismatch fails the run.
-"""
+"""The perf report's tables, from point records as kit.perf.point_records wrote them or
+as kit.records read them back: the vendor's layout with ratios, the standard columns, the
+roofline bounds, and what a server point saw."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kit.records.perf import EfficiencyRecord, PerfPointRecord, batching, perf_points
+from kit.records.perf import Efficiency, PerfPointRecord, perf_points
 
 PointRecords = Sequence[PerfPointRecord | Mapping[str, Any]]
 
 
 def batch_scheduling(record: PerfPointRecord | Mapping[str, Any]) -> str:
     """How a point's batches were first scheduled, in words."""
-    batch_size, schedule = batching(record)
-    if batch_size == 1:
+    point = PerfPointRecord.of(record)
+    schedule = point.schedule
+    if point.batch_size == 1:
         return "single request"
     if schedule.staggered is None:
         return "unknown"
@@ -46,7 +42,7 @@ def vendor_table(records: PointRecords, device_label: str) -> list[dict[str, Any
             {
                 "source": f"measured ({device_label})",
                 **scenario,
-                **point.vendor,
+                **point.vendor.metrics(),
                 "batch scheduling": batch_scheduling(point),
             }
         )
@@ -109,7 +105,7 @@ def standard_table(records: PointRecords) -> list[dict[str, Any]]:
 
 
 def roofline_table(records: PointRecords) -> list[dict[str, Any]]:
-    def shown(eff: EfficiencyRecord | None) -> Any:
+    def shown(eff: Efficiency | None) -> Any:
         if eff is None:
             return None
         return eff.value if eff.error is None else "ERROR: " + eff.error
@@ -124,11 +120,11 @@ def roofline_table(records: PointRecords) -> list[dict[str, Any]]:
                 "point": point.label,
                 "device": bounds.device,
                 "decode bound (ms/token)": bounds.decode_ms_per_token,
-                "decode measured (ms/token)": point.vendor["decode_ms_per_token"],
+                "decode measured (ms/token)": point.vendor.decode_ms_per_token,
                 "decode efficiency": shown(bounds.decode_efficiency),
                 "sequences per decode step": bounds.decoding_together,
                 "prefill bound (ms)": bounds.prefill_ms,
-                "prefill measured (ms)": point.vendor["prefill_ms"],
+                "prefill measured (ms)": point.vendor.prefill_ms,
                 "prefill efficiency": shown(bounds.prefill_efficiency),
                 "requests per prefill": bounds.prefilled_together,
                 "note": bounds.reason or "",
@@ -145,28 +141,28 @@ def served_table(records: PointRecords) -> list[dict[str, Any]]:
         served = point.served
         if not served:
             continue
-        client, server = served["client"], served.get("server") or {}
+        client, server = served.client, served.server
 
-        def server_mean(key: str, server: dict = server) -> float | None:
+        def server_mean(key: str, server: Mapping[str, Any] = server) -> float | None:
             return (server.get(key) or {}).get("mean_ms")
 
         rows.append(
             {
                 "point": point.label,
                 "request rate": point.params.get("request_rate", "inf"),
-                "completed": client["completed"],
-                "failed": client["failed"],
-                "requests/s": client["request_throughput"],
-                "output tokens/s": client["output_throughput"],
-                "goodput (req/s)": client["goodput"],
-                "TTFT mean (client)": client["ttft_ms"]["mean"],
+                "completed": client.completed,
+                "failed": client.failed,
+                "requests/s": client.request_throughput,
+                "output tokens/s": client.output_throughput,
+                "goodput (req/s)": client.goodput,
+                "TTFT mean (client)": client.ttft_ms.mean,
                 "TTFT mean (server)": server_mean("ttft_ms"),
-                "TTFT p99 (client)": client["ttft_ms"]["p99"],
-                "TPOT mean": client["tpot_ms"]["mean"],
-                "ITL mean (client)": client["itl_ms"]["mean"],
+                "TTFT p99 (client)": client.ttft_ms.p99,
+                "TPOT mean": client.tpot_ms.mean,
+                "ITL mean (client)": client.itl_ms.mean,
                 "ITL mean (server)": server_mean("itl_ms"),
-                "ITL p99 (client)": client["itl_ms"]["p99"],
-                "E2E mean (client)": client["e2e_ms"]["mean"],
+                "ITL p99 (client)": client.itl_ms.p99,
+                "E2E mean (client)": client.e2e_ms.mean,
                 "E2E mean (server)": server_mean("e2e_ms"),
                 "queue mean (server)": server_mean("queue_ms"),
                 "prefill mean (server)": server_mean("prefill_ms"),

@@ -1,14 +1,16 @@
-"""The one reader of ``results.json``: its schema version, where it lies, and typed sections.
+"""results.json: where it lies, its schema version, its envelope, and reading it back.
 
-Every notebook writes one results.json; reports, the run index and the comparison read it
-back only through this module, so each field is named in one place, and a file written by
-an older kit (no ``engine``, no ``schedule``, no vendor-strict MMMU scoring) reads as "not
-recorded" instead of failing. The writers: kit.run (``Run.document``: the envelope),
-kit.engine (``engine_config``: ``engine``), kit.perf_run (``point_record``: ``perf.points``),
-kit.mmmu_report (``mmmu_section``: ``mmmu``) and kit.demo (``DemoResult``: ``demo``);
-docs/methodology.md says what the numbers mean.
+Every notebook writes one results.json; reports, the run index, compare and reproduce read
+it back only through kit.records, so each field is named in one place, and a file written
+by an older kit reads as "not recorded" where it lacks something instead of failing. Each
+section has one class (kit.records.engine, .environment, .perf, .mmmu, .demo, .compare,
+.download, .reproduce) used to write it and to read it; this module owns the envelope
+(who ran what, how it ended) and the file itself.
 
-Nothing here imports vLLM or kit.run: it works wherever a results.json was copied to.
+Schema versions: 2 (this kit) adds the numbers behind every reproduce verdict and records
+an infinite parameter (``request_rate``) as ``"inf"`` where 1 wrote null; version 1 files
+are read as well. Nothing here imports vLLM or an engine: it works wherever a results.json
+was copied to.
 """
 
 from __future__ import annotations
@@ -17,21 +19,37 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kit.core import jsonio
-from kit.records.base import ResultsError, known_fields, mapping
+from kit.records.base import ResultsError, mapping
+from kit.records.compare import CompareRecord
 from kit.records.demo import DemoRecord
+from kit.records.download import DownloadSection
+from kit.records.engine import EngineRecord
+from kit.records.environment import EnvironmentRecord
 from kit.records.mmmu import MMMURecord
 from kit.records.perf import PerfPointRecord, PerfSection
+from kit.records.reproduce import ReproduceRecord
 
-SCHEMA_VERSION = 1
-
-
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 RESULTS_FILE = "results.json"
-
-
 PATH_KEY = "_path"  # in memory only: where a document was read from (never written)
+# A run is "running" while its notebook works, then "ok", "failed", or "interrupted" (stopped
+# by Ctrl-C / SIGTERM, or its process found gone while the record still said "running").
+STATUSES = ("running", "ok", "failed", "interrupted")
+
+
+class Section(Protocol):
+    """A results.json section record."""
+
+    def to_dict(self) -> Any: ...
+
+
+# ----------------------------------------------------------------------------------------
+# The file
+# ----------------------------------------------------------------------------------------
 
 
 def results_file(path: Path) -> Path:
@@ -41,13 +59,15 @@ def results_file(path: Path) -> Path:
 
 
 def check_schema(document: Mapping[str, Any], where: str) -> None:
-    """Refuse a document of another schema version, saying which side to update."""
+    """Refuse a document of a schema version this kit cannot read, saying which side to
+    update."""
     version = document.get("schema_version")
-    if version == SCHEMA_VERSION:
+    if version in READABLE_VERSIONS:
         return
     newer = isinstance(version, int) and version > SCHEMA_VERSION
+    readable = " or ".join(map(str, READABLE_VERSIONS))
     raise ResultsError(
-        f"{where}: schema_version {version!r}, this kit reads {SCHEMA_VERSION}. "
+        f"{where}: schema_version {version!r}, this kit reads {readable}. "
         + (
             "It was written by a newer kit: update this checkout (git pull) to read it."
             if newer
@@ -102,110 +122,49 @@ def as_run_record(run: RunRecord | Mapping[str, Any]) -> RunRecord:
     return run if isinstance(run, RunRecord) else RunRecord.of(run)
 
 
-@dataclass(frozen=True)
-class EngineRecord:
-    """The configuration vLLM actually ran with (kit.engine.engine_config); older files may
-    lack any of it. ``config`` holds every recorded key, these fields the ones readers use."""
-
-    backend: str = "offline"  # "offline" (vllm.LLM in the kernel) or "server" (over HTTP)
-    endpoint: str | None = None  # server: its address, never with credentials
-    served_model: str | None = None  # server: the model name it serves
-    server_version: str | None = None  # server: the vLLM version it reports
-    output_length_control: str | None = None  # server: how output lengths were forced
-    scheduling: str | None = None  # "vendor" or "vllm" (docs/methodology.md)
-    scheduling_means: str | None = None
-    vllm_version: str | None = None
-    weights: str | None = None  # "checkpoint" or "dummy"
-    weights_note: str | None = None
-    version_note: str | None = None
-    devices: int | None = None
-    dtype: str | None = None
-    max_num_batched_tokens: int | None = None
-    max_num_seqs: int | None = None
-    chunked_prefill: bool | None = None
-    engine_core: str | None = None
-    block_size: int | None = None
-    kv_cache_tokens: int | None = None
-    prefix_caching: bool | None = None
-    tensor_parallel_size: int | None = None
-    pipeline_parallel_size: int | None = None
-    data_parallel_size: int | None = None
-    config: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def of(cls, section: Any) -> EngineRecord | None:
-        """None before the engine started (or in files older than the section)."""
-        section = mapping(section)
-        if not section:
-            return None
-        return cls(**{**known_fields(cls, section), "config": dict(section)})
+# ----------------------------------------------------------------------------------------
+# The envelope
+# ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelRecord:
-    """Which model files ran (kit.environment.model_provenance)."""
-
-    path: str | None = None
-    config_sha256: str | None = None
-    download_manifest: dict[str, Any] | None = None
-    smoke: dict[str, Any] | None = None  # the kit's tiny model: builder version and seed
-    remote_code_changes: Any = None
-
-    @classmethod
-    def of(cls, section: Any) -> ModelRecord:
-        return cls(**known_fields(cls, mapping(section)))
-
-    @property
-    def built_by_kit(self) -> bool:
-        """A folder the kit built itself (its revision is the build, not a download)."""
-        return self.revision.startswith("smoke ")
-
-    @property
-    def revision(self) -> str:
-        """The download manifest's resolved commit, else the tiny model's build, else the
-        config hash, else "unknown"."""
-        manifest = self.download_manifest or {}
-        for key in ("resolved_revision", "commit", "resolved_commit", "sha"):
-            if manifest.get(key):
-                return f"{manifest.get('repo_id', '')}@{str(manifest[key])[:12]}".lstrip("@")
-        if self.smoke:
-            return f"smoke v{self.smoke.get('builder_version')} seed {self.smoke.get('seed')}"
-        if self.config_sha256:
-            return f"config {self.config_sha256[:12]}"
-        return "unknown"
+def plain(value: Any) -> Any:
+    """A section as JSON: its record's ``to_dict()``, or the value itself."""
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else value
 
 
-@dataclass(frozen=True)
-class EnvironmentRecord:
-    """Provenance (kit.environment.capture): versions, accelerator, model files."""
-
-    kit_version: str | None = None
-    accelerator: dict[str, Any] = field(default_factory=dict)
-    model: ModelRecord = field(default_factory=ModelRecord)
-    packages: dict[str, Any] = field(default_factory=dict)
-    git: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def of(cls, section: Any) -> EnvironmentRecord:
-        section = mapping(section)
-        return cls(
-            kit_version=section.get("kit_version"),
-            accelerator=dict(mapping(section.get("accelerator"))),
-            model=ModelRecord.of(section.get("model")),
-            packages=dict(mapping(section.get("packages"))),
-            git=dict(mapping(section.get("git"))),
-            raw=dict(section),
-        )
-
-    @property
-    def accelerator_name(self) -> str | None:
-        return self.accelerator.get("name") or self.accelerator.get("device") or None
-
-    @property
-    def kit_major(self) -> str:
-        """The kit's major version: runs of different majors may measure differently."""
-        return str(self.kit_version if "kit_version" in self.raw else "?").split(".")[0]
+def envelope(
+    *,
+    notebook: str,
+    status: str,
+    parameters: Mapping[str, Any],
+    sections: Mapping[str, Any] | None = None,
+    environment: EnvironmentRecord | Mapping[str, Any] | None = None,
+    error: str | None = None,
+    label: str = "",
+    started_at: str | None = None,
+    finished_at: str | None = None,
+    duration_s: float | None = None,
+    process: Mapping[str, Any] | None = None,
+    engine_processes: list[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The one shape of a results.json document: who ran what and how it ended, then the
+    notebook's sections (records or plain values), the environment and the error."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "notebook": notebook,
+        "status": status,
+        "label": label,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": duration_s,
+        "process": None if process is None else dict(process),
+        "engine_processes": [dict(p) for p in engine_processes or ()],
+        "parameters": dict(parameters),
+        **{key: plain(value) for key, value in (sections or {}).items()},
+        "environment": plain(environment) if environment is not None else {},
+        "error": error,
+    }
 
 
 @dataclass(frozen=True)
@@ -214,7 +173,7 @@ class RunRecord:
 
     schema_version: Any
     notebook: str
-    status: str  # running, ok, failed, interrupted (kit.run.STATUSES)
+    status: str  # one of STATUSES
     label: str
     started_at: str
     finished_at: str | None
@@ -226,6 +185,9 @@ class RunRecord:
     perf: PerfSection | None
     mmmu: MMMURecord | None
     demo: DemoRecord | None
+    compare: CompareRecord | None = None
+    download: DownloadSection | None = None
+    reproduce: ReproduceRecord | None = None
     path: Path | None = None  # the results.json it was read from
     document: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -250,6 +212,9 @@ class RunRecord:
             perf=PerfSection.of(document.get("perf")),
             mmmu=MMMURecord.of(document.get("mmmu")),
             demo=DemoRecord.of(document.get("demo")),
+            compare=CompareRecord.of(document.get("compare")),
+            download=DownloadSection.of(document.get("download")),
+            reproduce=ReproduceRecord.of(document.get("reproduce")),
             path=Path(path) if path else None,
             document=dict(document),
         )
@@ -269,7 +234,7 @@ class RunRecord:
 
     @property
     def model_revision(self) -> str:
-        return self.environment.model.revision
+        return self.environment.model_files.revision
 
     def perf_points(self) -> list[PerfPointRecord]:
         """The measured perf points (empty for other notebooks)."""

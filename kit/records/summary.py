@@ -68,12 +68,12 @@ def headline_numbers(results: Results) -> dict[str, Any]:
     if run.perf is not None:
         out = {}
         for point in run.perf.points:
-            out[f"{point.label} TTFT (ms)"] = point.vendor["ttft_ms"]
-            out[f"{point.label} TPS"] = point.vendor["tps"]
+            out[f"{point.label} TTFT (ms)"] = point.vendor.ttft_ms
+            out[f"{point.label} TPS"] = point.vendor.tps
         return out
     if run.mmmu is not None:
         return {"MMMU accuracy": run.mmmu.official.acc, "questions": run.mmmu.official.n}
-    counts = (run.document.get("reproduce") or {}).get("verdict_counts")
+    counts = run.reproduce.verdict_counts if run.reproduce else None
     if counts:
         return {f"verdicts: {name}": n for name, n in counts.items()}
     return {}

@@ -147,12 +147,15 @@ def show_parameters(parameters: Mapping[str, Any]) -> None:
 
 
 def show_engine(engine: Any) -> None:
-    """The engine's effective configuration, with a banner when its weights are random."""
-    if engine.config.get("weights_note"):
-        show_text(engine.config["weights_note"])
-    show_kv(engine.config, "Engine (as vLLM configured it)")
+    """The engine's effective configuration (kit.records.engine.EngineRecord), with a
+    banner when its weights are random."""
+    if engine.config.weights_note:
+        show_text(engine.config.weights_note)
+    show_kv(engine.config.to_dict(), "Engine (as vLLM configured it)")
 
 
-def show_environment(environment: Mapping[str, Any]) -> None:
-    """The run's environment (``run.environment`` after ``run.finish()``)."""
-    show_kv(flatten(environment), "Environment")
+def show_environment(environment: Any) -> None:
+    """The run's environment (``run.environment`` after ``run.finish()``: a
+    kit.records.environment.EnvironmentRecord, or its mapping)."""
+    to_dict = getattr(environment, "to_dict", None)
+    show_kv(flatten(to_dict() if callable(to_dict) else environment), "Environment")

@@ -10,7 +10,7 @@ tested, from run folders alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from kit.records.references import (
     References,
     load_references,
 )
+from kit.records.reproduce import ReproduceRecord, Verdict
 from kit.records.results import RunRecord, read_run
 from kit.report.html import escape, html_table
 from kit.report.markdown import markdown_table
@@ -43,7 +44,6 @@ from kit.reproduce.verdicts import (
     METRIC_NAMES,
     SCORING_LABEL,
     PerfMeasurement,
-    Verdict,
     demo_verdict,
     environment_verdict,
     mmmu_verdict,
@@ -90,13 +90,13 @@ class Report:
             out[v.verdict] = out.get(v.verdict, 0) + 1
         return out
 
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "children": self.children,
-            "verdicts": [asdict(v) for v in self.verdicts],
-            "verdict_counts": self.counts(),
-            "tolerance": self.tolerance,
-            "demo": None
+    def to_record(self) -> ReproduceRecord:
+        return ReproduceRecord(
+            children=self.children,
+            verdicts=tuple(self.verdicts),
+            verdict_counts=self.counts(),
+            tolerance=self.tolerance,
+            demo=None
             if self.demo is None
             else {
                 "image": self.demo.image,
@@ -104,8 +104,8 @@ class Report:
                 "agreement": {k: a.to_dict() for k, a in self.demo.agreements.items()},
                 "vendor_pair": self.demo.vendor_pair.to_dict(),
             },
-            "model": None if self.model is None else self.model.to_dict(),
-        }
+            model=None if self.model is None else self.model.to_dict(),
+        )
 
 
 def failed_child(record: ChildRecord | None, section: str) -> str | None:
@@ -259,7 +259,7 @@ def demo_section(reference: DemoReference, run: RunRecord | None) -> DemoSection
     """The measured answer against each vendor answer, in words and the model's tokens."""
     tokenizer = None
     if run is not None:
-        tokenizer = load_tokenizer(run.environment.model.path)
+        tokenizer = load_tokenizer(run.environment.model_files.path)
     encode = tokenizer.encode if tokenizer else None
     decode = tokenizer.decode if tokenizer else None
     devices = list(reference.answers)

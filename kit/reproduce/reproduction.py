@@ -27,6 +27,7 @@ from typing import Any
 
 from kit.core import jsonio
 from kit.core.params import ParameterError
+from kit.records.reproduce import ReproduceRecord
 from kit.reproduce.children import CHILDREN_FILE, OK, ChildRecord, children_to_run, read_children
 from kit.reproduce.model_check import check_model
 from kit.reproduce.params import ChildPlan, ReproduceParams, plan_children
@@ -75,7 +76,7 @@ class Reproduction:
         data = {"children": [self.records[p.key].to_dict() for p in self.plans]}
         jsonio.write_json(self.file, data)
         if self._record is not None:
-            self._record("reproduce", {"children": data["children"], "reused": self.reused})
+            self._record("reproduce", ReproduceRecord(data["children"], reused=self.reused))
 
     def plan_rows(self) -> list[dict[str, Any]]:
         return [

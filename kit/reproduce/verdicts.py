@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.compare.agreement import TextAgreement
+from kit.core.devices import device_key
 from kit.core.intervals import Interval, mean_interval, wilson
 from kit.models.registry import TINY_MODEL, is_tiny_model
 from kit.records.perf import PerfPointRecord, point_label
@@ -25,6 +26,7 @@ from kit.records.references import (
     ModelIdentity,
     ReferenceRow,
 )
+from kit.records.reproduce import Measured, Verdict
 from kit.records.results import RunRecord
 from kit.reproduce.model_check import ModelCheck
 
@@ -72,35 +74,11 @@ MMMU_FULL_VALIDATION = 900
 
 def ran_tiny_model(run: RunRecord) -> bool:
     """The kit's tiny random-weight model ran (by name, or a folder the kit built)."""
-    return is_tiny_model(run.parameters.get("model")) or run.environment.model.built_by_kit
+    return is_tiny_model(run.parameters.get("model")) or run.environment.model_files.built_by_kit
 
 
 def reproduced(tolerance: float) -> str:
     return f"reproduced within ±{tolerance:.0%}"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One claim of the document, the kit's measurement beside it, and the verdict."""
-
-    section: str
-    claim: str
-    document: str  # the document's value
-    measured: str
-    verdict: str
-    why: str
-    link: str | None = None  # the child's run folder, relative to the parent's
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "section": self.section,
-            "claim": self.claim,
-            "document": self.document,
-            "measured": self.measured,
-            "verdict": self.verdict,
-            "why": self.why,
-            "run": self.link or "",
-        }
 
 
 def model_verdict(
@@ -207,11 +185,14 @@ def demo_verdict(
         f"agree for {vendor_pair.words.common} words"
     )
 
+    numbers: dict[str, Measured] = {}
+
     def verdict(measured: str, word: str, why: str) -> Verdict:
-        return Verdict("demo", claim, document, measured, word, why, link)
+        return Verdict("demo", claim, document, measured, word, why, link, numbers)
 
     if child_problem is not None or run is None or agreement is None:
         return verdict("–", NOT_MEASURED, child_problem or "no demo answer recorded")
+    numbers = agreement_numbers(agreement, vendor_pair)
     measured = agreement.describe()
     if ran_tiny_model(run):
         return verdict(
@@ -248,6 +229,25 @@ def demo_verdict(
         f"diverges after {agreement.words.common} words, earlier than S60 and L40s do ({scale} "
         f"words); if {image} is not the vendor's picture, a difference is expected",
     )
+
+
+def agreement_numbers(agreement: TextAgreement, vendor_pair: TextAgreement) -> dict[str, Measured]:
+    """The common prefix in words (and tokens) of the two answers, beside the vendor's two
+    answers' own (the scale of a numerical difference between devices)."""
+    numbers = {
+        "common_words": Measured(
+            value=agreement.words.common,
+            n=agreement.words.length_b,
+            reference=vendor_pair.words.common,
+        )
+    }
+    if agreement.tokens is not None:
+        numbers["common_tokens"] = Measured(
+            value=agreement.tokens.common,
+            n=agreement.tokens.length_b,
+            reference=vendor_pair.tokens.common if vendor_pair.tokens else None,
+        )
+    return numbers
 
 
 def mmmu_not_comparable(run: RunRecord) -> list[str]:
@@ -292,14 +292,17 @@ def mmmu_verdict(
     claim = f"MMMU accuracy ({reference.device})"
     document = f"{reference.accuracy:.3f} ({SCORING_LABEL.get(scoring, scoring)} scoring)"
 
+    numbers: dict[str, Measured] = {}
+
     def verdict(measured: str, word: str, why: str) -> Verdict:
-        return Verdict("mmmu", claim, document, measured, word, why, link)
+        return Verdict("mmmu", claim, document, measured, word, why, link, numbers)
 
     if child_problem is not None or run is None:
         return verdict("–", NOT_MEASURED, child_problem or "no MMMU run")
     interval = mmmu_interval(run, scoring)
     if interval is None or interval.estimate is None:
         return verdict("–", NOT_MEASURED, f"the run recorded no {scoring} Overall")
+    numbers = {"accuracy": Measured.of_interval(interval, reference.accuracy)}
     accuracy = run.mmmu.vendor_strict if scoring == "vendor_strict" else run.mmmu.official
     measured = f"{interval.text()} ({accuracy.correct}/{accuracy.n}, 95% Wilson)"
     reasons = mmmu_not_comparable(run)
@@ -311,22 +314,16 @@ def mmmu_verdict(
         f"{reference.accuracy:.3f} lies {where} the 95% Wilson interval of this run's "
         f"{SCORING_LABEL.get(scoring, scoring)} Overall"
     )
-    deviations = [
-        d for d in (run.mmmu.section.get("deviations") or []) if not str(d).startswith("scoring")
-    ]
+    deviations = [d for d in (run.mmmu.deviations or []) if not str(d).startswith("scoring")]
     if deviations:
         why += "; settings that differ from the vendor's: " + "; ".join(map(str, deviations))
     return verdict(measured, CONSISTENT if inside else NOT_CONSISTENT, why)
 
 
-def normalised(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
 def device_class(name: str | None) -> str | None:
     """The vendor device class a device name belongs to: "S60" (Enflame), "L40s" (NVIDIA
     L40S), or None for any other device (CPU, H100, an L40 without the S, ...)."""
-    text = normalised(name or "")
+    text = device_key(name)
     if "l40s" in text:
         return "L40s"
     if "s60" in text:
@@ -355,7 +352,7 @@ def perf_measurement(
     run: RunRecord, point: PerfPointRecord, link: str | None = None
 ) -> PerfMeasurement:
     columns = {
-        key: mean_interval(point.vendor_per_iteration.get(key) or _one(point.vendor.get(key)))
+        key: mean_interval(point.vendor.per_iteration.get(key) or _one(point.vendor.metrics()[key]))
         for key in PERF_METRICS
     }
     flags = []
@@ -393,8 +390,10 @@ def perf_verdict(
         f"{METRIC_NAMES[k]} {v:g}" for k, v in row.metrics().items() if v is not None
     )
 
+    numbers: dict[str, Measured] = {}
+
     def verdict(measured: str, word: str, why: str, link: str | None = None) -> Verdict:
-        return Verdict("perf", claim, document, measured, word, why, link)
+        return Verdict("perf", claim, document, measured, word, why, link, numbers)
 
     if measurement is None:
         return verdict(
@@ -408,6 +407,7 @@ def perf_verdict(
         interval, vendor = measurement.columns[key], metrics[key]
         if interval.estimate is None:
             continue
+        numbers[key] = Measured.of_interval(interval, vendor)
         ratio = f", ×{interval.estimate / vendor:.2f}" if vendor else ""
         parts.append(f"{METRIC_NAMES[key]} {interval.text(digits=2)}{ratio}")
         if column_within(interval.estimate, vendor, tolerance) is False:
@@ -457,6 +457,11 @@ def unmatched_perf_verdict(measurement: PerfMeasurement) -> Verdict:
         NOT_APPLICABLE,
         "; ".join([why, *measurement.flags]),
         measurement.link,
+        {
+            key: Measured.of_interval(measurement.columns[key])
+            for key in PERF_METRICS
+            if measurement.columns[key].estimate is not None
+        },
     )
 
 

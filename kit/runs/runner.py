@@ -20,7 +20,7 @@ from kit.core.files import check_writable
 from kit.core.params import ParameterError
 from kit.core.paths import NOTEBOOKS_DIR
 from kit.core.processes import process_alive, stop_process_tree
-from kit.records.results import RESULTS_FILE, SCHEMA_VERSION, read_document, write_document
+from kit.records.results import RESULTS_FILE, envelope, read_document, write_document
 from kit.report.render import render_html, render_markdown
 from kit.runs.index import write_index
 from kit.runs.parameters import (
@@ -96,8 +96,7 @@ def execute(request: RunRequest) -> RunOutcome:
                 log_output=True,  # papermill then logs "Executing Cell N": see SectionLog
                 stdout_file=sys.stdout,  # the notebook's own progress lines
                 stderr_file=sys.stderr,
-                # ipykernel warns about TCP on loopback at every start; errors still show
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                kernel_manager_class=kernel_logging_to(folder / "engine.log"),
             )
         except Interrupted:
             pass
@@ -128,6 +127,22 @@ def execute(request: RunRequest) -> RunOutcome:
     return RunOutcome(folder, status, executed, report, results, error, interrupted)
 
 
+def kernel_logging_to(log_file: Path) -> type:
+    """A kernel manager whose kernel writes its own stderr to ``log_file``: ipykernel's log
+    (jupyter_client interrupts every kernel it shuts down, and one busy then logs
+    "KeyboardInterrupt caught in kernel"), asyncio's shutdown warnings, and C-level writes
+    outside the engine's start. The cells' output still reaches the notebook, and the
+    terminal through papermill, as before."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelLoggingToFile(AsyncKernelManager):  # type: ignore[misc]
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with log_file.open("ab") as log:  # the kernel holds its own copy of the fd
+                await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": log})
+
+    return KernelLoggingToFile
+
+
 def stop_leftovers(results: Path) -> list[int]:
     """Stop what the run record names and papermill left alive: the kernel and its children,
     and the engine processes the kernel started (which outlive a kernel that was killed)."""
@@ -152,12 +167,13 @@ def _settle_results(
     """Make results.json say how the run ended, keeping what the notebook already saved."""
     document = read_document(path)
     if document is None:  # the notebook failed before opening its run record
-        document = {
-            "schema_version": SCHEMA_VERSION,
-            "notebook": notebook,
-            "parameters": values,
-            "environment": {},
-        }
+        document = envelope(
+            notebook=notebook,
+            status="failed",
+            parameters=values,
+            label=str(values.get("label") or ""),
+            duration_s=round(seconds, 3),
+        )
     if interrupted is not None:
         document["status"], document["error"] = "interrupted", error
     elif error is not None:

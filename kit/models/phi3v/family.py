@@ -26,4 +26,5 @@ PHI3V = ModelFamily(
     vision_tower=clip_tower,
     max_crops=16,
     crops_note="Phi-3.5-vision uses 4 for several images and 16 for a single image",
+    tower_note="CLIP layers and projector over its 336x336 views",
 )
