@@ -12,7 +12,7 @@ DEPS_HASH := $(shell (cat pyproject.toml; echo $(VENV_RECIPE)) | sha256sum | cut
 STAMP := $(VENV)/.installed-$(ENGINE)-$(DEPS_HASH)
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: venv demo test test-fast lint format clean-venv lab
+.PHONY: venv demo test test-fast check format clean-venv lab
 
 venv: $(STAMP)
 
@@ -32,7 +32,8 @@ $(STAMP):
 demo: venv
 	$(BIN)/python -m kit run demo -f params/smoke-demo.yaml
 
-test: venv
+# The checks first (seconds), then the suite: the README's test command, and CI's (.ci/run).
+test: venv check
 	$(BIN)/python -m pytest
 
 test-fast: venv
@@ -50,8 +51,12 @@ lab: venv
 	@echo "== JupyterLab on 127.0.0.1:$(LAB_PORT); from a laptop: ssh -N -L $(LAB_PORT):127.0.0.1:$(LAB_PORT) $$(whoami)@$$(hostname), then open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL printed below"
 	$(LAB_CMD)
 
-lint: venv
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+# Lint, formatting, the layers (import-linter's contracts in pyproject.toml) and types.
+check: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

@@ -1,7 +1,7 @@
 """Does the kit's perf path cost throughput, and do its timings agree with vLLM's own?
 
 Runs one workload (tiny model, CPU) three ways in one process and prints ratios:
-1. the kit's timed path (``perf_run.timed_generate``: exact-length prompts, length checks,
+1. the kit's timed path (``kit.perf.sweep.timed_generate``: exact-length prompts, length checks,
    per-request stats) vs a bare ``LLM.generate`` loop on the same kind of requests, output
    tokens/s, iterations interleaved so machine noise hits both alike (target >= 0.98);
 2. the kit's mean TTFT / prefill / decode for its timed requests vs the deltas of vLLM's

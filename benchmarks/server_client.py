@@ -1,10 +1,10 @@
 """Does the kit's server client measure what vLLM's own serving benchmark measures?
 
-Starts ONE vLLM server with the kit's own code (``kit.server.start_server_backend``, tiny
+Starts ONE vLLM server with the kit's own code (``kit.engines.served.start_server_backend``, tiny
 model, CPU is fine) and sends it the same workload two ways, rounds interleaved (kit, vLLM,
 vLLM, kit, ...: the side that goes first alternates) so machine noise hits both alike:
 
-* the kit: ``perf_run.timed_generate`` over ``backend: server`` (streamed chat completions,
+* the kit: ``kit.perf.sweep.timed_generate`` over ``backend: server`` (streamed chat completions,
   at most ``--concurrency`` in flight, all sent at once), as the perf notebook's load points;
 * vLLM: ``vllm.benchmarks.serve.main`` (what ``vllm bench serve`` runs) with
   ``--backend openai-chat --dataset-name random-mm``, one 336x336 image per request.
@@ -49,7 +49,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVER_BREAKDOWN = ("queue_ms", "prefill_ms", "decode_ms", "e2e_ms")  # kit.prometheus keys
+SERVER_BREAKDOWN = ("queue_ms", "prefill_ms", "decode_ms", "e2e_ms")  # kit.engines.prometheus keys
 VISION_SHAPE = (336, 336)  # (H, W): one image per request on both sides
 NUM_CROPS = 1  # the server's; the kit's perf requests carry none of their own
 

@@ -1,7 +1,7 @@
 """Shared by the tests that make reports: what every rendered report must satisfy (no
 object reprs or entity-escaped quotes in report.md, alt text on every image in both files,
 no missing-alt warning from nbconvert in the output of the command that rendered them), and
-a notebook holding every kind of output kit.display makes."""
+a notebook holding every kind of output kit.report.display makes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Common prefix and first divergence of two generated texts (kit.agreement), on made-up
+"""Common prefix and first divergence of two generated texts (kit.compare.agreement), on made-up
 texts and on the vendor's own S60 and L40s answers."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from kit.core.params import ParameterError, defaults
 from kit.engines.offline import Engine
 from kit.explore.explorer import Explorer
 from kit.explore.params import ExploreParams
-from kit.explore.requests import build_prompt
+from kit.explore.requests import chat_prompt
 from kit.models.phi3v.family import PHI3V
 from kit.report.html import format_value
 
@@ -88,19 +88,19 @@ def test_parameters_cell_matches_explore_params():
 
 def test_prompt_gets_image_tags_or_keeps_the_users():
     assert (
-        build_prompt("What?", 2, PHI3V)
+        chat_prompt("What?", 2, PHI3V)
         == "<|user|>\n<|image_1|>\n<|image_2|>\nWhat?<|end|>\n<|assistant|>\n"
     )
     own = "Compare <|image_2|> with <|image_1|>."
-    assert build_prompt(own, 2, PHI3V) == f"<|user|>\n{own}<|end|>\n<|assistant|>\n"
+    assert chat_prompt(own, 2, PHI3V) == f"<|user|>\n{own}<|end|>\n<|assistant|>\n"
     with pytest.raises(ParameterError, match="image tag .* but no image"):
-        build_prompt("<|image_1|>\nWhat?", 0, PHI3V)
+        chat_prompt("<|image_1|>\nWhat?", 0, PHI3V)
     with pytest.raises(ParameterError, match="No image is given"):
-        build_prompt("What?", 0, PHI3V)
+        chat_prompt("What?", 0, PHI3V)
     with pytest.raises(ParameterError, match="do not match the 1 image"):
-        build_prompt("<|image_1|> and <|image_2|>", 1, PHI3V)
+        chat_prompt("<|image_1|> and <|image_2|>", 1, PHI3V)
     with pytest.raises(ParameterError, match="prompt is empty"):
-        build_prompt("  ", 1, PHI3V)
+        chat_prompt("  ", 1, PHI3V)
 
 
 class FakeCore:

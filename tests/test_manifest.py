@@ -1,4 +1,4 @@
-"""kit.manifest on hand-made folders: hashing, reading and writing, remote-code changes."""
+"""kit.records.manifest on hand-made folders: hashing, reading and writing, remote-code changes."""
 
 from __future__ import annotations
 

@@ -32,19 +32,19 @@ from kit.mmmu.questions import (
     FALLBACK_SEED,
     GROUPS,
     MULTIPLE_CHOICE,
-    build_prompt,
+    official_prompt,
     referenced_images,
     select_images,
 )
 from kit.mmmu.scoring import (
     QuestionResult,
+    aggregate,
     json_safe,
     recorded_parsed,
     score_predictions,
     score_predictions_vendor,
     score_question,
     score_question_vendor,
-    summarize,
 )
 from kit.models.phi3v.family import PHI3V
 
@@ -174,7 +174,7 @@ def test_lazy_requests_by_image_policy(dataset):
     n = len(referenced_images(multi))
     assert every.images == referenced_images(multi)
     tags = "".join(f"<|image_{k}|>\n" for k in range(1, n + 1))
-    assert every.prompt == f"<|user|>\n{tags}{build_prompt(multi)}<|end|>\n<|assistant|>\n"
+    assert every.prompt == f"<|user|>\n{tags}{official_prompt(multi)}<|end|>\n<|assistant|>\n"
     assert len(every.request.images) == n
     assert "<image 2>" in every.prompt  # markers stay literally in the text
     refused = build_request(multi, _params(image_policy="all", limit_images=2), reader, PHI3V)
@@ -420,7 +420,9 @@ def test_run_records_every_question_once_in_official_order(run1, dataset):
     for line, q in zip(lines, qs, strict=True):
         assert set(line) >= {"id", "subject", "prompt", "images", "response", "parsed"}
         assert set(line) >= {"correct", "fallback", "error", "gold"}
-        assert line["prompt"] == f"<|user|>\n<|image_1|>\n{build_prompt(q)}<|end|>\n<|assistant|>\n"
+        assert (
+            line["prompt"] == f"<|user|>\n<|image_1|>\n{official_prompt(q)}<|end|>\n<|assistant|>\n"
+        )
         assert line["images"] == [1] and line["subject"] == q.subject
         if q.id != BROKEN_ID:
             assert isinstance(line["response"], str) and line["error"] is None
@@ -621,7 +623,7 @@ def test_resume_with_image_policy_all_sends_every_referenced_image(resumed):
 def test_png_output_is_a_real_png():
     from kit.mmmu.report import letter_chart
 
-    report = summarize(
+    report = aggregate(
         [
             QuestionResult("validation_Art_1", "Art", MULTIPLE_CHOICE, "Easy", "A", "B", False),
             QuestionResult("validation_Art_2", "Art", MULTIPLE_CHOICE, "Easy", "C", "C", True),

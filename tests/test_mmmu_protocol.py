@@ -41,10 +41,10 @@ from kit.mmmu.questions import (
     SUBJECTS,
     Gold,
     Question,
-    build_prompt,
     decode_image,
     index_to_answer,
     letters,
+    official_prompt,
     parse_gold,
     parse_options,
     referenced_images,
@@ -52,10 +52,10 @@ from kit.mmmu.questions import (
 )
 from kit.mmmu.scoring import (
     QuestionResult,
+    aggregate,
     micro_average,
     score_predictions,
     score_question,
-    summarize,
 )
 
 ABCD = ["A", "B", "C", "D"]
@@ -132,7 +132,7 @@ def test_parse_options_and_gold():
 
 def test_multiple_choice_prompt_exact():
     q = question(text="Which one? <image 1>", options=["red", "<image 2>"], images=(1, 2))
-    assert build_prompt(q) == (
+    assert official_prompt(q) == (
         "Which one? <image 1>\n(A) red\n(B) <image 2>\n\n"
         "Answer with the option's letter from the given choices directly."
     )
@@ -140,7 +140,7 @@ def test_multiple_choice_prompt_exact():
 
 def test_nine_options_are_lettered_a_to_i():
     opts = [f"opt{i}" for i in range(1, 10)]
-    prompt = build_prompt(question(text="Q?", options=opts))
+    prompt = official_prompt(question(text="Q?", options=opts))
     lines = prompt.split("\n")
     assert lines[0] == "Q?"
     assert lines[1:10] == [f"({letter}) opt{i}" for i, letter in enumerate("ABCDEFGHI", 1)]
@@ -151,7 +151,7 @@ def test_nine_options_are_lettered_a_to_i():
 
 def test_open_prompt_exact_and_image_marker_kept():
     q = question(text="How many cells in <image 1>?", options=[], answer="3", qtype=OPEN)
-    prompt = build_prompt(q)
+    prompt = official_prompt(q)
     assert (
         prompt == "How many cells in <image 1>?\nAnswer the question using a single word or phrase."
     )
@@ -419,7 +419,7 @@ def test_micro_averaged_groups_and_overall_rounded_to_three_decimals():
         + [_result("Physics", True, diff="Medium")] * 2
         + [_result("Physics", False, diff="Medium")]  # Physics 2/3 = 0.667
     )
-    report = summarize(records)
+    report = aggregate(records)
     assert report.subjects["Art"].to_dict() == {"acc": 1.0, "n": 1, "correct": 1}
     assert report.subjects["Design"].acc == 0.0
     assert report.subjects["Physics"].acc == 0.667

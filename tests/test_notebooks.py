@@ -62,7 +62,7 @@ def code_cells(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebooks_show_things_only_through_kit_display(path):
     """One way to show a table, a text, an image: each output then has its Markdown view
-    and alt text (kit.display), and report.md never shows an object's repr."""
+    and alt text (kit.report.display), and report.md never shows an object's repr."""
     from kit.report import display
 
     for source in code_cells(path):

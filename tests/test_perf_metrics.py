@@ -1,4 +1,4 @@
-"""Unit tests of the pure performance logic: kit.perf and kit.references.
+"""Unit tests of the pure performance logic: kit.perf and kit.records.references.
 
 Every expected value is worked out by hand in a comment next to it. No engine is started.
 """

@@ -1,7 +1,7 @@
 """Report pieces: escaping for HTML and Markdown, alt text on every image, and renderings
 that fetch nothing from the network and read well in a browser, a wiki and a terminal.
 
-Notebook outputs are built with kit.display's builders, exactly what ``display.show_*``
+Notebook outputs are built with kit.report.display's builders, exactly what ``display.show_*``
 publish in a kernel; one test runs them in a real kernel too.
 """
 
@@ -204,7 +204,7 @@ def test_long_text_wraps_in_html(rendered):
 
 
 def test_html_only_outputs_become_text_in_markdown_not_their_repr(tmp_path):
-    """Outputs made without kit.display (IPython's HTML object, a DataFrame) still read."""
+    """Outputs made without kit.report.display (IPython's HTML object, a DataFrame) still read."""
     html_object = Output(
         {
             "text/html": "<p>made &lt;elsewhere&gt;</p>",

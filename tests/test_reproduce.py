@@ -170,7 +170,7 @@ def test_resume_refuses_other_questions(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------
-# Recording and resuming children (a stand-in for kit.runner.execute)
+# Recording and resuming children (a stand-in for kit.runs.runner.execute)
 # ----------------------------------------------------------------------------------------
 
 

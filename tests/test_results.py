@@ -18,6 +18,7 @@ from kit.compare.inputs import load_runs
 from kit.compare.table import compare, conditions
 from kit.engines.offline import engine_config
 from kit.engines.params import EnginePlan
+from kit.engines.timing import marks_from_metrics, timing_from_output
 from kit.mmmu.questions import MULTIPLE_CHOICE, Question
 from kit.mmmu.scoring import score_predictions, score_predictions_vendor
 from kit.mmmu.section import mmmu_section
@@ -79,7 +80,11 @@ def fake_batch(first_scheduled: list[float], wall_s: float = 10.0) -> RunMeasure
         )
         for i, scheduled in enumerate(first_scheduled)
     ]
-    return RunMeasurement.from_outputs(outputs, wall_s)
+    return RunMeasurement(
+        [timing_from_output(o) for o in outputs],
+        wall_s,
+        [marks_from_metrics(o.metrics) for o in outputs],
+    )
 
 
 ENGINE_CONFIG = EngineRecord(chunked_prefill=False, max_num_batched_tokens=32768, block_size=16)
@@ -143,7 +148,7 @@ class Parameters:
 
 
 def saved_run(tmp_path, notebook: str, sections: dict, environment: dict | None = None):
-    """A run record saved by kit.run.Run, as a notebook saves it."""
+    """A run record saved by kit.runs.record.Run, as a notebook saves it."""
     run = Run(notebook, Parameters(), RunPaths(tmp_path, tmp_path / "results.json", tmp_path))
     run.results.update(sections)
     run.environment = EnvironmentRecord.of(

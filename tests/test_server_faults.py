@@ -203,7 +203,7 @@ CLOCK_SLACK_S = 1e-3  # asyncio may wake a timer up to its clock's resolution ea
 
 def test_request_rate_and_burstiness_pace_the_requests_the_server_gets(tmp_path, smoke_model):
     """A load point sends request i no earlier than its seeded arrival offset after the
-    point starts (kit.load.arrival_offsets with the run's seed), at most ``concurrency`` at
+    point starts (kit.perf.arrivals.arrival_offsets with the run's seed), at most ``concurrency`` at
     a time. The server's clock sees the point start after the /metrics read that opens it,
     so every arrival is at least its offset after that read, on any machine; and a kit that
     ignored the pacing would deliver them all within moments of it."""

@@ -32,7 +32,7 @@ def vllm_prompt_tokens(smoke_model):
                 trust_remote_code=True,
                 max_model_len=16384,
                 limit_mm_per_prompt={"image": 2},
-                mm_processor_kwargs={"num_crops": num_crops},  # as kit.engine passes it
+                mm_processor_kwargs={"num_crops": num_crops},  # as kit.engines.offline passes it
             )
             renderers[num_crops] = renderer_from_config(VllmConfig(model_config=config))
         request = {"prompt": prompt, "multi_modal_data": {"image": images}}

@@ -44,12 +44,6 @@ class PrefixAgreement:
     def identical(self) -> bool:
         return self.common == self.length_a == self.length_b
 
-    @property
-    def share_of_shorter(self) -> float | None:
-        """The common prefix as a share of the shorter text (None when one is empty)."""
-        shorter = min(self.length_a, self.length_b)
-        return self.common / shorter if shorter else None
-
     def describe(self) -> str:
         """``identical (212 words)`` or ``212 of 230 / 241 words, then "are" vs "suggest"``."""
         if self.identical:
@@ -198,7 +192,7 @@ def load_tokenizer(model_path: str | None) -> Tokenizer | None:
         return None
     return Tokenizer(
         encode=lambda text: tokenizer.encode(text, add_special_tokens=False),
-        decode=lambda token: tokenizer.decode([token]),
+        decode=lambda token: str(tokenizer.decode([token])),
         source=str(model_path),
     )
 
@@ -275,7 +269,7 @@ def agreement_row(a: LabelledText, b: LabelledText, agreement: TextAgreement) ->
 
 
 def demo_texts(runs: Iterable[Any], vendor: Mapping[str, str] | None = None) -> list[LabelledText]:
-    """The demo answers of ``runs`` (kit.results.RunRecord) and the vendor's answers
+    """The demo answers of ``runs`` (kit.records.results.RunRecord) and the vendor's answers
     (device -> text), labelled; runs without a demo answer are skipped."""
     out = []
     for run in runs:

@@ -1,9 +1,8 @@
-"""Comparing runs across devices: the vendor-style table with a baseline and ratios.
+"""The runs a comparison reads: run folders, globs or results.json files, and those left out.
 
-Runs are read from their ``results.json`` only, so files copied from other machines
-compare like local runs. Failed runs and unreadable files are listed, never used as
-numbers; rows whose conditions differ from the baseline's (model revision, dtype,
-num_crops, image shape, kit major version) are flagged rather than silently mixed.
+Runs are read from their ``results.json`` only, so files copied from other machines compare
+like local runs. Failed runs, unreadable files and notebooks other than perf, mmmu and demo
+are listed with the reason, never used as numbers.
 """
 
 from __future__ import annotations

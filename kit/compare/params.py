@@ -1,9 +1,7 @@
-"""Comparing runs across devices: the vendor-style table with a baseline and ratios.
+"""The compare notebook's parameters: which runs, the baseline, and how rows are labelled.
 
-Runs are read from their ``results.json`` only, so files copied from other machines
-compare like local runs. Failed runs and unreadable files are listed, never used as
-numbers; rows whose conditions differ from the baseline's (model revision, dtype,
-num_crops, image shape, kit major version) are flagged rather than silently mixed.
+``preflight`` loads the runs, so a pattern that matches nothing comparable stops the run
+before a folder is made.
 """
 
 from __future__ import annotations

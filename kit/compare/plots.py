@@ -45,11 +45,13 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str):
 
 def sweep_lines(entries: list[Entry], metric: str):
     """A line per (label, batch size, output length) across input_len; None if no sweep."""
-    series: dict[tuple, list[tuple[int, float]]] = defaultdict(list)
+    collected: dict[tuple[str, int, int], list[tuple[int, float]]] = defaultdict(list)
     for e in entries:
-        if e.kind == "perf" and e.input_len is not None and e.metrics.get(metric) is not None:
-            series[(e.label, *e.sweep_key)].append((e.input_len, e.metrics[metric]))
-    series = {k: sorted(v) for k, v in series.items() if len(v) > 1}
+        value = e.metrics.get(metric)
+        if e.input_len is not None and e.sweep_key is not None and value is not None:
+            batch, out = e.sweep_key
+            collected[(e.label, batch, out)].append((e.input_len, value))
+    series = {k: sorted(v) for k, v in collected.items() if len(v) > 1}
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(7, 3.6))

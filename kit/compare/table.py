@@ -1,9 +1,11 @@
 """Comparing runs across devices: the vendor-style table with a baseline and ratios.
 
-Runs are read from their ``results.json`` only, so files copied from other machines
-compare like local runs. Failed runs and unreadable files are listed, never used as
-numbers; rows whose conditions differ from the baseline's (model revision, dtype,
-num_crops, image shape, kit major version) are flagged rather than silently mixed.
+Every run contributes its perf points, MMMU accuracy and demo timing; the vendor's rows for a
+device (params/references.yaml) can stand in as the baseline. Rows whose conditions differ
+from the baseline's (model revision, dtype, num_crops, image shape, kit major version,
+backend, scheduling, weights, how a batch was scheduled) are flagged rather than silently
+mixed, and random weights are always named, since such a row is a speed and memory figure
+only.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class Entry:
     metrics: dict[str, float | None]
     conditions: dict[str, Any]
     source: str  # run folder or "reference"
-    sweep_key: tuple | None = None  # (batch_size, max_output_len) for sweep lines
+    sweep_key: tuple[int, int] | None = None  # (batch_size, max_output_len) for sweep lines
     input_len: int | None = None
 
 
@@ -187,10 +189,10 @@ def compare(
 ) -> Comparison:
     """One row per (label, scenario) with the baseline's values, ratios and flags; ``runs``
     are records or the documents ``LoadedRuns.usable`` holds."""
-    runs = [as_run_record(run) for run in runs]
-    entries = [e for run in runs for e in entries_of(run, label_by)]
+    records = [as_run_record(run) for run in runs]
+    entries = [e for run in records for e in entries_of(run, label_by)]
     refs = refs if refs is not None else load_references()
-    baseline_entries, baseline_label = _resolve_baseline(baseline, entries, runs, refs, label_by)
+    baseline_entries, baseline_label = _resolve_baseline(baseline, entries, records, refs, label_by)
     by_scenario = {(e.kind, e.scenario): e for e in baseline_entries}
     rows = []
     for entry in baseline_entries + [e for e in entries if e not in baseline_entries]:

@@ -1,9 +1,9 @@
-"""The run record a notebook keeps: where it writes, its parameters, results and status.
+"""Files and folders: writable checks, the kit's cache folder, file digests and exclusive locks.
 
-Where a notebook writes depends on how it was started:
-- by ``python -m kit run``: the run folder that command made (``KIT_RUN_DIR``);
-- by plain ``papermill in.ipynb out.ipynb``: next to ``out`` (``out.results.json``);
-- interactively: a new folder ``outputs/<timestamp>-<notebook>-<id>/``.
+A folder is proved writable (made if needed, a probe file written and removed) before
+anything runs, so a read-only place fails with the folder, the reason and the fix instead of
+midway. A file's sha256 and git blob id come from one read, since the hub publishes git blob
+ids for small files and sha256 for large ones.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def cache_root() -> Path:
 
 
 @contextlib.contextmanager
-def locked(lock_path: Path):
+def locked(lock_path: Path) -> Iterator[None]:
     with lock_path.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

@@ -63,9 +63,7 @@ FALLBACK_ALLOWED_FORMATS: tuple[str, ...] = (
     "XVTHUMB",
 )
 
-
 TRANSPARENT_BACKGROUND = (255, 255, 255)  # vLLM's default rgba_background_color
-
 
 DATA_URL_FORMAT = "PNG"  # lossless: the server decodes exactly the kit's pixels
 
@@ -111,7 +109,8 @@ def vllm_normalize(image: Image.Image) -> Image.Image:
     vllm_image = vllm_image_module()
     if vllm_image is None:
         return pillow_normalize(image)
-    return vllm_image.convert_image_mode(vllm_image.normalize_image(image), "RGB")
+    converted: Image.Image = vllm_image.convert_image_mode(vllm_image.normalize_image(image), "RGB")
+    return converted
 
 
 def normalize(image: Image.Image) -> Image.Image:

@@ -1,8 +1,8 @@
 """Loading user images as the model sees them, with clear errors, and the kit's own pictures.
 
 Every loaded image is normalised the way vLLM normalises it (EXIF orientation applied,
-transparency composited onto white; see kit.image_io), so the picture a report shows, the
-size the kit counts image tokens from and the pixels the engine gets are one image.
+transparency composited onto white; see kit.core.image_io), so the picture a report shows,
+the size the kit counts image tokens from and the pixels the engine gets are one image.
 """
 
 from __future__ import annotations
@@ -24,16 +24,13 @@ from kit.core.paths import ASSETS_DIR, REPO_ROOT
 
 DEMO_IMAGE = ASSETS_DIR / "demo_robot.png"
 
-
 MAX_PIXELS_ENV = "KIT_MAX_IMAGE_PIXELS"
 
 
 # vLLM's VLLM_MAX_IMAGE_PIXELS default, which is also Pillow's decompression-bomb error limit.
 DEFAULT_MAX_PIXELS = 178_956_970
 
-
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
-
 
 _PILLOW_LIMIT_LOCK = threading.Lock()
 

@@ -16,6 +16,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 CONFIDENCE = 0.95
 
@@ -39,7 +40,7 @@ class Interval:
 
     def contains(self, value: float) -> bool | None:
         """Whether ``value`` lies in the closed interval; None without an interval."""
-        if not self.has_interval:
+        if self.low is None or self.high is None:
             return None
         return self.low <= value <= self.high
 
@@ -48,11 +49,11 @@ class Interval:
         if self.estimate is None:
             return self.note or "no value"
         value = f"{self.estimate * scale:.{digits}f}"
-        if not self.has_interval:
+        if self.low is None or self.high is None:
             return f"{value} ({self.note})" if self.note else value
         return f"{value} [{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "estimate": self.estimate,
             "low": self.low,

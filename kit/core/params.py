@@ -17,9 +17,7 @@ from typing import Any, Union
 
 NONE_WORDS = {"none", "null", "~", ""}
 
-
 TRUE_WORDS = {"true", "yes", "on", "1"}
-
 
 FALSE_WORDS = {"false", "no", "off", "0"}
 

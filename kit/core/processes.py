@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 from typing import Any
 
 from kit.core.reaper import start as start_reaper
@@ -44,7 +45,7 @@ def process_alive(identity: dict[str, Any]) -> bool:
         return False
 
 
-_reaper: list = []  # the watcher of this kernel, started once
+_reaper: list[subprocess.Popen[bytes]] = []  # the watcher of this kernel, started once
 
 
 def end_with_parent() -> None:

@@ -15,15 +15,16 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 POLL_S = 0.2
 
 
-def _same(process, create_time: float) -> bool:
+def _same(process: Any, create_time: float) -> bool:
     """Still the process remembered: psutil caches create_time() per object, so only
     is_running() (a fresh pid + creation time) tells a reused pid apart."""
     try:
-        return (
+        return bool(
             process.is_running()
             and process.create_time() == create_time
             and process.status() != "zombie"
@@ -40,7 +41,7 @@ def watch(kernel_pid: int, parent_pid: int) -> list[int]:
     kernel = psutil.Process(kernel_pid)
     parent = psutil.Process(parent_pid)
     owners = [(kernel, kernel.create_time()), (parent, parent.create_time())]
-    tree: dict[int, tuple] = {}
+    tree: dict[int, tuple[Any, float]] = {}
     me = os.getpid()
     while all(_same(p, t) for p, t in owners):
         try:
@@ -59,7 +60,7 @@ def watch(kernel_pid: int, parent_pid: int) -> list[int]:
     return [p.pid for p in doomed]
 
 
-def start(kernel_pid: int | None = None, parent_pid: int | None = None) -> subprocess.Popen:
+def start(kernel_pid: int | None = None, parent_pid: int | None = None) -> subprocess.Popen[bytes]:
     """Start the watcher for this process (the kernel) and its parent."""
     kernel_pid = kernel_pid or os.getpid()
     parent_pid = parent_pid or os.getppid()

@@ -1,8 +1,10 @@
 """The demo: one prompt about one or more images, answered by the engine, with its timing.
 
-This reproduces the vendor's ``--demo`` mode (same default prompt, greedy decoding,
-``max-output-len`` 256) and adds what the vendor CLI does not print: the prompt's token
-breakdown and the request's TTFT and tokens/s.
+This reproduces the vendor's ``--demo`` mode and adds what the vendor CLI does not print: the
+prompt's token breakdown and the request's TTFT and tokens/s. Untimed warm-up requests use
+other pictures of the same sizes, so the timed request pays no first-call initialisation yet
+finds nothing in the prefix or multimodal caches; a prompt length other than the one the kit
+counted fails the run, since the token split shown would be wrong.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The demo: one prompt about one or more images, answered by the engine, with its timing.
+"""The demo notebook's parameters, with the vendor's ``--demo`` defaults.
 
-This reproduces the vendor's ``--demo`` mode (same default prompt, greedy decoding,
-``max-output-len`` 256) and adds what the vendor CLI does not print: the prompt's token
-breakdown and the request's TTFT and tokens/s.
+The defaults are the vendor's (same prompt, greedy decoding, ``max_output_len`` 256); the
+images are loaded in ``preflight``, so a missing or unreadable file stops the run before a
+folder is made or an engine is started.
 """
 
 from __future__ import annotations

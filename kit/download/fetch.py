@@ -1,25 +1,21 @@
-"""Pinned, verified snapshots of the model and of MMMU, from the Hugging Face Hub or ModelScope.
+"""Fetching a planned snapshot, checking it against its source, and writing its ``manifest.json``.
 
-The vendor's instruction is "download everything at ModelScope LLM-Research/Phi-3.5-vision-instruct,
-branch master, commit 1ce2adc1, into a folder Phi-3.5-vision-instruct". This module does that
-with the sources' own clients (kit.hub_clients: huggingface_hub, modelscope_hub) and adds what
-the instruction leaves to luck:
+The vendor's instruction is "download everything at ModelScope
+LLM-Research/Phi-3.5-vision-instruct, branch master, commit 1ce2adc1, into a folder
+Phi-3.5-vision-instruct". This module does the fetching with the sources' own clients
+(kit.download.hub_clients) and adds what the instruction leaves to luck:
 
-- the revision (branch, tag or commit) is resolved to the commit it points at, and every file
-  is fetched at that commit;
-- a folder that is already complete (its ``manifest.json`` matches the request and every file
-  has its recorded size) is not fetched again, not even looked up online; files of the right
-  size are kept, others are fetched again; progress is printed per file and overall;
-- free disk space is checked against what is still to fetch before anything is written;
-- after the download, sizes and hashes are checked against what the source publishes (LFS
-  sha256 and git blob ids on the hub, Sha256 on ModelScope), the files a model needs are
-  checked for (config, processor, tokenizer, every shard the index names, the Python modules
-  ``auto_map`` names), and ``manifest.json`` records source, repo, revision, commit, every
-  file's size and sha256, the Python files (vLLM executes them with trust_remote_code) and
-  the time. kit.manifest reads and checks that manifest for everyone else: runs quote it in
-  their results (kit.environment), the engine refuses a folder whose Python files changed;
-- an unreachable source gives one clear message, including how to bring a copy from another
-  machine and check it with ``python -m kit verify <folder>`` (:func:`verify_main`).
+- a folder already complete per its manifest is not fetched again; with ``verify`` every
+  file's sha256 is checked first and only damaged files are fetched again;
+- a local file of the wrong size is removed before fetching, since the clients would trust it;
+- after the download, sizes and hashes are checked against what the source publishes; files
+  that arrive wrong are fetched once more, then removed, and the run fails without a
+  manifest;
+- the files a model needs are checked for (config, processor, tokenizer, every shard the
+  index names, the Python modules ``auto_map`` names);
+- ``manifest.json`` records source, repo, revision, commit, every file's size and sha256, the
+  Python files (vLLM executes them with trust_remote_code), the tools' versions and the
+  time. kit.records.manifest reads and checks it for everyone else.
 """
 
 from __future__ import annotations
@@ -41,7 +37,7 @@ from kit.download.hub_clients import (
     VerificationFailed,
     client_for,
 )
-from kit.download.plan import Plan, plan_target
+from kit.download.plan import DownloadPlan, plan_target
 from kit.download.progress import FileProgress
 from kit.records.download import DownloadResult
 from kit.records.manifest import (
@@ -56,13 +52,13 @@ from kit.runs.environment import package_versions
 
 
 def fetch_all(
-    plans: list[Plan], verify: bool = True, out: Callable = print
+    plans: list[DownloadPlan], verify: bool = True, out: Callable = print
 ) -> list[DownloadResult]:
     return [fetch_target(plan, verify=verify, out=out) for plan in plans]
 
 
 def fetch_target(
-    plan: Plan, verify: bool = True, out: Callable = print, client=None
+    plan: DownloadPlan, verify: bool = True, out: Callable = print, client=None
 ) -> DownloadResult:
     target = plan.target
     started = time.monotonic()
@@ -136,8 +132,8 @@ def fetch_target(
     else:
         splits = list(target.splits)
     manifest = build_manifest(target, snapshot, entries, splits, verify)
-    path = write_manifest(folder, manifest)
-    out(f"[{target.kind}] wrote {path}")
+    manifest_path = write_manifest(folder, manifest)
+    out(f"[{target.kind}] wrote {manifest_path}")
     return DownloadResult(
         kind=target.kind,
         source=target.source,
@@ -152,7 +148,7 @@ def fetch_target(
         kept_files=len(plan.selected) - len(plan.to_fetch),
         verified=verify,
         seconds=round(time.monotonic() - started, 3),
-        manifest=str(path),
+        manifest=str(manifest_path),
         remote_code=manifest["remote_code"],
         notes=_notes(target, snapshot),
     )
@@ -181,7 +177,11 @@ def _notes(target: Target, snapshot: Snapshot) -> list[str]:
 
 
 def _fetch_files(
-    client, plan: Plan, progress: FileProgress, files: list[RemoteFile], listed: list[RemoteFile]
+    client,
+    plan: DownloadPlan,
+    progress: FileProgress,
+    files: list[RemoteFile],
+    listed: list[RemoteFile],
 ) -> list[RemoteFile]:
     """Fetch ``files``; the other ``listed`` ones are reported as kept."""
     fetched = []
@@ -241,7 +241,7 @@ def _check_files(
             continue
         if verify and file.git_sha1 and digest.git_blob_sha1 != file.git_sha1.lower():
             problems[file.path] = (
-                f"git blob id {digest.git_blob_sha1[:12]}..., "
+                f"git blob id {(digest.git_blob_sha1 or '?')[:12]}..., "
                 f"the source lists {file.git_sha1[:12]}..."
             )
             continue
@@ -277,7 +277,6 @@ def build_manifest(
 
 
 def _tool_versions(source: str) -> dict[str, str | None]:
-
     names = ("huggingface_hub",) if source == "huggingface" else ("modelscope", "modelscope-hub")
     return {"kit": __version__, **package_versions(names)}
 

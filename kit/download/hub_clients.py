@@ -23,9 +23,7 @@ from kit.records.manifest import local_files
 
 SOURCE_LABEL = {"huggingface": "the Hugging Face Hub", "modelscope": "ModelScope"}
 
-
 ENDPOINT_ENV = {"huggingface": "HF_ENDPOINT", "modelscope": "MODELSCOPE_ENDPOINT"}
-
 
 API_TIMEOUT_S = float(os.environ.get("KIT_DOWNLOAD_TIMEOUT", "15"))
 
@@ -241,7 +239,7 @@ class ModelScopeClient:
                 f"(it ships modelscope_hub). Import failed: {exc}"
             ) from None
         config = HubConfig(endpoint=endpoint or os.environ.get("MODELSCOPE_ENDPOINT") or None)
-        self.endpoint = config.endpoint
+        self.endpoint = str(config.endpoint)  # HubConfig fills in its default endpoint
         self.api = HubApi(config)
 
     def resolve(self, target: Target) -> Snapshot:

@@ -1,25 +1,11 @@
-"""Pinned, verified snapshots of the model and of MMMU, from the Hugging Face Hub or ModelScope.
+"""The download notebook's parameters: the source, the repositories, their revisions and folders.
 
-The vendor's instruction is "download everything at ModelScope LLM-Research/Phi-3.5-vision-instruct,
-branch master, commit 1ce2adc1, into a folder Phi-3.5-vision-instruct". This module does that
-with the sources' own clients (kit.hub_clients: huggingface_hub, modelscope_hub) and adds what
-the instruction leaves to luck:
-
-- the revision (branch, tag or commit) is resolved to the commit it points at, and every file
-  is fetched at that commit;
-- a folder that is already complete (its ``manifest.json`` matches the request and every file
-  has its recorded size) is not fetched again, not even looked up online; files of the right
-  size are kept, others are fetched again; progress is printed per file and overall;
-- free disk space is checked against what is still to fetch before anything is written;
-- after the download, sizes and hashes are checked against what the source publishes (LFS
-  sha256 and git blob ids on the hub, Sha256 on ModelScope), the files a model needs are
-  checked for (config, processor, tokenizer, every shard the index names, the Python modules
-  ``auto_map`` names), and ``manifest.json`` records source, repo, revision, commit, every
-  file's size and sha256, the Python files (vLLM executes them with trust_remote_code) and
-  the time. kit.manifest reads and checks that manifest for everyone else: runs quote it in
-  their results (kit.environment), the engine refuses a folder whose Python files changed;
-- an unreachable source gives one clear message, including how to bring a copy from another
-  machine and check it with ``python -m kit verify <folder>`` (:func:`verify_main`).
+An empty revision means the pin for Phi-3.5-vision-instruct (on ModelScope the vendor's, on
+the hub the commit public transformers caches record) and for MMMU on the hub (a commit with
+the 900-question validation split); another model repository, or MMMU on ModelScope, gets
+the default branch, resolved and recorded. ``preflight`` plans every target, so an
+unreachable source, an unknown revision or files that do not fit on the disk stop the run
+before a folder is made.
 """
 
 from __future__ import annotations
@@ -29,13 +15,11 @@ from pathlib import Path
 
 from kit.core.params import ParameterError
 from kit.download.hub_clients import Target
-from kit.download.plan import Plan, plan_target
+from kit.download.plan import DownloadPlan, plan_target
 
 SOURCES = ("huggingface", "modelscope")
 
-
 WHAT = ("model", "dataset", "both")
-
 
 SPLITS = ("dev", "validation", "test")
 
@@ -58,7 +42,6 @@ PINNED_DATASET = {
     "huggingface": "98e6ac0cb9b7b2cd2c991b85a50762edc4aedc68",
     "modelscope": "master",
 }
-
 
 DEFAULT_BRANCH = {"huggingface": "main", "modelscope": "master"}
 
@@ -142,7 +125,7 @@ class DownloadParams:
             )
         return out
 
-    def plans(self) -> list[Plan]:
+    def plans(self) -> list[DownloadPlan]:
         """What each target needs (the source is asked unless its folder is complete)."""
         return [plan_target(target) for target in self.targets()]
 

@@ -1,25 +1,12 @@
-"""Pinned, verified snapshots of the model and of MMMU, from the Hugging Face Hub or ModelScope.
+"""What a download has to do, decided before anything is written: nothing, or which files to fetch.
 
-The vendor's instruction is "download everything at ModelScope LLM-Research/Phi-3.5-vision-instruct,
-branch master, commit 1ce2adc1, into a folder Phi-3.5-vision-instruct". This module does that
-with the sources' own clients (kit.hub_clients: huggingface_hub, modelscope_hub) and adds what
-the instruction leaves to luck:
-
-- the revision (branch, tag or commit) is resolved to the commit it points at, and every file
-  is fetched at that commit;
-- a folder that is already complete (its ``manifest.json`` matches the request and every file
-  has its recorded size) is not fetched again, not even looked up online; files of the right
-  size are kept, others are fetched again; progress is printed per file and overall;
-- free disk space is checked against what is still to fetch before anything is written;
-- after the download, sizes and hashes are checked against what the source publishes (LFS
-  sha256 and git blob ids on the hub, Sha256 on ModelScope), the files a model needs are
-  checked for (config, processor, tokenizer, every shard the index names, the Python modules
-  ``auto_map`` names), and ``manifest.json`` records source, repo, revision, commit, every
-  file's size and sha256, the Python files (vLLM executes them with trust_remote_code) and
-  the time. kit.manifest reads and checks that manifest for everyone else: runs quote it in
-  their results (kit.environment), the engine refuses a folder whose Python files changed;
-- an unreachable source gives one clear message, including how to bring a copy from another
-  machine and check it with ``python -m kit verify <folder>`` (:func:`verify_main`).
+A folder whose ``manifest.json`` matches the request (source, repository, revision or its
+commit, the dataset's splits) and whose files all have their recorded sizes is complete: the
+source is not even asked. Otherwise the revision is resolved to the commit it points at and
+every file is planned at that commit: files of the right size are kept (when the folder holds
+an older commit, only those whose recorded sha256 is the one now published), files of the
+older commit that are no longer listed are removed, a dataset must have parquet files for
+every split asked, and free disk space is checked against what is still to fetch.
 """
 
 from __future__ import annotations
@@ -78,7 +65,7 @@ def manifest_matches(manifest: dict | None, target: Target) -> bool:
 
 
 @dataclass
-class Plan:
+class DownloadPlan:
     target: Target
     complete: bool  # complete per its manifest: nothing to look up or fetch
     manifest: dict | None = None  # the folder's manifest before this run
@@ -100,8 +87,11 @@ class Plan:
 
     def row(self) -> dict[str, Any]:
         t = self.target
-        commit = (self.manifest or {}).get("commit") if self.complete else self.snapshot.commit
-        files = len(self.manifest["files"]) if self.complete else len(self.selected)
+        if self.complete or self.snapshot is None:
+            commit = (self.manifest or {}).get("commit")
+            files = len((self.manifest or {}).get("files", {}))
+        else:
+            commit, files = self.snapshot.commit, len(self.selected)
         return {
             "what": t.kind,
             "source": SOURCE_LABEL[t.source],
@@ -118,10 +108,14 @@ class Plan:
         }
 
 
-def plan_target(target: Target, client=None) -> Plan:
+def plan_target(target: Target, client=None) -> DownloadPlan:
     manifest = read_manifest(target.folder)
-    if manifest_matches(manifest, target) and not sizes_match(target.folder, manifest):
-        return Plan(target, complete=True, manifest=manifest)
+    if (
+        manifest is not None
+        and manifest_matches(manifest, target)
+        and not sizes_match(target.folder, manifest)
+    ):
+        return DownloadPlan(target, complete=True, manifest=manifest)
     client = client or client_for(target)
     snapshot = client.resolve(target)
     selected = sorted((f for f in snapshot.files if target.select(f.path)), key=lambda f: f.path)
@@ -138,11 +132,12 @@ def plan_target(target: Target, client=None) -> Plan:
                 )
     if not selected:
         raise DownloadError(f"{target.repo_id}@{target.revision} lists no files to download.")
-    same_repo = bool(manifest) and (manifest.get("source"), manifest.get("repo_id")) == (
+    older = None  # the manifest of an earlier commit of the same repository
+    if manifest and (manifest.get("source"), manifest.get("repo_id")) == (
         target.source,
         target.repo_id,
-    )
-    older = manifest if same_repo and manifest.get("commit") != snapshot.commit else None
+    ):
+        older = manifest if manifest.get("commit") != snapshot.commit else None
     to_fetch = [f for f in selected if not _reusable(target.folder, f, older)]
     wanted = {f.path for f in selected}
     stale = sorted(p for p in (older or {}).get("files", {}) if p not in wanted)
@@ -158,7 +153,7 @@ def plan_target(target: Target, client=None) -> Plan:
             f"{'model_dir' if target.kind == 'model' else 'dataset_dir'} /path/to/folder. "
             "Nothing was downloaded."
         )
-    return Plan(target, False, manifest, snapshot, selected, to_fetch, stale, free)
+    return DownloadPlan(target, False, manifest, snapshot, selected, to_fetch, stale, free)
 
 
 def _reusable(folder: Path, file: RemoteFile, older: dict | None) -> bool:

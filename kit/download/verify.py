@@ -1,25 +1,9 @@
-"""Pinned, verified snapshots of the model and of MMMU, from the Hugging Face Hub or ModelScope.
+"""``python -m kit verify <folder>``: a downloaded or copied folder checked against its manifest.
 
-The vendor's instruction is "download everything at ModelScope LLM-Research/Phi-3.5-vision-instruct,
-branch master, commit 1ce2adc1, into a folder Phi-3.5-vision-instruct". This module does that
-with the sources' own clients (kit.hub_clients: huggingface_hub, modelscope_hub) and adds what
-the instruction leaves to luck:
-
-- the revision (branch, tag or commit) is resolved to the commit it points at, and every file
-  is fetched at that commit;
-- a folder that is already complete (its ``manifest.json`` matches the request and every file
-  has its recorded size) is not fetched again, not even looked up online; files of the right
-  size are kept, others are fetched again; progress is printed per file and overall;
-- free disk space is checked against what is still to fetch before anything is written;
-- after the download, sizes and hashes are checked against what the source publishes (LFS
-  sha256 and git blob ids on the hub, Sha256 on ModelScope), the files a model needs are
-  checked for (config, processor, tokenizer, every shard the index names, the Python modules
-  ``auto_map`` names), and ``manifest.json`` records source, repo, revision, commit, every
-  file's size and sha256, the Python files (vLLM executes them with trust_remote_code) and
-  the time. kit.manifest reads and checks that manifest for everyone else: runs quote it in
-  their results (kit.environment), the engine refuses a folder whose Python files changed;
-- an unreachable source gives one clear message, including how to bring a copy from another
-  machine and check it with ``python -m kit verify <folder>`` (:func:`verify_main`).
+Every file's size and sha256, the files a usable folder needs and the Python files vLLM would
+execute are checked by kit.records.manifest, without network, so a folder brought from
+another machine can be trusted like one downloaded here. Exit status 0 when everything
+matches, 1 otherwise, with the problems and the fix on stderr.
 """
 
 from __future__ import annotations
@@ -40,7 +24,7 @@ def verify_main(args) -> int:
     if m:
         print(
             f"{m.get('kind')} {m.get('repo_id')} from "
-            f"{SOURCE_LABEL.get(m.get('source'), m.get('source'))}"
+            f"{SOURCE_LABEL.get(str(m.get('source')), m.get('source'))}"
             f", revision {m.get('revision')} -> commit {m.get('commit')}, downloaded "
             f"{m.get('downloaded_at')}"
         )

@@ -1,8 +1,8 @@
-"""Building a ``vllm.LLM`` from notebook parameters, with checks before anything starts.
+"""The device an engine runs on, and the one place device-dependent engine defaults are chosen.
 
-Every choice that depends on the device is made in :func:`device_defaults`; everything
-else is explicit in :class:`EngineParams`. Per-request stats are always on, since the
-reports read TTFT, prefill and decode times from them (docs/methodology.md, section 3).
+``cuda`` when torch sees a GPU, else ``cpu``; ``KIT_DEVICE`` overrides the guess for vendor
+builds. Everything else an engine takes is explicit in kit.engines.params.EngineParams, so a
+run's configuration never depends on the machine except through :func:`device_defaults`.
 """
 
 from __future__ import annotations

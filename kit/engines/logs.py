@@ -1,8 +1,9 @@
-"""Building a ``vllm.LLM`` from notebook parameters, with checks before anything starts.
+"""vLLM's output sent to the run's ``engine.log``, and the root cause of a failure read from it.
 
-Every choice that depends on the device is made in :func:`device_defaults`; everything
-else is explicit in :class:`EngineParams`. Per-request stats are always on, since the
-reports read TTFT, prefill and decode times from them (docs/methodology.md, section 3).
+vLLM's logging records, the engine processes' stdout and stderr (redirected at the
+file-descriptor level, which spawned processes inherit) and its loading bars would otherwise
+land in the notebook's cells and its report. When the engine fails, the last exception line
+that is not vLLM's own wrapper ("See root cause above") is where the failure is explained.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ def log_tail(log_file: Path, lines: int = 12) -> str:
 
 
 ERROR_LINE = re.compile(r"(?:^|\s)((?:[A-Za-z_][\w.]*)?(?:Error|Exception|OutOfMemory\w*)\b: .+)$")
-
 
 WRAPPER_ERRORS = ("See root cause above", "Engine core initialization failed")
 

@@ -1,14 +1,12 @@
-"""The one seam between the notebooks and an engine: in-process vLLM or a served model.
+"""The offline backend: ``vllm.LLM`` in this process (``backend: offline``), built from a plan.
 
-Both backends take the same requests and return the same completions, so the demo, perf,
-MMMU and explorer code never branch on where the model runs:
-
-* ``kit.engine.Engine``: ``vllm.LLM`` in this process (``backend: offline``);
-* ``kit.server.ServerBackend``: an OpenAI-compatible server the kit started or any running
-  one (``backend: server``), with streamed chat completions.
-
-``generate`` runs a batch and returns per-request timing; ``stream`` runs one request and
-reports the answer as it grows; ``shutdown`` stops what the backend started.
+:func:`start_engine` checks the parameters (kit.engines.params), sets the device's and the
+scheduling mode's environment, and starts vLLM with its output in the run's ``engine.log``;
+a failed start is raised with the root cause and the end of that log. The started engine's
+effective configuration is read back from vLLM, since reports and comparisons need the
+values vLLM filled in, not only what the kit asked for. ``stream`` steps the engine under
+``vllm.LLM`` where it has the V1 ``add_request`` / ``step`` API, so the demo and the explorer
+show the answer as it grows; an interrupted stream aborts its request.
 """
 
 from __future__ import annotations
@@ -72,13 +70,12 @@ class Engine:
     def sampling_params(self, sampling: GenSampling):
         from vllm import SamplingParams
 
-        extra = {"min_tokens": sampling.min_tokens} if sampling.min_tokens else {}
         return SamplingParams(
             max_tokens=sampling.max_tokens,
+            min_tokens=sampling.min_tokens or 0,
             temperature=sampling.temperature,
             seed=sampling.seed,
             ignore_eos=sampling.ignore_eos,
-            **extra,
         )
 
     def generate(
@@ -101,18 +98,20 @@ class Engine:
         Uses the engine under ``vllm.LLM`` when it has the V1 ``add_request`` / ``step``
         API, else one ``LLM.generate`` call (the whole answer at once, ``streamed`` False).
         """
-        core = getattr(self.llm, "llm_engine", None)
+        core: Any = getattr(self.llm, "llm_engine", None)
         try:
             from vllm.sampling_params import RequestOutputKind
+
+            cumulative = RequestOutputKind.CUMULATIVE
         except ImportError:  # pragma: no cover - other vLLM builds
-            RequestOutputKind = None  # noqa: N806
+            cumulative = None
         params = self.sampling_params(sampling)
         api = ("add_request", "step", "has_unfinished_requests", "abort_request")
-        if RequestOutputKind is None or not all(hasattr(core, name) for name in api):
+        if cumulative is None or not all(hasattr(core, name) for name in api):
             (output,) = self.llm.generate([request.vllm_input()], params, use_tqdm=False)
             on_text(output.outputs[0].text)
             return dataclasses.replace(completion_from_output(output), streamed=False)
-        params.output_kind = RequestOutputKind.CUMULATIVE
+        params.output_kind = cumulative
         request_id = f"kit-{uuid.uuid4().hex[:12]}"
         # outputs carry this id; add_request returns the engine's internal one (id + suffix)
         ids = {request_id, core.add_request(request_id, request.vllm_input(), params)}
@@ -236,7 +235,7 @@ def start_engine(params: EngineParams, log_file: Path | None = None) -> Engine:
             # An engine core in this process (scheduling: vendor) logs nothing of its failure;
             # its traceback goes to the log, so that the log holds the root cause too.
             traceback.print_exc()
-    if failure is not None:
+    if failure is not None and log_file is not None:
         cause = root_cause(log_file)
         cause_text = f" Root cause in the engine's log: {cause}." if cause else ""
         raise EngineStartError(

@@ -1,10 +1,12 @@
-"""An OpenAI-compatible vLLM server: started by the kit, or any running one.
+"""The HTTP side of a served model: health, models, version and metrics, and streamed chat.
 
-The kit starts ``vllm serve`` (``python -m vllm.entrypoints.openai.api_server`` where the
-``vllm`` command does not work, as in the CPU build) with a run's engine arguments, on
-127.0.0.1 and a free port, and waits for ``/health``; or it talks to ``base_url``. Requests
-are streamed chat completions with images as data URLs, timed by the client chunk by chunk
-(kit/load.py). The HTTP and process side lives here; what is measured is pure logic there.
+Requests are sent with the ``openai`` client, each at its offset with at most
+``concurrency`` in flight, and timed chunk by chunk (kit.engines.timing.StreamTiming). The
+event loop runs in its own thread, so this works inside a Jupyter kernel, whose loop is
+already running, as in a script. A failed request is recorded with its error rather than
+raised, so one bad answer does not lose a batch; an unreachable server or an unknown model
+name is a ParameterError, which the engine parameters' preflight raises before a run folder
+is made.
 """
 
 from __future__ import annotations

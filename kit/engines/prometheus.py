@@ -22,7 +22,6 @@ SERVER_HISTOGRAMS = {
     "e2e_ms": "vllm:e2e_request_latency_seconds",
 }
 
-
 SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
 
 

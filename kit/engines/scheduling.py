@@ -1,8 +1,9 @@
-"""Building a ``vllm.LLM`` from notebook parameters, with checks before anything starts.
+"""Scheduling modes: the engine arguments and environment of ``vendor`` and ``vllm`` scheduling.
 
-Every choice that depends on the device is made in :func:`device_defaults`; everything
-else is explicit in :class:`EngineParams`. Per-request stats are always on, since the
-reports read TTFT, prefill and decode times from them (docs/methodology.md, section 3).
+``vendor`` schedules a batch as the vendor's vLLM 0.6.1 (V0) did, so perf numbers compare
+like for like: every request is in the scheduler before the first step, chunked prefill off,
+``max_num_batched_tokens`` = ``max_model_len``. ``vllm`` keeps the installed vLLM's defaults.
+docs/methodology.md ("Scheduling modes") explains why.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ SCHEDULING_MODES = {
     ),
     "vllm": "the installed vLLM's own defaults (V1 front end and engine core in two processes)",
 }
-
 
 V0_MAX_NUM_SEQS = 256  # vLLM 0.6's default
 

@@ -1,10 +1,13 @@
-"""An OpenAI-compatible vLLM server: started by the kit, or any running one.
+"""The server backend: an OpenAI-compatible vLLM server, started by the kit or any running one.
 
-The kit starts ``vllm serve`` (``python -m vllm.entrypoints.openai.api_server`` where the
-``vllm`` command does not work, as in the CPU build) with a run's engine arguments, on
-127.0.0.1 and a free port, and waits for ``/health``; or it talks to ``base_url``. Requests
-are streamed chat completions with images as data URLs, timed by the client chunk by chunk
-(kit/load.py). The HTTP and process side lives here; what is measured is pure logic there.
+The kit starts ``vllm serve`` (kit.engines.server_process) with a run's engine arguments,
+checked as for the offline engine, on 127.0.0.1 and a free port, and waits for ``/health``;
+or it attaches to ``base_url``. Requests are streamed chat completions with images as data
+URLs (kit.engines.openai_client), timed by the client chunk by chunk, and the server's own
+Prometheus histograms are scraped before and after every batch. A server that refuses
+vLLM's ``ignore_eos`` / ``min_tokens`` is used without them, and the record says output
+lengths are the model's choice; requests that fail because the server is gone fail the run,
+naming the cause.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ LENGTH_EXTENSIONS = ("ignore_eos", "min_tokens")
 
 @dataclass
 class ServerBackend:
-    """A served model behind the backend interface (kit.backend.Backend)."""
+    """A served model behind the backend interface (kit.engines.types.Backend)."""
 
     params: Any
     base_url: str
@@ -129,7 +132,7 @@ class ServerBackend:
         )
         refused = [r for r in results if r.timing.error and r.timing.error.startswith("HTTP 400")]
         if refused and any(c.extra.keys() & set(LENGTH_EXTENSIONS) for c in chats):
-            if any(name in r.timing.error for r in refused for name in LENGTH_EXTENSIONS):
+            if any(name in (r.timing.error or "") for r in refused for name in LENGTH_EXTENSIONS):
                 self.length_extensions = False  # not vLLM: lengths are what the model writes
                 why = refused[0].timing.error
                 self.config.output_length_control = (

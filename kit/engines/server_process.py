@@ -1,10 +1,12 @@
-"""An OpenAI-compatible vLLM server: started by the kit, or any running one.
+"""A ``vllm serve`` process the kit starts for a run, and stops with its children at the end.
 
-The kit starts ``vllm serve`` (``python -m vllm.entrypoints.openai.api_server`` where the
-``vllm`` command does not work, as in the CPU build) with a run's engine arguments, on
-127.0.0.1 and a free port, and waits for ``/health``; or it talks to ``base_url``. Requests
-are streamed chat completions with images as data URLs, timed by the client chunk by chunk
-(kit/load.py). The HTTP and process side lives here; what is measured is pure logic there.
+The run's ``vllm.LLM`` arguments become the server's flags through vLLM's own argument
+parser, so a flag the server would refuse fails before a start. ``vllm serve`` runs where
+the ``vllm`` distribution is installed, ``python -m vllm.entrypoints.openai.api_server``
+where only the CPU build is; the server listens on 127.0.0.1 and a free port, writes to the
+run's log, and is ready when ``/health`` answers. A server that exits before it is ready is a
+ServerError naming the root cause from its log; one that does not answer within
+``server_start_timeout_s`` says to raise it.
 """
 
 from __future__ import annotations
@@ -62,12 +64,14 @@ def cli_args(kwargs: dict[str, Any], parser: Any) -> list[str]:
         if key == "model" or value is None:
             continue
         action = actions.get(key)
-        if action is None:
+        flag = (
+            next((s for s in action.option_strings if s.startswith("--")), None) if action else None
+        )
+        if action is None or flag is None:
             raise ParameterError(
                 f"Engine argument {key!r} has no command-line flag on this vLLM's server; "
                 "drop it from engine_args for backend: server."
             )
-        flag = next((s for s in action.option_strings if s.startswith("--")), None)
         if isinstance(value, bool):
             negative = next((s for s in action.option_strings if s.startswith("--no-")), None)
             if value:
@@ -113,7 +117,6 @@ class ServerProcess:
     command: list[str]
 
     def stop(self, grace_s: float = 20.0) -> None:
-
         if self.process.poll() is None:
             stop_process_tree(self.process.pid, grace_s=grace_s)
         try:
@@ -157,7 +160,6 @@ def start_server(
 
 
 def wait_healthy(server: ServerProcess, timeout_s: float) -> None:
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

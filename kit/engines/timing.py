@@ -1,7 +1,7 @@
-"""Performance metrics for VLM inference runs: pure logic, no engine.
+"""Per-request timing: from vLLM's request metrics (V1 and V0), and of a streamed server request.
 
-Per-request timings are read from the ``metrics`` object vLLM attaches to each
-``RequestOutput`` when the engine is built with ``disable_log_stats=False``:
+Offline, timings are read from the ``metrics`` object vLLM attaches to each ``RequestOutput``
+when the engine is built with ``disable_log_stats=False``:
 
 * V1 (current vLLM): ``vllm.v1.metrics.stats.RequestStateStats``. ``arrival_time`` is
   wall clock (frontend, taken before multimodal preprocessing); ``queued_ts``,
@@ -11,21 +11,15 @@ Per-request timings are read from the ``metrics`` object vLLM attaches to each
 * V0 (vLLM <= 0.6, the vendor's 0.6.1.post2): ``vllm.sequence.RequestMetrics``, all wall
   clock.
 
-Two column sets are built from them:
-
-* the vendor's (``vendor_columns``): exactly what Enflame's
-  ``benchmarks/benchmark_vision_language.py --perf`` printed, so the vendor table can be
-  compared like for like;
-* a standard set (``standard_columns``): mean / median / p90 / p99 over requests plus
-  spread across iterations, the way ``vllm bench latency`` reports.
-
-All durations inside this module are seconds; the column sets convert to ms.
+Over HTTP, :class:`StreamTiming` is what the client saw: when a request was sent and when
+each content chunk arrived, on one monotonic clock. Pure logic, no engine; all durations
+are seconds (``StreamTiming.to_dict`` gives ms).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 
 @dataclass
@@ -45,7 +39,7 @@ class RequestTiming:
         return asdict(self)
 
 
-def _set(ts: float | None) -> bool:
+def _set(ts: float | None) -> TypeGuard[float]:
     """V1 stats default unset timestamps to 0.0; V0 uses None."""
     return ts is not None and ts != 0.0
 

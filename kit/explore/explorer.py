@@ -13,8 +13,8 @@ and image tokens, output tokens and tokens/s, and a history of the session's las
   they differ from the running one, Generate refuses and the Restart button applies them.
 - Bad input (no image, an unreadable upload or path, a prompt longer than max_model_len,
   more images than the engine takes) is reported in the widget; the engine keeps running.
-- Streaming and shutdown are the backend's own (kit.backend: vLLM in this kernel, or a
-  server, attached with ``backend: server`` and ``base_url``).
+- Streaming and shutdown are the backend's own (kit.engines.registry: vLLM in this kernel,
+  or a server, attached with ``backend: server`` and ``base_url``).
 
 Everything shown that comes from the model or the user is escaped (kit.report helpers).
 """
@@ -42,7 +42,7 @@ from kit.explore.requests import (
     Request,
     RestartRequired,
     TokenCounts,
-    build_prompt,
+    chat_prompt,
     check_length,
     describe_changes,
     images_from_paths,
@@ -263,7 +263,7 @@ class Explorer:
         return engine
 
     def _refresh_engine_status(self) -> None:
-        if self.engine is None:
+        if self.engine is None or self.engine_settings is None:
             self.engine_button.description = "Start engine"
             self.engine_button.button_style = ""
             self.engine_status.value = _message(
@@ -308,7 +308,7 @@ class Explorer:
         question = self.prompt.value
         return Request(
             question=question,
-            prompt=build_prompt(
+            prompt=chat_prompt(
                 question, len(images), self._counts_for(self.model.value.strip()).family
             ),
             images=images,
@@ -328,7 +328,10 @@ class Explorer:
             selected = int(self.num_crops.value)
             rows = []
             for item in images:
-                row = {"image": item.name, "size (w x h)": "{} x {}".format(*item.image.size)}
+                row: dict[str, Any] = {
+                    "image": item.name,
+                    "size (w x h)": "{} x {}".format(*item.image.size),
+                }
                 for crops in range(1, counts.family.max_crops + 1):
                     mark = " ◀" if crops == selected else ""
                     row[f"{crops}{mark}"] = counts.image_tokens(item.image, crops)
@@ -410,7 +413,7 @@ class Explorer:
     def _record(self, answer: Answer) -> None:
         self.last_answer = answer
         self.history = [*self.history, answer][-self.params.history_size :]
-        self.answer.value = text_block(answer.result.generated_text)
+        self.answer.value = text_block(answer.result.generated_text or "")
         self.metrics.value = html_table(
             answer.metric_rows(), caption=f"Answer {answer.index}: request timing"
         )

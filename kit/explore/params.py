@@ -1,22 +1,7 @@
-"""An interactive explorer on a live engine, for JupyterLab (``notebooks/explore.ipynb``).
+"""The explorer notebook's parameters: the engine's settings and the widget's first values.
 
-Images (paths and/or uploads), a question, num_crops, max_output_len and temperature go in;
-the answer comes out token by token, with the request's TTFT, prompt tokens split into text
-and image tokens, output tokens and tokens/s, and a history of the session's last answers.
-
-- The engine starts once (on the first Generate, with the Start button, or at once with the
-  notebook parameter ``start_engine``) and serves every later click.
-- num_crops, max_output_len and temperature are per request: num_crops travels in the
-  request's ``mm_processor_kwargs`` (vLLM applies them per request), so changing it needs
-  no restart.
-- Engine-level settings (model, dtype, max_model_len, limit_images) need a new engine: when
-  they differ from the running one, Generate refuses and the Restart button applies them.
-- Bad input (no image, an unreadable upload or path, a prompt longer than max_model_len,
-  more images than the engine takes) is reported in the widget; the engine keeps running.
-- Streaming and shutdown are the backend's own (kit.backend: vLLM in this kernel, or a
-  server, attached with ``backend: server`` and ``base_url``).
-
-Everything shown that comes from the model or the user is escaped (kit.report helpers).
+``ENGINE_SETTINGS`` names the settings that need a new engine when changed in the widget;
+everything else (prompt, images, num_crops, max_output_len, temperature) is per request.
 """
 
 from __future__ import annotations
@@ -28,7 +13,6 @@ from kit.engines.params import EngineParams
 from kit.records.references import VENDOR_PROMPT
 
 DTYPES = ["auto", "bfloat16", "float16", "float32"]
-
 
 ENGINE_SETTINGS = ("model", "dtype", "max_model_len", "limit_images")
 

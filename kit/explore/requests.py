@@ -1,22 +1,9 @@
-"""An interactive explorer on a live engine, for JupyterLab (``notebooks/explore.ipynb``).
+"""One Generate click of the explorer, without the widget: its images, prompt, checks and answer.
 
-Images (paths and/or uploads), a question, num_crops, max_output_len and temperature go in;
-the answer comes out token by token, with the request's TTFT, prompt tokens split into text
-and image tokens, output tokens and tokens/s, and a history of the session's last answers.
-
-- The engine starts once (on the first Generate, with the Start button, or at once with the
-  notebook parameter ``start_engine``) and serves every later click.
-- num_crops, max_output_len and temperature are per request: num_crops travels in the
-  request's ``mm_processor_kwargs`` (vLLM applies them per request), so changing it needs
-  no restart.
-- Engine-level settings (model, dtype, max_model_len, limit_images) need a new engine: when
-  they differ from the running one, Generate refuses and the Restart button applies them.
-- Bad input (no image, an unreadable upload or path, a prompt longer than max_model_len,
-  more images than the engine takes) is reported in the widget; the engine keeps running.
-- Streaming and shutdown are the backend's own (kit.backend: vLLM in this kernel, or a
-  server, attached with ``backend: server`` and ``base_url``).
-
-Everything shown that comes from the model or the user is escaped (kit.report helpers).
+Images come from paths or uploads, decoded as the model sees them; image tags in the
+question are kept where the user put them, or added in front. Token counts come from the
+model's own processor for each num_crops, so a prompt that leaves no room for an answer
+within ``max_model_len`` is refused before it reaches the engine, which keeps running.
 """
 
 from __future__ import annotations
@@ -63,7 +50,7 @@ def images_from_upload(files: Any) -> list[ImageInput]:
     return images
 
 
-def build_prompt(question: str, num_images: int, family: ModelFamily) -> str:
+def chat_prompt(question: str, num_images: int, family: ModelFamily) -> str:
     """The chat prompt: image tags are added in front, or kept where the question has them."""
     if not question.strip():
         raise ParameterError("The prompt is empty: type a question about the image(s).")
@@ -167,9 +154,9 @@ class Answer:
         images = " + ".join(map(str, r.num_image_tokens))
         return f"{r.num_prompt_tokens} ({r.num_text_tokens} text + {images} image)"
 
-    def metric_rows(self) -> list[dict]:
+    def metric_rows(self) -> list[dict[str, Any]]:
         r = self.result
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"metric": "time to first token (ms)", "value": r.ttft_ms},
             {"metric": "prompt tokens (text + image)", "value": self.prompt_tokens_text()},
             {"metric": "output tokens", "value": r.num_output_tokens},
@@ -195,8 +182,8 @@ class Answer:
         return rows
 
 
-def short(text: str, limit: int) -> str:
-    text = " ".join(text.split())
+def short(text: str | None, limit: int) -> str:
+    text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

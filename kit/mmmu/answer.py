@@ -1,25 +1,18 @@
-"""The MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py) as pure functions, with the
-vendor's stricter multiple-choice scoring beside it.
+"""The MMMU notebook's engine side: the questions to answer, and batched, resumable answering.
 
-Everything here is deterministic and engine-free: loading the hub parquet files, building the
-official prompts, parsing free-text responses, scoring and aggregating. The engine only has to
-turn `build_prompt(q)` plus `q.load_images(policy)` into a response string per question id.
+1. :func:`prepare` resolves the dataset (a folder, a hub id, or ``fixture``), loads the
+   questions in official order WITHOUT their image bytes, and reads the run's
+   ``predictions.jsonl``: ids already there are skipped (``--resume``), and a resumed run
+   must keep the parameters that decide the answers.
+2. :func:`answer` sends the remaining questions to the engine in chunks (``batch_size``
+   questions, or ``chunk_size`` when ``batch_size`` is 0), decoding each chunk's images just
+   before it is submitted; every answer is parsed and appended to ``predictions.jsonl`` when
+   its chunk returns, so an interrupted run loses at most one chunk.
 
-Two scorings of the same responses (docs/mmmu.md compares them):
-- ``official`` (`score_predictions`): a multiple-choice letter is read from "(X)", " X " or an
-  option's text, else drawn at random; open answers by the official open parsing.
-- ``vendor_strict`` (`score_predictions_vendor`): as the vendor's accuracy script (Enflame
-  vllm-gcu, benchmarks/benchmark_vision_language.py --acc) scores Phi-3.5-vision: a
-  multiple-choice answer counts only when ``response.strip()`` equals the gold letter; open
-  answers by the official open parsing. No random draw. Both produce a `ScoreReport`
-  aggregated the same way, so only the per-question verdicts differ.
-
-Faithfulness notes (why the code looks the way it does):
-- Subjects are evaluated in `SUBJECTS` order (the official CAT_SHORT2LONG order, which is
-  alphabetical), questions within a subject in dataset order, with ONE `random.Random(42)`:
-  the random fallback of multiple-choice parsing depends on that order.
-- Group and overall accuracies are computed as the official code does, sum(acc * n) / sum(n)
-  over subjects in float arithmetic, then rounded to 3 decimals.
+Parsing at answer time replays earlier answers first and uses ONE ``random.Random(42)`` in
+official order, so the parse written to each line equals the final verdict (kit.mmmu.outcome
+checks that). A request the engine refuses (too many tokens or images, an odd image) or an
+image that fails to decode is recorded as that question's error; anything else stops the run.
 """
 
 from __future__ import annotations
@@ -44,7 +37,7 @@ from kit.mmmu.predictions import (
     check_same_parameters,
     write_fingerprint,
 )
-from kit.mmmu.questions import FALLBACK_SEED, Question, build_prompt, select_images
+from kit.mmmu.questions import FALLBACK_SEED, Question, official_prompt, select_images
 from kit.mmmu.scoring import (
     QuestionResult,
     json_safe,
@@ -81,7 +74,7 @@ INPUT_ERRORS = (ValueError, TypeError, ZeroDivisionError, IndexError, OverflowEr
 
 
 @dataclass
-class Plan:
+class QuestionPlan:
     params: MMMUParams
     dataset_path: Path
     questions: list[Question]  # official order, images not loaded
@@ -125,7 +118,7 @@ class Plan:
         return [{"name": k, "value": v} for k, v in rows.items()]
 
 
-def prepare(run: Any) -> Plan:
+def prepare(run: Any) -> QuestionPlan:
     """Dataset, questions and the run's predictions file; fixes limit_images from the data."""
     params: MMMUParams = run.params
     root = resolve_dataset(params.dataset, params.split, params.subject_names())
@@ -148,7 +141,7 @@ def prepare(run: Any) -> Plan:
         write_fingerprint(meta, params.answer_fingerprint())
     ids = {q.id for q in questions}
     previous = {i: r for i, r in loaded.lines.items() if i in ids}
-    return Plan(
+    return QuestionPlan(
         params=params,
         dataset_path=root,
         questions=questions,
@@ -213,7 +206,7 @@ def build_request(
     """The chat prompt (``<|image_k|>`` tags for the images sent, in order, then the official
     text) and decoded images; a decode failure becomes an error, not an exception."""
     numbers = select_images(question, params.image_policy)
-    text = build_prompt(question)
+    text = official_prompt(question)
     prompt = family.prompt(text, len(numbers))
     if params.limit_images is not None and len(numbers) > params.limit_images:
         return Prepared(
@@ -263,7 +256,7 @@ def _run_chunk(
     """id -> (Completion or None, error). One generate call; if the engine refuses one
     request (offline vLLM aborts the whole call), fall back to one call per question to
     isolate it. A server answers each request on its own: a refusal is that question's."""
-    ready = [p for p in prepared if p.request is not None]
+    ready = [(p.question.id, p.request) for p in prepared if p.request is not None]
     out: dict[str, tuple[Completion | None, str | None]] = {
         p.question.id: (None, p.error) for p in prepared if p.request is None
     }
@@ -276,19 +269,19 @@ def _run_chunk(
         return completion, None
 
     try:
-        batch = engine.generate([p.request for p in ready], sampling)
-        for p, completion in zip(ready, batch.completions, strict=True):
-            out[p.question.id] = outcome(completion)
+        batch = engine.generate([request for _, request in ready], sampling)
+        for (qid, _), completion in zip(ready, batch.completions, strict=True):
+            out[qid] = outcome(completion)
         return out
     except INPUT_ERRORS:
         if len(ready) == 1:
             raise
-    for p in ready:
+    for qid, request in ready:
         try:
-            (completion,) = engine.generate([p.request], sampling).completions
-            out[p.question.id] = outcome(completion)
+            (completion,) = engine.generate([request], sampling).completions
+            out[qid] = outcome(completion)
         except INPUT_ERRORS as exc:
-            out[p.question.id] = (None, f"refused by the engine: {type(exc).__name__}: {exc}")
+            out[qid] = (None, f"refused by the engine: {type(exc).__name__}: {exc}")
     return out
 
 
@@ -321,7 +314,7 @@ def _line(
     return line
 
 
-def answer(engine: Backend | None, plan: Plan) -> AnswerStats:
+def answer(engine: Backend | None, plan: QuestionPlan) -> AnswerStats:
     """Answer the remaining questions chunk by chunk, appending each chunk's lines at once."""
     params = plan.params
     stats = AnswerStats()
@@ -329,8 +322,8 @@ def answer(engine: Backend | None, plan: Plan) -> AnswerStats:
     for qid, line in plan.previous.items():
         scorer.add(qid, line.get("response") if line.get("error") is None else None)
     for result in scorer.advance():
-        line = plan.previous.get(result.id)
-        if line is not None and "parsed" in line and not same_parse(line["parsed"], result.parsed):
+        earlier = plan.previous.get(result.id)
+        if earlier and "parsed" in earlier and not same_parse(earlier["parsed"], result.parsed):
             stats.replay_mismatches += 1
     total = len(plan.questions)
     print(

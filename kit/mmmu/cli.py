@@ -2,12 +2,12 @@
 
 Input: a JSONL file, one ``{"id": "validation_Art_1", "response": "..."}`` per line (the
 notebook's ``predictions.jsonl`` qualifies; a ``null`` response counts as unanswered), read by
-the notebook's own reader (``kit.mmmu_run.read_predictions``). The questions are every question
-of the split in the dataset folder; responses are scored exactly as in the notebook: with the
-official rules (one ``random.Random(42)`` consumed in official order) and with the vendor's
-strict rule (a multiple-choice answer counts only when ``response.strip()`` is the gold letter).
-Both Overalls are printed and written (``mmmu.overall`` and ``mmmu.scoring``, see
-kit.mmmu_report).
+the notebook's own reader (``kit.mmmu.predictions.read_predictions``). The questions are every
+question of the split in the dataset folder; responses are scored exactly as in the notebook:
+with the official rules (one ``random.Random(42)`` consumed in official order) and with the
+vendor's strict rule (a multiple-choice answer counts only when ``response.strip()`` is the
+gold letter). Both Overalls are printed and written (``mmmu.overall`` and ``mmmu.scoring``,
+see kit.mmmu.section).
 
 Nothing is skipped silently: malformed lines, ids the dataset does not have, duplicate ids
 and questions without a response are listed on stderr and in the output JSON; missing

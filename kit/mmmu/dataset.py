@@ -1,25 +1,12 @@
-"""The MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py) as pure functions, with the
-vendor's stricter multiple-choice scoring beside it.
+"""The MMMU dataset: a split read from the hub's parquet layout, checked before any engine starts.
 
-Everything here is deterministic and engine-free: loading the hub parquet files, building the
-official prompts, parsing free-text responses, scoring and aggregating. The engine only has to
-turn `build_prompt(q)` plus `q.load_images(policy)` into a response string per question id.
-
-Two scorings of the same responses (docs/mmmu.md compares them):
-- ``official`` (`score_predictions`): a multiple-choice letter is read from "(X)", " X " or an
-  option's text, else drawn at random; open answers by the official open parsing.
-- ``vendor_strict`` (`score_predictions_vendor`): as the vendor's accuracy script (Enflame
-  vllm-gcu, benchmarks/benchmark_vision_language.py --acc) scores Phi-3.5-vision: a
-  multiple-choice answer counts only when ``response.strip()`` equals the gold letter; open
-  answers by the official open parsing. No random draw. Both produce a `ScoreReport`
-  aggregated the same way, so only the per-question verdicts differ.
-
-Faithfulness notes (why the code looks the way it does):
-- Subjects are evaluated in `SUBJECTS` order (the official CAT_SHORT2LONG order, which is
-  alphabetical), questions within a subject in dataset order, with ONE `random.Random(42)`:
-  the random fallback of multiple-choice parsing depends on that order.
-- Group and overall accuracies are computed as the official code does, sum(acc * n) / sum(n)
-  over subjects in float arithmetic, then rounded to 3 decimals.
+A dataset is a local folder, a hub id (its parquet files for the split and subjects fetched
+into the hub cache) or ``fixture``, the synthetic folder built once in the kit's cache.
+Folder, subject files and required columns are checked from parquet schemas alone, and a
+problem is a DatasetError (a ParameterError) saying what to do, so a bad dataset stops
+``kit run`` before a run folder is made. The test split is refused: its answers are
+withheld. Questions can be loaded without their image bytes; :class:`ImageReader` then reads
+one subject's images at a time, so memory stays bounded by the largest subject.
 """
 
 from __future__ import annotations

@@ -26,12 +26,9 @@ from kit.mmmu.questions import IMAGE_COLUMNS, SPLITS_WITH_ANSWERS, SUBJECTS
 #: Bump whenever the generated content changes, so cached fixtures are rebuilt.
 FIXTURE_VERSION = 1
 
-
 DEFAULT_SUBJECTS = ("Art", "Economics", "History", "Math", "Physics")
 
-
 DEFAULT_PER_SUBJECT = 8
-
 
 MARKER_FILE = ".fixture.json"
 
@@ -50,7 +47,6 @@ COLUMNS = (
     "subfield",
 )
 
-
 COLOURS = {
     "red": (220, 30, 30),
     "green": (30, 160, 60),
@@ -64,9 +60,7 @@ COLOURS = {
     "brown": (120, 70, 30),
 }
 
-
 SHAPES = ("circle", "square", "triangle", "diamond")
-
 
 SIZES = ((640, 480), (300, 900), (1024, 1024), (1000, 500), (480, 640), (120, 80))
 
@@ -77,7 +71,6 @@ OPTION_COUNTS = (4, 2, 9, 5, 3, 7, 6, 8)
 
 #: Question kinds cycled per subject; the list gold appears once per subject.
 KINDS = ("mc_colour", "open_count", "mc_image_options", "open_shape", "mc_shape", "open_list")
-
 
 DIFFICULTIES = ("Easy", "Medium", "Hard")
 

@@ -1,25 +1,12 @@
-"""The MMMU notebook's engine side: parameters, batched resumable answering, scoring.
+"""The MMMU run's outcome: every answer scored both ways, and how the run differs from the vendor's.
 
-The protocol itself (prompts, parsing, both scorings, aggregation) is in :mod:`kit.mmmu`; the
-results.json section, tables, charts and gallery in :mod:`kit.mmmu_report`. How a run proceeds:
-
-1. :func:`prepare` resolves the dataset (a folder, a hub id, or ``fixture``), loads the
-   questions in official order WITHOUT their image bytes, and reads the run's
-   ``predictions.jsonl``: ids already there are skipped (``--resume``).
-2. :func:`answer` sends the remaining questions to vLLM in chunks (``batch_size`` questions,
-   or ``chunk_size`` when ``batch_size`` is 0), decoding each chunk's images just before it is
-   submitted; every answer is parsed and appended to ``predictions.jsonl`` when its chunk
-   returns, so an interrupted run loses at most one chunk.
-3. :func:`score` rescores everything with ``kit.mmmu.score_predictions`` (ONE
-   ``random.Random(42)`` consumed in official order, as the official code does) and with the
-   vendor-strict rule (``kit.mmmu.score_predictions_vendor``), and records the ``mmmu``
-   section of ``results.json``.
-
-Parsing at answer time uses the same generator replayed in official order, so the parsed
-answer written to each line equals the final verdict; :func:`score` checks that.
-
-``predictions.jsonl`` has one reader, :func:`read_predictions` (also used by
-``python -m kit mmmu-score``); every JSON file written here is strict JSON.
+:func:`score` rescores everything in ``predictions.jsonl`` with the official rules and the
+vendor-strict rule (kit.mmmu.scoring) and records the ``mmmu`` section of ``results.json``.
+Its deviations list what keeps the numbers from being the vendor's run repeated: the scoring
+(always), the fixture or the tiny model, every setting that differs from the vendor's
+(``VENDOR_SETTINGS``), a partial validation split, unanswered questions; the references are
+comparable only when the scoring is the only entry. :func:`check_parses` fails the run when a
+parse written as an answer arrived differs from the final scoring's.
 """
 
 from __future__ import annotations
@@ -27,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kit.mmmu.answer import AnswerStats, Plan, same_parse
+from kit.mmmu.answer import AnswerStats, QuestionPlan, same_parse
 from kit.mmmu.dataset import FIXTURE
 from kit.mmmu.params import MMMUParams
 from kit.mmmu.questions import SUBJECTS
@@ -71,7 +58,6 @@ SCORING_DEVIATION = (
     "S60 and L40s are compared with this run's vendor-strict Overall "
     "(mmmu.scoring.vendor_strict), the model card with the official one (docs/mmmu.md)"
 )
-
 
 FULL_VALIDATION = 900
 
@@ -120,9 +106,9 @@ def deviations(params: MMMUParams, n_questions: int, errors: int) -> list[str]:
     return out
 
 
-def score(run: Any, plan: Plan, stats: AnswerStats) -> Outcome:
+def score(run: Any, plan: QuestionPlan, stats: AnswerStats) -> Outcome:
     """Score every question from predictions.jsonl both ways and record ``mmmu`` in
-    results.json (shape: kit.mmmu_report)."""
+    results.json (shape: kit.records.mmmu.MMMURecord)."""
     params = plan.params
     loaded = plan.log.load()
     ids = {q.id for q in plan.questions}
@@ -160,7 +146,7 @@ def score(run: Any, plan: Plan, stats: AnswerStats) -> Outcome:
         "chunk_size": params.chunk_size,
         "limit_images": params.limit_images,
     }
-    dev = deviations(params, len(plan.questions), report.counts.errors)
+    dev = deviations(params, len(plan.questions), report.counts.errors or 0)
     section = mmmu_section(
         report,
         vendor,

@@ -1,25 +1,12 @@
-"""The MMMU notebook's engine side: parameters, batched resumable answering, scoring.
+"""The MMMU notebook's parameters: dataset, split, subjects, image policy and batching.
 
-The protocol itself (prompts, parsing, both scorings, aggregation) is in :mod:`kit.mmmu`; the
-results.json section, tables, charts and gallery in :mod:`kit.mmmu_report`. How a run proceeds:
-
-1. :func:`prepare` resolves the dataset (a folder, a hub id, or ``fixture``), loads the
-   questions in official order WITHOUT their image bytes, and reads the run's
-   ``predictions.jsonl``: ids already there are skipped (``--resume``).
-2. :func:`answer` sends the remaining questions to vLLM in chunks (``batch_size`` questions,
-   or ``chunk_size`` when ``batch_size`` is 0), decoding each chunk's images just before it is
-   submitted; every answer is parsed and appended to ``predictions.jsonl`` when its chunk
-   returns, so an interrupted run loses at most one chunk.
-3. :func:`score` rescores everything with ``kit.mmmu.score_predictions`` (ONE
-   ``random.Random(42)`` consumed in official order, as the official code does) and with the
-   vendor-strict rule (``kit.mmmu.score_predictions_vendor``), and records the ``mmmu``
-   section of ``results.json``.
-
-Parsing at answer time uses the same generator replayed in official order, so the parsed
-answer written to each line equals the final verdict; :func:`score` checks that.
-
-``predictions.jsonl`` has one reader, :func:`read_predictions` (also used by
-``python -m kit mmmu-score``); every JSON file written here is strict JSON.
+The defaults are the vendor's accuracy run where it has one (validation, image_1 only, greedy,
+``max_output_len`` 10); ``batch_size`` 1 is its one question per call, 0 lets vLLM batch
+chunks. ``preflight`` checks the dataset before the engine's own checks. The parameters that
+decide the answers (``ANSWER_PARAMETERS``) are the run's fingerprint: a ``--resume`` that
+changes one is refused before it touches the folder. vLLM's multimodal processor cache is off
+unless ``engine_args`` sets it, since every MMMU image is seen once and the cache would only
+grow.
 """
 
 from __future__ import annotations

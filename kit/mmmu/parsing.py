@@ -1,25 +1,19 @@
-"""The MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py) as pure functions, with the
-vendor's stricter multiple-choice scoring beside it.
+"""The MMMU protocol's response parsing as pure functions: official and vendor-strict rules.
 
-Everything here is deterministic and engine-free: loading the hub parquet files, building the
-official prompts, parsing free-text responses, scoring and aggregating. The engine only has to
-turn `build_prompt(q)` plus `q.load_images(policy)` into a response string per question id.
+Part of the MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py), deterministic and
+engine-free: what a free-text response answers, and whether that is the gold.
 
-Two scorings of the same responses (docs/mmmu.md compares them):
-- ``official`` (`score_predictions`): a multiple-choice letter is read from "(X)", " X " or an
-  option's text, else drawn at random; open answers by the official open parsing.
-- ``vendor_strict`` (`score_predictions_vendor`): as the vendor's accuracy script (Enflame
-  vllm-gcu, benchmarks/benchmark_vision_language.py --acc) scores Phi-3.5-vision: a
-  multiple-choice answer counts only when ``response.strip()`` equals the gold letter; open
-  answers by the official open parsing. No random draw. Both produce a `ScoreReport`
-  aggregated the same way, so only the per-question verdicts differ.
+- Official multiple-choice parsing: a letter is read from "(X)", else " X ", else (responses
+  of more than 5 words) an option's text; of several candidates the one found last wins, and
+  with none a letter is drawn from the caller's ``random.Random``.
+- Official open parsing: the shortest tail after an answer indicator on each line, plus every
+  number in it, normalised (numbers rounded to 2 decimals, text lower-cased); a text gold
+  must be a substring of a text prediction, a number gold equal to a number prediction.
+- The vendor's multiple-choice "parse" (Enflame vllm-gcu, benchmark_vision_language.py
+  --acc): the response without surrounding whitespace, which must equal the gold letter.
 
-Faithfulness notes (why the code looks the way it does):
-- Subjects are evaluated in `SUBJECTS` order (the official CAT_SHORT2LONG order, which is
-  alphabetical), questions within a subject in dataset order, with ONE `random.Random(42)`:
-  the random fallback of multiple-choice parsing depends on that order.
-- Group and overall accuracies are computed as the official code does, sum(acc * n) / sum(n)
-  over subjects in float arithmetic, then rounded to 3 decimals.
+The official code's quirks are kept where they change a verdict (edge punctuation stripped
+one character at a time, ties between candidates going to the earlier letter).
 """
 
 from __future__ import annotations
@@ -97,9 +91,7 @@ def normalize_str(s: str) -> list[str | float]:
 
 _NUM_COMMAS = re.compile(r"-?\b\d{1,3}(?:,\d{3})+\b")
 
-
 _NUM_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][+-]?\d+")
-
 
 _NUM_SIMPLE = re.compile(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])")
 
@@ -119,7 +111,6 @@ _KEY_INDICATORS = (
     "answer ",
     "result ",
 )
-
 
 _TRIVIAL = {":", ",", ".", "!", "?", ";", "'"}
 

@@ -1,25 +1,12 @@
-"""The MMMU notebook's engine side: parameters, batched resumable answering, scoring.
+"""``predictions.jsonl``: a run's answers, one JSON line per question, and the parameters used.
 
-The protocol itself (prompts, parsing, both scorings, aggregation) is in :mod:`kit.mmmu`; the
-results.json section, tables, charts and gallery in :mod:`kit.mmmu_report`. How a run proceeds:
-
-1. :func:`prepare` resolves the dataset (a folder, a hub id, or ``fixture``), loads the
-   questions in official order WITHOUT their image bytes, and reads the run's
-   ``predictions.jsonl``: ids already there are skipped (``--resume``).
-2. :func:`answer` sends the remaining questions to vLLM in chunks (``batch_size`` questions,
-   or ``chunk_size`` when ``batch_size`` is 0), decoding each chunk's images just before it is
-   submitted; every answer is parsed and appended to ``predictions.jsonl`` when its chunk
-   returns, so an interrupted run loses at most one chunk.
-3. :func:`score` rescores everything with ``kit.mmmu.score_predictions`` (ONE
-   ``random.Random(42)`` consumed in official order, as the official code does) and with the
-   vendor-strict rule (``kit.mmmu.score_predictions_vendor``), and records the ``mmmu``
-   section of ``results.json``.
-
-Parsing at answer time uses the same generator replayed in official order, so the parsed
-answer written to each line equals the final verdict; :func:`score` checks that.
-
-``predictions.jsonl`` has one reader, :func:`read_predictions` (also used by
-``python -m kit mmmu-score``); every JSON file written here is strict JSON.
+The file is appended and fsynced as each chunk returns, and never rewritten except to set a
+torn last line (a killed run) aside in ``predictions.jsonl.torn``. Its lines are parsed in one
+place (:func:`parse_predictions`), also for ``python -m kit mmmu-score``: the first line of an
+id wins, later ones are duplicates, malformed lines are listed with the reason, and lines end
+at a newline only, since a response may hold other line separators.
+``predictions.meta.json`` keeps the parameters the answers were made with, so a resumed run
+cannot mix answers made with others.
 """
 
 from __future__ import annotations
@@ -35,7 +22,6 @@ from kit.core import jsonio
 from kit.core.params import ParameterError
 
 PREDICTIONS_FILE = "predictions.jsonl"
-
 
 PREDICTIONS_META_FILE = "predictions.meta.json"
 

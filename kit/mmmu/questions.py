@@ -1,25 +1,15 @@
-"""The MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py) as pure functions, with the
-vendor's stricter multiple-choice scoring beside it.
+"""The MMMU protocol's questions as pure functions: subjects, question shape, images, prompt.
 
-Everything here is deterministic and engine-free: loading the hub parquet files, building the
-official prompts, parsing free-text responses, scoring and aggregating. The engine only has to
-turn `build_prompt(q)` plus `q.load_images(policy)` into a response string per question id.
+Part of the MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py), deterministic and
+engine-free: the 30 subjects and their groups, one :class:`Question` per parquet row (options
+and list golds parsed from their string literals), which images a policy sends, and the
+official prompt. The engine only has to turn ``official_prompt(q)`` plus
+``q.load_images(policy)`` into a response string per question id.
 
-Two scorings of the same responses (docs/mmmu.md compares them):
-- ``official`` (`score_predictions`): a multiple-choice letter is read from "(X)", " X " or an
-  option's text, else drawn at random; open answers by the official open parsing.
-- ``vendor_strict`` (`score_predictions_vendor`): as the vendor's accuracy script (Enflame
-  vllm-gcu, benchmarks/benchmark_vision_language.py --acc) scores Phi-3.5-vision: a
-  multiple-choice answer counts only when ``response.strip()`` equals the gold letter; open
-  answers by the official open parsing. No random draw. Both produce a `ScoreReport`
-  aggregated the same way, so only the per-question verdicts differ.
-
-Faithfulness notes (why the code looks the way it does):
-- Subjects are evaluated in `SUBJECTS` order (the official CAT_SHORT2LONG order, which is
-  alphabetical), questions within a subject in dataset order, with ONE `random.Random(42)`:
-  the random fallback of multiple-choice parsing depends on that order.
-- Group and overall accuracies are computed as the official code does, sum(acc * n) / sum(n)
-  over subjects in float arithmetic, then rounded to 3 decimals.
+Faithfulness notes: subjects are evaluated in ``SUBJECTS`` order (the official CAT_SHORT2LONG
+order, which is alphabetical) and questions within a subject in dataset order
+(:func:`official_order`), since the random fallback of multiple-choice parsing depends on that
+order. The image policy ``first`` (image_1 only) is the official and the vendor's protocol.
 """
 
 from __future__ import annotations
@@ -96,36 +86,25 @@ SUBJECTS: tuple[str, ...] = (
 #: Subject -> group name.
 SUBJECT_GROUP: dict[str, str] = {s: g for g, members in GROUPS.items() for s in members}
 
-
 SPLITS_WITH_ANSWERS = ("dev", "validation")
-
 
 MULTIPLE_CHOICE = "multiple-choice"
 
-
 OPEN = "open"
-
 
 IMAGE_COLUMNS = tuple(f"image_{k}" for k in range(1, 8))
 
-
 REQUIRED_COLUMNS = ("id", "question", "options", "answer", "question_type", "image_1")
-
 
 OPTIONAL_COLUMNS = ("explanation", "img_type", "topic_difficulty", "subfield", *IMAGE_COLUMNS[1:])
 
-
 IMAGE_POLICIES = ("first", "all")
-
 
 FALLBACK_SEED = 42
 
-
 OFFICIAL = "official"
 
-
 VENDOR_STRICT = "vendor_strict"
-
 
 SCORING_RULES = {
     OFFICIAL: (
@@ -144,18 +123,13 @@ SCORING_RULES = {
 #: Longest string a recorded parse keeps (an open answer's parse can be the whole response).
 PARSED_LIMIT = 200
 
-
 MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
-
 
 OPEN_INSTRUCTION = "Answer the question using a single word or phrase."
 
-
 _IMAGE_MARKER = re.compile(r"<image (\d+)>")
 
-
 _SUBJECT_RANK = {s: i for i, s in enumerate(SUBJECTS)}
-
 
 Gold = str | list[str]
 
@@ -198,10 +172,6 @@ class Question:
     @property
     def is_multiple_choice(self) -> bool:
         return self.question_type == MULTIPLE_CHOICE
-
-    def image_numbers(self, policy: str = "first") -> list[int]:
-        """Which image_k columns a policy sends to the model (see `select_images`)."""
-        return select_images(self, policy)
 
     def load_images(self, policy: str = "first", rgb: bool = True) -> list[Any]:
         """Decode the images chosen by `policy` into PIL images (RGB unless rgb=False).
@@ -258,7 +228,7 @@ def index_to_answer(options: Sequence[str]) -> dict[str, str]:
     return dict(zip(letters(len(options)), options, strict=True))
 
 
-def build_prompt(question: Question) -> str:
+def official_prompt(question: Question) -> str:
     """The official prompt text; `<image N>` markers stay literally in it."""
     if question.is_multiple_choice:
         listing = "".join(f"({k}) {opt}\n" for k, opt in index_to_answer(question.options).items())

@@ -1,26 +1,9 @@
-"""What an MMMU scoring reports: the ``mmmu`` section of results.json, tables, charts, gallery.
+"""What the MMMU notebook shows: rows for its tables, PNG charts, and HTML galleries of answers.
 
-Shared by the notebook (through :mod:`kit.mmmu_run`) and ``python -m kit mmmu-score``. The
-functions return rows, PNG bytes or HTML strings; notebooks show them with ``kit.display``'s
-``show_*`` helpers. Everything from the model or the dataset is escaped.
-
-The ``mmmu`` section (``mmmu_section``), one shape for both callers::
-
-    overall, groups, subjects,          official scoring, as before (the headline numbers)
-    by_question_type, by_difficulty,
-    counts, fallbacks, errors, letters, seed
-    scoring:
-      official:      {overall, rule}
-      vendor_strict: {overall, groups, subjects, by_question_type, counts, rule}
-      differing_questions: questions the two scorings judge differently
-    parameters:      what was scored
-    references:      [{source, accuracy, scoring, "this run - reference (points)", note}]
-                     the vendor's rows (S60, L40s) are compared with this run's vendor-strict
-                     Overall, any other row (the model card) with the official one
-    ...              the caller's extra keys (the notebook: deviations, timing, ...)
-
-Accuracies are {"acc", "n", "correct"} with acc rounded to 3 decimals; docs/mmmu.md explains
-both scorings and why they differ.
+The functions return rows, PNG bytes or HTML strings from a scored run (kit.mmmu.outcome);
+the notebook shows them with kit.report.display's ``show_*`` helpers. Both scorings are shown
+side by side, with the questions they judge differently. Responses are cut to
+``RESPONSE_SHOWN`` characters, and what comes from the model or the dataset is escaped.
 """
 
 from __future__ import annotations
@@ -31,10 +14,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kit.mmmu.answer import Plan
+from kit.mmmu.answer import QuestionPlan
 from kit.mmmu.dataset import ImageReader, decode_image
 from kit.mmmu.outcome import Outcome
-from kit.mmmu.questions import GROUPS, SUBJECT_GROUP, build_prompt, index_to_answer, select_images
+from kit.mmmu.questions import (
+    GROUPS,
+    SUBJECT_GROUP,
+    index_to_answer,
+    official_prompt,
+    select_images,
+)
 from kit.mmmu.scoring import ScoreReport, differing_verdicts, recorded_parsed
 from kit.mmmu.section import SCORING_NAMES
 from kit.records.mmmu import Accuracy
@@ -43,13 +32,12 @@ from kit.report.html import escape, text_block
 
 RESPONSE_SHOWN = 1000  # characters of a response the gallery and tables show
 
-
 DIFFERING_SHOWN = 20  # questions listed where the two scorings disagree
 
 
 def overall_rows(outcome: Outcome) -> list[dict[str, Any]]:
     """This run under both scorings, then each reference against the matching one."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for report in (outcome.report, outcome.vendor):
         o = report.overall
         rows.append(
@@ -61,15 +49,15 @@ def overall_rows(outcome: Outcome) -> list[dict[str, Any]]:
                 "note": f"{o.correct}/{o.n} correct",
             }
         )
-    return rows + list(outcome.section.references)
+    return rows + [dict(r) for r in outcome.section.references]
 
 
 def deviation_rows(outcome: Outcome) -> list[dict[str, Any]]:
     return [{"difference from the vendor's run": d} for d in outcome.section.deviations or ()]
 
 
-def _points(a: float, b: float) -> str:
-    return f"{100 * (a - b):+.1f}"
+def _points(a: float | None, b: float | None) -> str | None:
+    return None if a is None or b is None else f"{100 * (a - b):+.1f}"
 
 
 def scoring_rows(official: ScoreReport, vendor: ScoreReport) -> list[dict[str, Any]]:
@@ -185,7 +173,7 @@ def count_rows(outcome: Outcome) -> list[dict[str, Any]]:
 
 
 def error_rows(outcome: Outcome) -> list[dict[str, Any]]:
-    return list(outcome.section.error_questions or ())
+    return [dict(q) for q in outcome.section.error_questions or ()]
 
 
 def png_bytes(figure: Any) -> bytes:
@@ -207,12 +195,13 @@ def subject_chart(report: ScoreReport, references: Sequence[float] = ()) -> byte
     fig = Figure(figsize=(8, 0.28 * max(len(subjects), 4) + 1.2))
     ax = fig.subplots()
     ys = list(range(len(subjects)))[::-1]
-    accs = [report.subjects[s].acc for s in subjects]
+    accs = [report.subjects[s].acc or 0.0 for s in subjects]
+    overall = report.overall.acc or 0.0
     cols = [colours[groups.index(SUBJECT_GROUP[s]) % 6] for s in subjects]
     ax.barh(ys, accs, color=cols)
     ax.set_yticks(ys, [f"{s} (n={report.subjects[s].n})" for s in subjects], fontsize=8)
-    ax.axvline(report.overall.acc, color="black", linestyle="--", linewidth=1)
-    ax.text(report.overall.acc, len(subjects) - 0.4, f" Overall {report.overall.acc:.3f}")
+    ax.axvline(overall, color="black", linestyle="--", linewidth=1)
+    ax.text(overall, len(subjects) - 0.4, f" Overall {overall:.3f}")
     for ref in references:
         ax.axvline(ref, color="grey", linestyle=":", linewidth=1)
     ax.set_xlim(0, 1)
@@ -259,7 +248,7 @@ GALLERY_STYLE = (
 )
 
 
-def gallery_html(plan: Plan, outcome: Outcome, limit: int) -> str:
+def gallery_html(plan: QuestionPlan, outcome: Outcome, limit: int) -> str:
     """Up to `limit` wrong answers (not errors): thumbnail, question, options, response, gold,
     and the vendor-strict verdict."""
 
@@ -304,7 +293,7 @@ def gallery_html(plan: Plan, outcome: Outcome, limit: int) -> str:
     return GALLERY_STYLE + "".join(cards)
 
 
-def example_html(plan: Plan) -> str:
+def example_html(plan: QuestionPlan) -> str:
     """The first question as the model sees it: the full chat prompt and its image(s)."""
 
     q = plan.questions[0]
@@ -316,7 +305,7 @@ def example_html(plan: Plan) -> str:
             thumbs.append(f'<img src="{image_data_uri(img)}" alt="{escape(q.id)} image_{k}">')
         except Exception as exc:
             thumbs.append(f"<p>image_{k} does not decode: {escape(exc)}</p>")
-    prompt = plan.family.prompt(build_prompt(q), len(numbers))
+    prompt = plan.family.prompt(official_prompt(q), len(numbers))
     return (
         f"<p>Example: <b>{escape(q.id)}</b>, images sent: {escape(numbers)}</p>"
         + "".join(thumbs)

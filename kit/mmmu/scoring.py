@@ -1,11 +1,8 @@
-"""The MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py) as pure functions, with the
-vendor's stricter multiple-choice scoring beside it.
+"""The MMMU protocol's scoring as pure functions: verdicts per question, both ways, and aggregates.
 
-Everything here is deterministic and engine-free: loading the hub parquet files, building the
-official prompts, parsing free-text responses, scoring and aggregating. The engine only has to
-turn `build_prompt(q)` plus `q.load_images(policy)` into a response string per question id.
+Part of the MMMU protocol (MMMU-Benchmark/MMMU, eval/*_utils.py), deterministic and
+engine-free. Two scorings of the same responses (docs/mmmu.md compares them):
 
-Two scorings of the same responses (docs/mmmu.md compares them):
 - ``official`` (`score_predictions`): a multiple-choice letter is read from "(X)", " X " or an
   option's text, else drawn at random; open answers by the official open parsing.
 - ``vendor_strict`` (`score_predictions_vendor`): as the vendor's accuracy script (Enflame
@@ -15,11 +12,12 @@ Two scorings of the same responses (docs/mmmu.md compares them):
   aggregated the same way, so only the per-question verdicts differ.
 
 Faithfulness notes (why the code looks the way it does):
-- Subjects are evaluated in `SUBJECTS` order (the official CAT_SHORT2LONG order, which is
-  alphabetical), questions within a subject in dataset order, with ONE `random.Random(42)`:
-  the random fallback of multiple-choice parsing depends on that order.
+- Questions are scored in official order (kit.mmmu.questions.official_order) with ONE
+  ``random.Random(42)``: the random fallback of multiple-choice parsing depends on that order.
 - Group and overall accuracies are computed as the official code does, sum(acc * n) / sum(n)
   over subjects in float arithmetic, then rounded to 3 decimals.
+- A missing response counts as wrong and draws nothing, so the Overall stays over the whole
+  question set; non-finite parses are recorded as strings, so files stay strict JSON.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from kit.mmmu.parsing import (
     eval_multi_choice,
@@ -192,25 +190,29 @@ def micro_average(parts: Iterable[tuple[float, int]]) -> float:
     return total / count if count else 0.0
 
 
+def _tally(records: Iterable[QuestionResult], key: Any) -> dict[str, tuple[int, int]]:
+    """(correct, n) per value of key(record), keys in first-seen order."""
+    tally: dict[str, tuple[int, int]] = {}
+    for r in records:
+        correct, n = tally.get(key(r), (0, 0))
+        tally[key(r)] = (correct + int(r.correct), n + 1)
+    return tally
+
+
 def _accuracy_by(records: Iterable[QuestionResult], key: Any) -> dict[str, Accuracy]:
     """Plain accuracy per value of key(record), keys in first-seen order."""
-    tally: dict[str, list[int]] = {}
-    for r in records:
-        slot = tally.setdefault(key(r), [0, 0])
-        slot[0] += int(r.correct)
-        slot[1] += 1
-    return {k: Accuracy(round(c / n, 3), n, c) for k, (c, n) in tally.items()}
+    return {k: Accuracy(round(c / n, 3), n, c) for k, (c, n) in _tally(records, key).items()}
 
 
-def summarize(
+def aggregate(
     records: Sequence[QuestionResult], seed: int | None = FALLBACK_SEED, scoring: str = OFFICIAL
 ) -> ScoreReport:
     """Aggregate verdicts: subjects, groups and Overall the official way (micro-averages of
     unrounded subject accuracies, rounded to 3 decimals), whichever scoring made them. Groups
     without data are left out."""
     raw: dict[str, tuple[float, int, int]] = {}
-    for subject, acc in _accuracy_by(records, lambda r: r.subject).items():
-        raw[subject] = (acc.correct / acc.n, acc.n, acc.correct)
+    for subject, (correct, n) in _tally(records, lambda r: r.subject).items():
+        raw[subject] = (correct / n, n, correct)
     ordered = sorted(raw, key=lambda s: (_SUBJECT_RANK.get(s, len(SUBJECTS)), s))
 
     subjects = {s: Accuracy(round(raw[s][0], 3), raw[s][1], raw[s][2]) for s in ordered}
@@ -218,9 +220,11 @@ def summarize(
     for group, members in GROUPS.items():
         present = [s for s in members if s in raw]
         if present:
-            acc = micro_average((raw[s][0], raw[s][1]) for s in present)
+            group_acc = micro_average((raw[s][0], raw[s][1]) for s in present)
             groups[group] = Accuracy(
-                round(acc, 3), sum(raw[s][1] for s in present), sum(raw[s][2] for s in present)
+                round(group_acc, 3),
+                sum(raw[s][1] for s in present),
+                sum(raw[s][2] for s in present),
             )
     overall_acc = micro_average((raw[s][0], raw[s][1]) for s in ordered)
     overall = Accuracy(
@@ -250,7 +254,7 @@ def summarize(
     )
 
 
-def is_letter(value: Any) -> bool:
+def is_letter(value: Any) -> TypeGuard[str]:
     """An option letter A-Z (a vendor-strict parse is any stripped response; only exact
     letters count as predicted letters)."""
     return isinstance(value, str) and len(value) == 1 and "A" <= value <= "Z"
@@ -265,7 +269,7 @@ def score_predictions(
     so fallback picks match the official run. Missing ids count as errors (wrong)."""
     rng = random.Random(seed)
     records = [score_question(q, responses.get(q.id), rng) for q in official_order(questions)]
-    return summarize(records, seed=seed)
+    return aggregate(records, seed=seed)
 
 
 def score_predictions_vendor(
@@ -286,7 +290,7 @@ def score_predictions_vendor(
         else score_question_vendor(q, responses.get(q.id))
         for q in official_order(questions)
     ]
-    return summarize(records, seed=None, scoring=VENDOR_STRICT)
+    return aggregate(records, seed=None, scoring=VENDOR_STRICT)
 
 
 def differing_verdicts(official: ScoreReport, vendor: ScoreReport) -> list[str]:

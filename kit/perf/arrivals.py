@@ -7,7 +7,7 @@ shape ``burstiness`` and mean 1 / rate, so 1 is Poisson, below 1 burstier, above
 regular. Metrics follow ``vllm bench serve``: TTFT is the first content chunk after the
 request was sent, ITL the gaps between later chunks, TPOT = (E2E - TTFT) / (output - 1),
 output throughput = output tokens / the point's wall time. Pure logic: the HTTP side is
-kit/server.py.
+kit.engines.openai_client.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def summarize_load(
         ttft_ms=dist([t.ttft_s for t in done if t.ttft_s is not None]),
         tpot_ms=dist([t.tpot_s for t in done if t.tpot_s is not None]),
         itl_ms=dist([gap for t in done for gap in t.itl_s]),
-        e2e_ms=dist([t.e2e_s for t in done]),
+        e2e_ms=dist([t.e2e_s for t in done if t.e2e_s is not None]),
         goodput=None if good is None else (good / wall_s if wall_s > 0 else 0.0),
         slo_met=good,
     )

@@ -18,8 +18,6 @@ from kit.engines.timing import (
     UNKNOWN_MARKS,
     RequestMarks,
     RequestTiming,
-    marks_from_metrics,
-    timing_from_output,
 )
 from kit.records.perf import BatchSchedule, RequestSpan, ScheduleRecord
 
@@ -97,17 +95,8 @@ class RunMeasurement:
             raise ValueError(f"wall_s must be > 0 seconds, got {self.wall_s!r}")
 
     @classmethod
-    def from_outputs(cls, outputs: Iterable[Any], wall_s: float) -> RunMeasurement:
-        outputs = list(outputs)
-        return cls(
-            [timing_from_output(o) for o in outputs],
-            wall_s,
-            [marks_from_metrics(o.metrics) for o in outputs],
-        )
-
-    @classmethod
     def from_batch(cls, batch: Any) -> RunMeasurement:
-        """A ``kit.backend.Batch`` (either backend); a server reports no engine timestamps."""
+        """A ``kit.engines.types.Batch`` (either backend); a server reports no engine timestamps."""
         return cls(
             [c.timing for c in batch.completions],
             batch.wall_s,

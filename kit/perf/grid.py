@@ -1,8 +1,11 @@
-"""The perf notebook's parameters: the sweep grid, image shapes, and whether each point fits.
+"""The perf grid's pure checks: the sweep axes and image shapes parsed, and whether a point fits.
 
-Everything here is checked before an engine starts (``PerfParams.check`` and ``preflight``):
-a grid point whose prompt cannot hold its image tokens, or whose prompt plus output exceeds
-``max_model_len``, is refused with the parameter to change.
+Papermill may pass a list as a comma-separated string (``-p input_len 8192,16384``) and the
+vendor wrote image shapes as ``1024,1024``; both are parsed here into positive integers, with
+a message naming the parameter. A point whose prompt cannot hold its template and image tokens,
+or whose prompt plus output exceeds ``max_model_len``, is refused with the values that would
+fit; a batch that cannot sit in the KV cache at once gets a warning, since vLLM then serialises
+part of it (as in the vendor's L40s 31744 x 4 row).
 """
 
 from __future__ import annotations

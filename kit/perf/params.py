@@ -1,8 +1,11 @@
-"""The perf notebook's parameters: the sweep grid, image shapes, and whether each point fits.
+"""The perf notebook's parameters: the sweep grid, image shapes, server load, and planned points.
 
 Everything here is checked before an engine starts (``PerfParams.check`` and ``preflight``):
-a grid point whose prompt cannot hold its image tokens, or whose prompt plus output exceeds
-``max_model_len``, is refused with the parameter to change.
+every grid point is planned with the model's own token counts, and one whose prompt cannot
+hold its image tokens, or whose prompt plus output exceeds ``max_model_len``, is refused with
+the parameter to change. The load parameters (concurrency, request rate, burstiness, SLOs)
+need ``backend: server``, since an offline batch is one generate call. Prefix and multimodal
+caches are off unless asked for, so repeated inputs cannot look faster than they are.
 """
 
 from __future__ import annotations
@@ -102,11 +105,6 @@ class PerfParams(EngineParams):
                 self.concurrency = parse_int_list(self.concurrency, "concurrency")
             except ValueError as exc:
                 raise ParameterError(f"{exc}. Fix the parameter and run again.") from exc
-
-    @property
-    def load_mode(self) -> bool:
-        """A load sweep over concurrency (server), rather than batches."""
-        return bool(self.concurrency)
 
     def grid(self) -> list[dict[str, int]]:
         if not self.concurrency:

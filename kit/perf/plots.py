@@ -12,9 +12,7 @@ from kit.records.perf import LoadSummary, PerfPointRecord, RequestSpan, perf_poi
 
 PointRecord = PerfPointRecord | Mapping[str, Any]  # as point_record wrote it, or read back
 
-
 PHASE_COLOURS = {"queue": "#c9c9c9", "prefill": "#e08a3c", "decode": "#3c7fe0"}
-
 
 VENDOR_METRICS = [
     ("ttft_ms", "TTFT (ms)"),
@@ -26,9 +24,9 @@ VENDOR_METRICS = [
 
 def timeline(spans: Sequence[RequestSpan | Mapping[str, float | None]], title: str):
     """One bar per request: queue, prefill, decode (engine clock), from the first queueing."""
-    spans = [RequestSpan.of(s) for s in spans]
-    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.4 * max(1, len(spans))))
-    for row, s in enumerate(spans):
+    bars = [RequestSpan.of(s) for s in spans]
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.4 * max(1, len(bars))))
+    for row, s in enumerate(bars):
         parts = [
             ("queue", s.queued, s.scheduled),
             ("prefill", s.scheduled, s.first_token),
@@ -44,7 +42,7 @@ def timeline(spans: Sequence[RequestSpan | Mapping[str, float | None]], title: s
                 color=PHASE_COLOURS[phase],
                 label=phase if row == 0 else None,
             )
-    ax.set_yticks(range(len(spans)), [f"request {i}" for i in range(len(spans))])
+    ax.set_yticks(range(len(bars)), [f"request {i}" for i in range(len(bars))])
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the first request was queued")
     ax.set_title(title)
@@ -55,7 +53,7 @@ def timeline(spans: Sequence[RequestSpan | Mapping[str, float | None]], title: s
 
 def first_batch_timeline(record: PointRecord, scheduling: str):
     """The timeline of a point's first timed batch, titled with the point's label and
-    ``scheduling`` (kit.perf_run.batch_scheduling's words for how it was scheduled)."""
+    ``scheduling`` (kit.perf.tables.batch_scheduling's words for how it was scheduled)."""
     point = PerfPointRecord.of(record)
     return timeline(point.timeline, f"{point.label}: first timed batch ({scheduling})")
 

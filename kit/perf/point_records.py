@@ -1,10 +1,11 @@
-"""The performance notebook's engine side: plan a grid, run each point, collect metrics.
+"""A measured perf point turned into its results.json record, with what it is compared against.
 
-One point = ``warmup`` untimed batches (max_tokens=1, as the vendor's warm-up), an
-optional ``max_tokens=1`` probe batch for the vendor-style TTFT, then ``iterations``
-timed batches of ``batch_size`` requests with ignore_eos and exactly ``max_output_len``
-output tokens. Every batch uses fresh prompts and images. Prompt and output lengths are
-verified from what vLLM returns; a mismatch fails the run.
+Beside the point's own columns, the record holds the token-budget verdict on its scheduling
+(how many steps vLLM 0.6 would have needed, so a batch staggered beyond that is named), the
+vendor's rows of the same scenario with ratios and the warnings where that comparison
+misleads (another image shape, scheduling or a staggered batch), what vLLM reported of the
+lengths, a server point's load summary and histograms, and the roofline bounds with the
+point's efficiency against them.
 """
 
 from __future__ import annotations

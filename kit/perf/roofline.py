@@ -120,15 +120,23 @@ def bounds(
     )
     flops = per_request * shape.prefilled_together
     p, reason = find_device(device, peaks)
-    common = {"prefill_tflop": flops / 1e12, "decode_gb_per_step": step_bytes / 1e9}
+    prefill_tflop, decode_gb_per_step = flops / 1e12, step_bytes / 1e9
     if p is None:
-        return RooflineRecord(device, None, None, reason=reason, **common)
+        return RooflineRecord(
+            device,
+            None,
+            None,
+            reason=reason,
+            prefill_tflop=prefill_tflop,
+            decode_gb_per_step=decode_gb_per_step,
+        )
     return RooflineRecord(
         device=p.name,
         decode_ms_per_token=step_bytes / (p.memory_bandwidth_GBps * 1e9) * 1000.0,
         prefill_ms=flops / (p.bf16_dense_tflops * 1e12) * 1000.0,
         source=p.source,
-        **common,
+        prefill_tflop=prefill_tflop,
+        decode_gb_per_step=decode_gb_per_step,
     )
 
 

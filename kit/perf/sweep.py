@@ -1,10 +1,13 @@
-"""The performance notebook's engine side: plan a grid, run each point, collect metrics.
+"""The performance notebook's engine side: each planned point run, its batches timed and checked.
 
 One point = ``warmup`` untimed batches (max_tokens=1, as the vendor's warm-up), an
 optional ``max_tokens=1`` probe batch for the vendor-style TTFT, then ``iterations``
 timed batches of ``batch_size`` requests with ignore_eos and exactly ``max_output_len``
 output tokens. Every batch uses fresh prompts and images. Prompt and output lengths are
-verified from what vLLM returns; a mismatch fails the run.
+verified from what vLLM returns; a mismatch fails the run (a server that does not honour
+ignore_eos has its output lengths recorded instead). A load point of a server sweep warms up
+with one wave of its concurrency, has no probe, and sends its timed requests at their arrival
+offsets.
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from kit.models.tokens import PromptTokenCounter
 
 WORD = re.compile(r"^[A-Za-z]{3,12}$")
 
-
 MAX_ADJUSTMENTS = 12
 
 

@@ -36,7 +36,7 @@ class DownloadResult:
 
     @classmethod
     def of(cls, section: Any) -> DownloadResult:
-        values = {
+        values: dict[str, Any] = {
             "kind": "?", "source": "?", "repo_id": "?", "revision": "?", "commit": None,
             "folder": "?", "files": 0, "bytes": 0, "fetched_files": 0, "fetched_bytes": 0,
             "kept_files": 0, "verified": False, "seconds": 0.0, "manifest": "?",

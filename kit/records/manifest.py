@@ -4,8 +4,8 @@ The download notebook (kit.download) writes the manifest: source, repository, re
 commit it resolved to, every file's size and sha256, and the Python files that vLLM executes
 with trust_remote_code. Everything that later trusts a folder reads it through this module:
 ``python -m kit verify`` (:func:`verify_folder`), the engine's preflight
-(:func:`check_remote_code`), and the provenance that every run records (kit.environment).
-The one file-hashing helper of the kit, :func:`file_digest`, lives here too.
+(:func:`check_remote_code`), and the provenance that every run records
+(kit.runs.environment).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kit.core import jsonio
 from kit.core.files import file_digest
 from kit.core.params import ParameterError
 
 MANIFEST = "manifest.json"
-
 
 MANIFEST_VERSION = 1
 
@@ -54,7 +54,7 @@ def local_files(folder: Path) -> list[str]:
     return sorted(out)
 
 
-def read_manifest(folder: Path) -> dict | None:
+def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The folder's download manifest, or None when there is none (or it is not the kit's)."""
     try:
         data = json.loads((Path(folder) / MANIFEST).read_text())
@@ -63,7 +63,7 @@ def read_manifest(folder: Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("kit_manifest") else None
 
 
-def write_manifest(folder: Path, data: dict) -> Path:
+def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
     """Write atomically: a reader never sees half a manifest."""
     path = folder / MANIFEST
     tmp = folder / f".{MANIFEST}.tmp"
@@ -72,7 +72,7 @@ def write_manifest(folder: Path, data: dict) -> Path:
     return path
 
 
-def sizes_match(folder: Path, manifest: dict) -> list[str]:
+def sizes_match(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """Files of the manifest that are missing or have another size (cheap: no hashing)."""
     bad = []
     for path, entry in (manifest.get("files") or {}).items():
@@ -82,7 +82,7 @@ def sizes_match(folder: Path, manifest: dict) -> list[str]:
     return bad
 
 
-def hash_problems(folder: Path, manifest: dict) -> dict[str, str | None]:
+def hash_problems(folder: Path, manifest: dict[str, Any]) -> dict[str, str | None]:
     """{path: problem or None} for every file of the manifest (size, then sha256)."""
     out: dict[str, str | None] = {}
     for path, entry in (manifest.get("files") or {}).items():
@@ -98,7 +98,7 @@ def hash_problems(folder: Path, manifest: dict) -> dict[str, str | None]:
     return out
 
 
-def _json_file(path: Path) -> dict | None:
+def _json_file(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -156,7 +156,7 @@ def required_files_problems(folder: Path, kind: str, splits: list[str] | None = 
     return problems
 
 
-def remote_code(folder: Path) -> list[dict]:
+def remote_code(folder: Path) -> list[dict[str, Any]]:
     """The folder's Python files with their sha256, as the manifest records them."""
     folder = Path(folder)
     named = auto_map_modules(folder)
@@ -175,7 +175,7 @@ def remote_code(folder: Path) -> list[dict]:
     return out
 
 
-def remote_code_changes(model_dir: str | Path) -> list[dict]:
+def remote_code_changes(model_dir: str | Path) -> list[dict[str, Any]]:
     """How a model folder's Python files differ from its manifest: added, removed, modified.
 
     Empty when nothing changed, and for folders without a download manifest (the embedded
@@ -209,7 +209,7 @@ def check_remote_code(
     model_dir: str | Path,
     allow_changed: bool = False,
     opt_in: str = "-p allow_changed_remote_code true",
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """For engine preflight: refuse a model folder whose Python files differ from its manifest.
 
     Returns :func:`remote_code_changes`; raises :class:`RemoteCodeChanged` when there are
@@ -231,7 +231,7 @@ def check_remote_code(
 @dataclass
 class VerifyReport:
     folder: Path
-    manifest: dict | None
+    manifest: dict[str, Any] | None
     problems: list[str]
     files: int = 0
     bytes: int = 0

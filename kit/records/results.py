@@ -16,7 +16,7 @@ was copied to.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -146,7 +146,7 @@ def envelope(
     finished_at: str | None = None,
     duration_s: float | None = None,
     process: Mapping[str, Any] | None = None,
-    engine_processes: list[Mapping[str, Any]] | None = None,
+    engine_processes: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The one shape of a results.json document: who ran what and how it ended, then the
     notebook's sections (records or plain values), the environment and the error."""

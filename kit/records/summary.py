@@ -1,8 +1,8 @@
 """What a run is, in one line: device, model revision, status and its headline numbers.
 
 Shared by the report header, the run index and the comparison notebook, all of which
-read ``results.json`` (never the notebook; through kit.results) so runs copied from other
-machines work too.
+read ``results.json`` (never the notebook; through kit.records.results) so runs copied from
+other machines work too.
 """
 
 from __future__ import annotations

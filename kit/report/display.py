@@ -3,7 +3,8 @@ Markdown (report.md, for wikis and terminals), and every image its alt text, whi
 templates put into ``<img alt>`` and ``![alt]``.
 
 The ``*_output`` functions build an output as data (tests render them without a kernel);
-``show_*`` publish it in the running notebook. Strings are escaped by ``kit.report``.
+``show_*`` publish it in the running notebook. Strings are escaped by kit.report.html and
+kit.report.markdown.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def show_text(text: str) -> None:
 
 
 def show_html(fragment: str, markdown: str | None = None) -> None:
-    """A fragment the kit built (e.g. kit.mmmu_report's gallery), with a Markdown view."""
+    """A fragment the kit built (e.g. kit.mmmu.report's gallery), with a Markdown view."""
     html_output(fragment, markdown).show()
 
 

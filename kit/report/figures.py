@@ -1,8 +1,7 @@
-"""Rendering: tables and text as HTML and Markdown strings, figures as PNG, and an executed
-notebook as an offline HTML report and a wiki-ready Markdown copy.
+"""Figures as PNG, each carrying its own description as alt text.
 
-Everything that reaches HTML or Markdown from a model, a dataset or a user is escaped here.
-Notebooks show things with ``kit.display``, which uses these pieces.
+A figure's description is built from its titles and axis labels and written into the PNG
+(``Description``), so the alt text travels with the image into the HTML report and report.md.
 """
 
 from __future__ import annotations
@@ -52,4 +51,5 @@ def png_description(png: bytes) -> str | None:
     from PIL import Image
 
     with Image.open(io.BytesIO(png)) as image:
-        return image.text.get("Description") or None
+        text: dict[str, str] = getattr(image, "text", {})  # PNG files only
+        return text.get("Description") or None

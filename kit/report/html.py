@@ -1,8 +1,9 @@
-"""Rendering: tables and text as HTML and Markdown strings, figures as PNG, and an executed
-notebook as an offline HTML report and a wiki-ready Markdown copy.
+"""HTML pieces: escaping, tables and text blocks in the kit's own look.
 
-Everything that reaches HTML or Markdown from a model, a dataset or a user is escaped here.
-Notebooks show things with ``kit.display``, which uses these pieces.
+Everything that reaches HTML from a model, a dataset or a user goes through :func:`escape`:
+every table header and cell, every text block. The kit's table and text styles are also
+written under ``.jp-RenderedHTMLCommon``, so JupyterLab's own table rules do not win inside
+outputs and a table looks the same in the report, in JupyterLab and on the index page.
 """
 
 from __future__ import annotations

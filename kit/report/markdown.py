@@ -1,8 +1,9 @@
-"""Rendering: tables and text as HTML and Markdown strings, figures as PNG, and an executed
-notebook as an offline HTML report and a wiki-ready Markdown copy.
+"""Markdown pieces for report.md: pipe tables, verbatim text, alt text, and HTML read as text.
 
-Everything that reaches HTML or Markdown from a model, a dataset or a user is escaped here.
-Notebooks show things with ``kit.display``, which uses these pieces.
+report.md is read in wikis, which render raw HTML, and in terminals, so a cell must read as
+itself in both: ``<``, ``>`` and ``&`` become entities, ``|`` is escaped and newlines become
+``<br>``. Verbatim text is fenced with more backticks than it holds; an HTML fragment becomes
+its readable text, images as their alt text.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Rendering: tables and text as HTML and Markdown strings, figures as PNG, and an executed
-notebook as an offline HTML report and a wiki-ready Markdown copy.
+"""An executed notebook rendered as an offline HTML report and a wiki-ready Markdown copy.
 
-Everything that reaches HTML or Markdown from a model, a dataset or a user is escaped here.
-Notebooks show things with ``kit.display``, which uses these pieces.
+Both leave out code cells and prompts. With the run's results.json they open with the run's
+identity and headline numbers and end with the command that reproduces it. The HTML template
+fetches nothing and gives every image the alt text its output carries; the Markdown copy takes
+each output's Markdown view, else the image with its alt text, else HTML as readable text, and
+writes figures as PNG files beside it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ from kit.report.markdown import html_as_text, markdown_alt, markdown_table, mark
 
 HTML_TEMPLATE = "kit_report"
 
-
 MARKDOWN_TEMPLATE = "kit_markdown"
 
 
 def header_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-
     summary = RunSummary.of(dict(results))
     rows = {
         "notebook": summary.notebook,

@@ -1,17 +1,8 @@
-"""The reproduce notebook: the vendor's whole document, run as child runs, with a verdict
-beside every claim.
+"""``children.json``: what became of each child of a reproduction, and which need to run again.
 
-The document (docs/vendor-reference.md) makes claims in four sections: the model revision,
-a demo answer, an MMMU accuracy and a performance table, under a stated test environment.
-``python -m kit run reproduce`` runs them in the document's order (the model check in the
-kernel, then demo, MMMU and each perf row as ordinary ``kit run`` children, each in its own
-run folder beside the parent's) and records every child as it ends (``children.json``).
-This module is that running side: the parameters, the plan of children, their records and
-the model check. The verdict rules are kit.verdicts, the report kit.reproduce_report.
-
-A child that fails is recorded with its error and the next one runs; ``--resume`` on the
-parent reruns only the children that are missing or did not end ``ok``, each in its own
-folder (an MMMU child keeps the answers it saved).
+A child's record is saved as soon as it changes, so a killed parent keeps what its children
+did. On ``--resume`` a child needs no rerun only when it ended ``ok`` and, for a run folder,
+that folder's own results.json still says so; an in-kernel check needs its kept result.
 """
 
 from __future__ import annotations
@@ -26,7 +17,6 @@ from kit.records.results import read_document
 from kit.reproduce.params import ChildPlan
 
 CHILDREN_FILE = "children.json"
-
 
 OK = "ok"
 

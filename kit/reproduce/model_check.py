@@ -64,7 +64,7 @@ MANIFEST_KEYS = ("source", "repo_id", "revision", "commit", "downloaded_at", "ve
 
 def check_model(model: str, verify_hashes: bool = True) -> ModelCheck:
     """The manifest of a model folder and, with ``verify_hashes``, every file against it
-    (kit.manifest.verify_folder: no network)."""
+    (kit.records.manifest.verify_folder: no network)."""
 
     kind = model_kind(model)
     if kind == "hub id" or named_model(model) is not None:

@@ -119,7 +119,7 @@ class ReproduceParams:
         before = read_parameters(folder)
         if before is None:
             return
-        changed = [
+        changed: list[str] = [
             name
             for name in ("model", "dataset", "sections", "overrides", "perf_iterations")
             if name in before and before[name] != getattr(self, name)
@@ -164,7 +164,6 @@ class ChildPlan:
     values: dict[str, Any] = field(default_factory=dict)
 
     def request(self, resume: Path | None = None) -> RunRequest:
-
         if self.notebook is None:
             raise ValueError(f"{self.key} is checked in the kernel, not run as a notebook")
         return RunRequest(

@@ -1,10 +1,10 @@
 """The reproduce notebook's report: a finished reproduction turned into rows and fragments.
 
-After the children ran, build_report reads each child's results.json, asks kit.verdicts for
-every claim's verdict and gathers what each section of the notebook shows (the demo's
-agreement, MMMU and perf rows, the environment side by side, links to the child reports).
-Kept apart from running the children (kit.reproduce) so the report can be rebuilt, and
-tested, from run folders alone.
+After the children ran, build_report reads each child's results.json, asks
+kit.reproduce.verdicts for every claim's verdict and gathers what each section of the notebook
+shows (the demo's agreement, MMMU and perf rows, the environment side by side, links to the
+child reports). Kept apart from running the children (kit.reproduce.reproduction) so the
+report can be rebuilt, and tested, from run folders alone.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def build_report(reproduction: Reproduction, references: References | None = Non
     verdicts: list[Verdict] = []
 
     # model
-    model_record = (by_section.get("model") or [None])[0]
+    model_record = next(iter(by_section.get("model") or ()), None)
     model = (
         ModelCheck.of(model_record.result)
         if model_record is not None and model_record.result
@@ -150,7 +150,7 @@ def build_report(reproduction: Reproduction, references: References | None = Non
         verdicts.append(model_verdict(identity, model, failed_child(model_record, "model")))
 
     # demo
-    demo_record = (by_section.get("demo") or [None])[0]
+    demo_record = next(iter(by_section.get("demo") or ()), None)
     demo_run = _read(parent, demo_record)
     demo = None
     if refs.demo is not None:
@@ -172,7 +172,7 @@ def build_report(reproduction: Reproduction, references: References | None = Non
             )
 
     # mmmu
-    mmmu_record = (by_section.get("mmmu") or [None])[0]
+    mmmu_record = next(iter(by_section.get("mmmu") or ()), None)
     mmmu_run = _read(parent, mmmu_record)
     problem = failed_child(mmmu_record, "mmmu")
     if problem is None and (mmmu_run is None or mmmu_run.mmmu is None):

@@ -1,17 +1,17 @@
-"""The reproduce notebook: the vendor's whole document, run as child runs, with a verdict
-beside every claim.
+"""Running a reproduction: the vendor's whole document as child runs, each recorded as it ends.
 
 The document (docs/vendor-reference.md) makes claims in four sections: the model revision,
 a demo answer, an MMMU accuracy and a performance table, under a stated test environment.
 ``python -m kit run reproduce`` runs them in the document's order (the model check in the
 kernel, then demo, MMMU and each perf row as ordinary ``kit run`` children, each in its own
 run folder beside the parent's) and records every child as it ends (``children.json``).
-This module is that running side: the parameters, the plan of children, their records and
-the model check. The verdict rules are kit.verdicts, the report kit.reproduce_report.
+This module is that running side; the plan of children is kit.reproduce.params, the verdict
+rules kit.reproduce.verdicts, the report kit.reproduce.report.
 
 A child that fails is recorded with its error and the next one runs; ``--resume`` on the
 parent reruns only the children that are missing or did not end ``ok``, each in its own
-folder (an MMMU child keeps the answers it saved).
+folder (an MMMU child keeps the answers it saved). A reproduction with a failed child ends
+failed, after its report is complete.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def now() -> str:
 
 class Reproduction:
     """The children of one reproduce run: their plan, what earlier attempts finished, and
-    running the rest. ``execute`` is kit.runner.execute (tests pass a stand-in)."""
+    running the rest. ``execute`` is kit.runs.runner.execute (tests pass a stand-in)."""
 
     def __init__(
         self,
@@ -166,7 +166,6 @@ class Reproduction:
         return self._finish(replace(record, result=check.to_dict()), OK, None, started)
 
     def _run_notebook(self, plan: ChildPlan, record: ChildRecord) -> ChildRecord:
-
         started = time.monotonic()
         folder = self._child_folder(plan, record)
         record = replace(record, folder=os.path.relpath(folder, self.folder))

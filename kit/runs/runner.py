@@ -1,8 +1,11 @@
 """``python -m kit run NOTEBOOK``: check parameters, execute with papermill, render, record.
 
-Parameters merge as papermill merges them (``-f`` < ``-y`` < ``-p`` < ``-r``), then are
-checked against the notebook's parameter dataclass and pre-flighted (model folder, images,
-engine arguments) before a run folder is made or an engine is started.
+Parameters are merged and pre-flighted (kit.runs.parameters) before a run folder is made or an
+engine is started. Whatever happens in the kernel, the run ends with a results.json that says
+how it ended (ok, failed, interrupted), keeping what the notebook had saved; the processes the
+run record names and papermill left alive are stopped and listed; the report is rendered from
+what executed; and ``outputs/index.html`` is rewritten. ``--resume`` runs again in the same
+folder, moving the earlier attempt's notebook and report aside.
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ def kernel_logging_to(log_file: Path) -> type:
     terminal through papermill, as before."""
     from jupyter_client.manager import AsyncKernelManager
 
-    class KernelLoggingToFile(AsyncKernelManager):  # type: ignore[misc]
+    class KernelLoggingToFile(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             with log_file.open("ab") as log:  # the kernel holds its own copy of the fd
                 await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": log})

@@ -1,8 +1,8 @@
-"""``python -m kit run NOTEBOOK``: check parameters, execute with papermill, render, record.
+"""Progress of a run in the terminal: one line per notebook section, with the time since start.
 
-Parameters merge as papermill merges them (``-f`` < ``-y`` < ``-p`` < ``-r``), then are
-checked against the notebook's parameter dataclass and pre-flighted (model folder, images,
-engine arguments) before a run folder is made or an engine is started.
+Papermill logs every cell it executes; those lines are turned into the heading of the
+notebook section the cell belongs to, printed once per section, so the terminal of
+``python -m kit run`` shows where a long run is without repeating the cells' output.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class SectionLog(logging.Handler):
 
     def __init__(self, titles: dict[int, str], started: float):
         super().__init__(logging.INFO)
-        self.titles, self.started, self.last = titles, started, None
+        self.titles, self.started = titles, started
+        self.last: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()

@@ -1,8 +1,10 @@
-"""``python -m kit run NOTEBOOK``: check parameters, execute with papermill, render, record.
+"""SIGINT and SIGTERM during ``kit run``: the notebook stops where it is and the run is interrupted.
 
-Parameters merge as papermill merges them (``-f`` < ``-y`` < ``-p`` < ``-r``), then are
-checked against the notebook's parameter dataclass and pre-flighted (model folder, images,
-engine arguments) before a run folder is made or an engine is started.
+The signal is passed on to the kernel named in the run record as SIGINT, so the running cell
+raises KeyboardInterrupt there and papermill saves the notebook and shuts the kernel (and
+the engine in it) down. Raising in this process instead would land wherever papermill happens
+to be. Before the kernel has opened its run record, or on a second signal, the run stops at
+once.
 """
 
 from __future__ import annotations

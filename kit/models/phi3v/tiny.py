@@ -16,32 +16,24 @@ from kit.core.files import cache_root
 from kit.models.builds import ensure_built, write_json
 from kit.models.checkpoint import DUMMY_MARKER
 from kit.models.family import NamedModel
-from kit.models.phi3v.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
+from kit.models.phi3v.tokenizer import CHAT_TEMPLATE, special_ids, train_tokenizer
 from kit.models.phi3v.vision import CLIP_HIDDEN, CLIP_INTERMEDIATE, CLIP_PATCH, CLIP_TOKENS
 
 BUILDER_VERSION = 2
 
-
 DEFAULT_SEED = 0
-
 
 HIDDEN = 128
 
-
 HEADS = 2
-
 
 LAYERS = 2
 
-
 INTERMEDIATE = 256
-
 
 VOCAB_SIZE = 32064  # as the real model; the image placeholder id 32044 lies inside it
 
-
 MAX_POSITION_EMBEDDINGS = 131072
-
 
 PROCESSOR_SOURCE = Path(__file__).with_name("processor.py")
 PROCESSOR_FILE = "processing_phi3_v.py"  # its name in the folders built here (auto_map)
@@ -88,7 +80,7 @@ def build_smoke_model(dest: Path, seed: int = DEFAULT_SEED) -> None:
     """Write config, tokenizer, processor module and random weights into ``dest``."""
     tokenizer = train_tokenizer(seed)
     _write_text_side(dest, tokenizer)
-    specials = {tok: tokenizer.token_to_id(tok) for tok in SPECIAL_TOKENS}
+    specials = special_ids(tokenizer)
     write_json(dest / "config.json", _model_config(specials))
     _write_weights(dest / "model.safetensors", seed, specials, tokenizer.get_vocab_size())
 
@@ -101,7 +93,7 @@ def build_full_size_model(dest: Path) -> None:
     # The tiny model's tokenizer is the same (same seed); reading it skips ~45 s of training.
     tokenizer = Tokenizer.from_file(str(ensure_smoke_model() / "tokenizer.json"))
     _write_text_side(dest, tokenizer)
-    specials = {tok: tokenizer.token_to_id(tok) for tok in SPECIAL_TOKENS}
+    specials = special_ids(tokenizer)
     write_json(dest / "config.json", full_size_config(specials))
 
 
@@ -109,7 +101,7 @@ def _write_text_side(dest: Path, tokenizer) -> None:
     """Tokenizer, generation and processor configs and the processor module."""
     dest.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(dest / "tokenizer.json"))
-    specials = {tok: tokenizer.token_to_id(tok) for tok in SPECIAL_TOKENS}
+    specials = special_ids(tokenizer)
     write_json(
         dest / "generation_config.json",
         {

@@ -4,10 +4,11 @@ random token ids decode to visible words), with the Phi-3 chat specials and temp
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 TOKENIZER_VOCAB = 32000
-
 
 SPECIAL_TOKENS = [
     "<unk>",
@@ -19,7 +20,6 @@ SPECIAL_TOKENS = [
     "<|end|>",
     "<|system|>",
 ]
-
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -47,6 +47,15 @@ def train_tokenizer(seed: int):
     )
     tokenizer.train_from_iterator(_pseudo_corpus(seed), trainer=trainer)
     return tokenizer
+
+
+def special_ids(tokenizer: Any) -> dict[str, int]:
+    """The ids of the chat specials, which every tokenizer built here holds."""
+    ids = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
+    missing = [token for token, i in ids.items() if i is None]
+    if missing:
+        raise ValueError(f"the tokenizer lacks the special tokens {missing}")
+    return {token: int(i) for token, i in ids.items()}
 
 
 def _pseudo_corpus(seed: int, lines: int = 60000):
