@@ -64,7 +64,7 @@ def _line_problem(record: Any) -> str | None:
 def parse_predictions(text: str) -> LoadedPredictions:
     """One ``{"id", "response", ...}`` object per line. The first line of an id wins; later
     ones are duplicates; lines that are not such objects are malformed, with the reason.
-    Lines end at "\n" only: a response may hold U+2028 and other line separators."""
+    Lines end at a newline only: a response may hold U+2028 and other line separators."""
     pieces = text.split("\n")
     if pieces and pieces[-1] == "":
         pieces.pop()
