@@ -34,6 +34,7 @@ VOLATILE_KEY = re.compile(
       | version_note | command | endpoint | cpu | cpu_count | memory_gib | error
       | ratios | decode_efficiency | prefill_efficiency | value | fetched_bytes
       | kept_files | fetched_files | seconds | duration\ \(s\) | run\ folder
+      | kv_cache_blocks | kv_cache_tokens  # sized from the memory free when the engine starts
     )$""",
     re.VERBOSE,
 )
