@@ -33,11 +33,17 @@ demo: venv
 	$(BIN)/python -m kit run demo -f params/smoke-demo.yaml
 
 # The checks first (seconds), then the suite: the README's test command, and CI's (.ci/run).
+# Two workers (pytest-xdist): most of an engine test is one core importing and starting, so
+# two run side by side on a 2-core machine; tests/conftest.py keeps what shares an engine
+# run on one worker. PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: venv check
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # JupyterLab from .venv, on 127.0.0.1 only (reach it through an SSH tunnel, see README),
 # opened on notebooks/. `make lab LAB_PORT=8890` picks another port; a busy port is an error.

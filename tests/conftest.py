@@ -20,6 +20,39 @@ pytest.register_assert_rewrite("tests.roofline_checks")  # its asserts explain t
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The runs several modules read; a test that needs one runs on the worker that made it.
+SHARED_RUNS = {"demo_run", "mmmu_run", "perf_sweep_run", "perf_vllm_run"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under ``-n 2 --dist loadgroup`` (``make test``): a session fixture is made once per
+    worker and a module fixture once per worker that runs a test of its module, so each
+    costs an engine start there. Tests that read the shared runs share one worker; a
+    module with a module-scoped fixture stays on one worker; every other test goes
+    wherever a worker is free."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures is None:
+            continue
+        if SHARED_RUNS & set(fixtures.names_closure):
+            group = "shared-runs"
+        elif any(
+            definitions[-1].scope == "module" for definitions in fixtures.name2fixturedefs.values()
+        ):
+            group = item.module.__name__
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
+    # The longest group first, so that the other worker takes the rest meanwhile.
+    items.sort(key=lambda item: xdist_group(item) != "shared-runs")
+
+
+def xdist_group(item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    return mark.args[0] if mark else None
+
+
 @pytest.fixture(scope="session")
 def smoke_model() -> Path:
     from kit.models.phi3v.tiny import ensure_smoke_model
