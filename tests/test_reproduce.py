@@ -224,6 +224,35 @@ def test_a_failed_child_is_recorded_and_the_next_one_runs(tmp_path):
     second.raise_if_failed()
 
 
+class InterruptedMidRun(FakeExecute):
+    """The MMMU child saves two answers, then Ctrl-C reaches the kernel."""
+
+    def __call__(self, request):
+        if request.notebook != "mmmu":
+            return super().__call__(request)
+        self.calls.append((request.notebook, request.resume))
+        (request.resume / "predictions.jsonl").write_text('{"id": "a"}\n{"id": "b"}\n')
+        raise KeyboardInterrupt
+
+
+def test_a_child_interrupted_mid_run_is_resumed_in_its_folder_with_its_answers(tmp_path):
+    parent = tmp_path / "outputs" / "parent"
+    parent.mkdir(parents=True)
+    first = reproduction(parent, InterruptedMidRun({}), sections=["demo", "mmmu"])
+    with pytest.raises(KeyboardInterrupt):
+        first.run_children()
+    saved = {c["key"]: c for c in json.loads((parent / CHILDREN_FILE).read_text())["children"]}
+    assert saved["mmmu"]["status"] == "interrupted" and saved["mmmu"]["folder"]
+    folder = (parent / saved["mmmu"]["folder"]).resolve()
+    assert (folder / "predictions.jsonl").is_file()
+    again = FakeExecute({})
+    second = reproduction(parent, again, sections=["demo", "mmmu"])
+    assert second.to_run == ["mmmu"]
+    second.run_children()
+    assert again.calls == [("mmmu", folder)]  # the same folder: its answers are kept
+    assert (folder / "predictions.jsonl").read_text().count("\n") == 2
+
+
 def test_a_child_whose_folder_no_longer_says_ok_runs_again(tmp_path):
     parent = tmp_path / "outputs" / "parent"
     parent.mkdir(parents=True)

@@ -135,11 +135,18 @@ class Reproduction:
             else:
                 record = self._run_notebook(plan, record)
         except KeyboardInterrupt:
+            record = self._with_folder(record)
             self._finish(record, "interrupted", "interrupted: the reproduction stopped", started)
             raise
         except Exception as exc:  # a child's failure must not stop the next one
+            record = self._with_folder(record)
             self._finish(record, "failed", f"{type(exc).__name__}: {exc}", started)
         return self.records[plan.key]
+
+    def _with_folder(self, record: ChildRecord) -> ChildRecord:
+        """``record`` naming the folder its child ran in, once that exists: a child stopped
+        mid-run is resumed there (MMMU keeps its answers), never in a new folder."""
+        return replace(record, folder=self.records[record.key].folder or record.folder)
 
     def _finish(
         self, record: ChildRecord, status: str, error: str | None, started: float
