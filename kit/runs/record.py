@@ -199,7 +199,9 @@ def mark_if_gone(path: Path) -> bool:
     if document is None:
         return False
     identity = document.get("process")
-    if document.get("status") != "running" or not identity or process_alive(identity):
+    if document.get("status") != "running" or not isinstance(identity, dict) or not identity:
+        return False  # finished, or a record that names no process it could check
+    if process_alive(identity):
         return False
     last_written = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
     document["status"] = "interrupted"
