@@ -337,6 +337,19 @@ def test_render_of_a_missing_notebook_is_an_error_naming_it(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    "text", ['{"cells": [{"cell_type": "mark', '{"cells": 5}', "[]"], ids=["torn", "odd", "list"]
+)
+def test_render_of_a_torn_or_malformed_notebook_is_one_paragraph(tmp_path, text):
+    notebook = tmp_path / "demo.ipynb"
+    notebook.write_text(text)
+    proc = kit_in_process("render", str(notebook))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {notebook} is not a readable notebook (")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.ipynb"]  # nothing written
+
+
 # --------------------------------------------------------------------------------------------
 # The reproduce command at the end of every report
 # --------------------------------------------------------------------------------------------

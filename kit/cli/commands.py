@@ -13,7 +13,7 @@ from kit.download.verify import verify_main
 from kit.mmmu.cli import score_main
 from kit.models.registry import NAMED_MODELS, TINY_MODEL
 from kit.records.results import RESULTS_FILE, read_document
-from kit.report.render import render_html, render_markdown
+from kit.report.render import NotebookUnreadable, render_html, render_markdown
 from kit.runs.index import write_index
 from kit.runs.parameters import RunRequest
 from kit.runs.runner import main_run
@@ -83,8 +83,12 @@ def _render(notebook_path: Path, output: Path | None) -> int:
             results = read_document(candidate)
             break
     out = output or notebook_path.with_suffix(".html")
-    print(render_html(notebook_path, out, results))
-    print(render_markdown(notebook_path, out.with_suffix(".md"), results))
+    try:
+        print(render_html(notebook_path, out, results))
+        print(render_markdown(notebook_path, out.with_suffix(".md"), results))
+    except NotebookUnreadable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

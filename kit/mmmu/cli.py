@@ -203,9 +203,14 @@ def print_problems(problems: dict[str, Any], file: Any = None) -> int:
     return kinds
 
 
-def check_out(out: Path) -> None:
-    """Fail before scoring when --out cannot be written."""
+def check_out(out: Path, predictions: Path) -> None:
+    """Fail before scoring when --out cannot be written, or would replace the answers."""
     fix = "Give a file in a folder you can write, e.g. --out outputs/mmmu-scores.json."
+    if out.exists() and predictions.exists() and out.resolve() == predictions.resolve():
+        raise ParameterError(
+            f"--out {str(out)!r} is the predictions file: the scores would replace the "
+            "answers. Give another file, e.g. --out outputs/mmmu-scores.json."
+        )
     if out.is_dir():
         raise ParameterError(f"--out {str(out)!r} is a folder. {fix}")
     try:
@@ -239,7 +244,7 @@ def score_main(args: Any) -> int:
     out = Path(args.out) if args.out is not None else None
     try:
         if out is not None:
-            check_out(out)
+            check_out(out, Path(args.predictions))
         document, report = score(args.dataset, Path(args.predictions), args.split)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -58,10 +58,22 @@ def _footer_html(results: Mapping[str, Any] | None) -> str:
     )
 
 
+class NotebookUnreadable(ValueError):
+    """A file that is not a notebook (torn by a full disk, hand-edited, another format)."""
+
+
 def _read_notebook(notebook_path: Path):
     import nbformat
 
-    return nbformat.read(str(notebook_path), as_version=4)
+    try:
+        return nbformat.read(str(notebook_path), as_version=4)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise NotebookUnreadable(
+            f"{notebook_path} is not a readable notebook ({reason}). It may have been cut "
+            "short (a full disk, a killed process): render the run's earlier attempt "
+            "(*.attempt-N.ipynb) or run the notebook again."
+        ) from None
 
 
 def render_html(
