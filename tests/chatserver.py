@@ -17,6 +17,12 @@ per test with ``mode``:
   without a byte (chat, health and all): a server that died mid-run. Which requests are
   answered is decided when each arrives, under a lock, so no thread timing decides it.
 
+With ``prefix_caching`` it also exports vLLM's cache counters on ``/metrics`` (and
+``vllm:cache_config_info`` saying prefix caching is on), counting a request whose messages
+it answered before as a full hit (every prompt token from the prefix cache, every image
+from the multimodal cache), as vLLM does for a repeated request; ``always_hit`` counts every
+request so (a cache warmed by another client). Without it ``/metrics`` is not found.
+
 Every chat request is recorded (``requests``: its arrival time on the test's monotonic
 clock and its JSON body), and every GET (``gets``: arrival time and path), so tests can check
 what reached the server and when. ``max_in_flight`` is the most chat requests it was answering
@@ -49,6 +55,8 @@ class Behaviour:
     prompt_tokens: int = 10
     hold_first: int = 0
     hold_timeout_s: float = 60.0
+    prefix_caching: bool = False
+    always_hit: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,12 @@ class _State:
     max_in_flight: int = 0
     hold_broken: bool = False
     arrived: threading.Condition | None = None
+    seen: set[str] = field(default_factory=set)  # the messages answered so far
+    counters: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("prefix_cache_queries", "prefix_cache_hits", "mm_cache_queries", "mm_cache_hits"), 0
+        )
+    )
 
 
 def _chunk(delta: dict | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -128,6 +142,13 @@ class ChatServer:
                     self._json(200, {})
                 elif self.path == "/version":
                     self._json(200, {"version": "fake-1.0"})
+                elif self.path == "/metrics" and server.behaviour.prefix_caching:
+                    body = server.metrics().encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain; version=0.0.4")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                 else:
                     self._json(404, {"error": "not found"})
 
@@ -172,6 +193,35 @@ class ChatServer:
                     state.hold_broken = True
             return True
 
+    def _count_caches(self, body: dict[str, Any]) -> None:
+        """What vLLM's caches would serve of this request (``prefix_caching``)."""
+        if not self.behaviour.prefix_caching:
+            return
+        messages = json.dumps(body.get("messages"), sort_keys=True)
+        images = messages.count('"image_url"') // 2  # {"type": "image_url", "image_url": ...}
+        with self.state.lock:
+            hit = self.behaviour.always_hit or messages in self.state.seen
+            self.state.seen.add(messages)
+            counters = self.state.counters
+            counters["prefix_cache_queries"] += self.behaviour.prompt_tokens
+            counters["mm_cache_queries"] += images
+            if hit:
+                counters["prefix_cache_hits"] += self.behaviour.prompt_tokens
+                counters["mm_cache_hits"] += images
+
+    def metrics(self) -> str:
+        """vLLM's cache counters and cache configuration, as its /metrics writes them."""
+        with self.state.lock:
+            counters = dict(self.state.counters)
+        labels = f'engine="0",model_name="{MODEL}"'
+        lines = [
+            "# TYPE vllm:cache_config_info gauge",
+            'vllm:cache_config_info{block_size="16",enable_prefix_caching="True",engine="0"} 1.0',
+        ]
+        for name, value in counters.items():
+            lines += [f"# TYPE vllm:{name} counter", f"vllm:{name}_total{{{labels}}} {value}.0"]
+        return "\n".join(lines) + "\n"
+
     def _finishing(self) -> None:
         """The request's last bytes go out next: it no longer counts as in flight."""
         with self.state.lock:
@@ -193,6 +243,7 @@ class ChatServer:
             self._finishing()
             handler._json(status, {"error": {"message": f"fake failure {status}", "code": status}})
             return
+        self._count_caches(body)
         if b.mode == "slow":
             time.sleep(b.delay_s)
         tokens = int(body.get("min_tokens") or 1)

@@ -376,6 +376,13 @@ def test_unwritable_score_output(tmp_path):
     )
     assert proc.returncode == 2 and "/proc/x/s.json" in proc.stderr
     assert "Traceback" not in proc.stderr
+    before = predictions.read_bytes()
+    same = tmp_path / "." / "p.jsonl"  # the same file, spelled otherwise
+    message = _refused(
+        tmp_path, "mmmu-score", "--dataset", "fixture", "--predictions", str(predictions),
+        "--out", str(same),
+    )  # fmt: skip
+    assert "is the predictions file" in message and predictions.read_bytes() == before
 
 
 def test_config_json_that_is_not_json_is_caught_before_the_engine(tmp_path, smoke_model):
@@ -455,3 +462,27 @@ def test_record_of_a_dead_process_becomes_interrupted(tmp_path):
         mine, {"status": "running", "process": {**process_identity(), "host": "elsewhere"}}
     )
     assert mark_if_gone(mine) is False  # another host's process cannot be checked from here
+
+
+def test_one_unreadable_record_never_breaks_the_index_or_the_others(tmp_path):
+    """A results.json that is a JSON array, one whose process is not an object, and one
+    that is not JSON: ``kit index`` lists each under "could not be read" and lists the
+    good run, exit 0, no traceback."""
+    good = tmp_path / "good"
+    good.mkdir()
+    record = {"schema_version": 2, "notebook": "demo", "status": "ok", "started_at": "2026"}
+    jsonio.write_json(good / "results.json", record)
+    for name, text in (
+        ("array", "[1, 2]"),
+        ("odd-process", '{"status": "running", "process": [1]}'),
+        ("torn", '{"status": "runn'),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(text)
+    index = run_kit("index", "--outputs", str(tmp_path))
+    assert index.returncode == 0 and "Traceback" not in index.stderr, index.stderr
+    page = (tmp_path / "index.html").read_text()
+    unreadable = page.split("could not be read", 1)[1]
+    for name in ("array", "odd-process", "torn"):
+        assert f"{name}/results.json" in unreadable, name
+    assert "good" in page.split("could not be read", 1)[0]

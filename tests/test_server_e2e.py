@@ -54,6 +54,26 @@ def test_demo_through_a_running_server_streams_the_answer_and_hides_the_key(serv
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+def test_a_repeated_demo_is_served_from_the_server_s_caches_and_says_so(server, tmp_path):
+    """The demo's request is the user's own, so a server that answered it before serves
+    it again from its prefix and multimodal caches (vLLM's default): the second run's TTFT
+    is not a cold one, and its record and report say so, from the server's counters."""
+    demo = (
+        "demo", "-f", "params/smoke-demo.yaml", "-p", "backend", "server",
+        "-p", "base_url", server.base_url, "-p", "num_crops", "1", "-p", "max_output_len", "4",
+        "-p", "warmup", "0", "-p", "prompt", "What is in this picture, again?",
+    )  # fmt: skip
+    first, second = (run_into(tmp_path / name, *demo)[0] for name in ("first", "second"))
+    before, after = (results_of(folder) for folder in (first, second))
+    assert after["engine"]["prefix_caching"] is True  # the server's setting, from /metrics
+    caches = after["demo"]["caches"]
+    assert caches["hit"] is True and caches["source"] == "the server's /metrics counters"
+    assert 0 < caches["prefix_hit_tokens"] <= caches["prefix_query_tokens"]
+    assert before["demo"]["caches"]["prefix_query_tokens"] > 0  # the counters were read
+    report = (second / "report.md").read_text()
+    assert "CACHED: not a cold prefill" in report and "served from cache" in report
+
+
 def test_mmmu_through_a_running_server(server, tmp_path):
     folder, _ = run_into(
         tmp_path, "mmmu", "-f", "params/smoke-mmmu.yaml", "-p", "backend", "server",
@@ -89,6 +109,8 @@ def test_a_perf_load_sweep_on_a_server_the_kit_starts_and_stops(smoke_model, tmp
         assert client["itl_ms"]["count"] >= 2  # gaps between streamed chunks
         assert point["served"]["server"]["ttft_ms"]["count"] == 2  # the server's own view
         assert point["vendor"]["prefill_ms"] > 0  # from the server's prefill histogram
+        assert point["caches"]["hit"] is False  # its server had prefix caching off
+    assert engine["prefix_caching"] is False  # as the kit started it (enable_prefix_caching)
     report = (folder / "report.md").read_text()
     assert "against throughput" in report and "conc 2" in report
     assert "scheduling not reported (server)" in proc.stdout

@@ -292,3 +292,51 @@ def test_a_started_server_not_healthy_within_server_start_timeout_s_fails_naming
         and p.info["status"] != psutil.STATUS_ZOMBIE
     ]
     assert servers == []
+
+
+# --------------------------------------------------------------------------------------------
+# A server's caches (the fake counts a repeated request as vLLM's caches would)
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_caching_server_cannot_flatter_a_rerun_and_a_hit_is_shown_on_the_numbers(
+    tmp_path, smoke_model
+):
+    """The same perf command twice against a server with prefix caching on. Each run salts
+    its words and pictures anew (``workload_salt``), so no request of the second run repeats
+    one of the first (which the server would serve from cache); the first run's point
+    records the server's counters: every prompt token and image looked up, none served.
+    Before the second run another client warms the server's caches for everything
+    (``always_hit``): the hit is shown on the point, in the terminal, in the vendor table of
+    both reports and in a comparison. The engine section gives the server's own cache
+    setting, not the kit's parameter."""
+    from kit.compare.table import CACHED, compare
+
+    with ChatServer(Behaviour(prompt_tokens=INPUT_LEN, prefix_caching=True)) as fake:
+        first, _ = run_into(tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url)
+        fake.behaviour.always_hit = True
+        second, proc = run_into(tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url)
+        bodies = [json.dumps(r.body["messages"]) for r in fake.requests]
+    assert len(bodies) == 4 and len(set(bodies)) == 4  # nothing the server saw came again
+    runs = [json.loads((folder / "results.json").read_text()) for folder in (first, second)]
+    (clean,), (cached,) = (run["perf"]["points"] for run in runs)
+    assert clean["workload_salt"] != cached["workload_salt"]
+    for run in runs:
+        assert run["engine"]["prefix_caching"] is True  # the server's, from its /metrics
+        assert run["parameters"]["enable_prefix_caching"] is False  # the kit's, not applied
+    assert clean["caches"] == {
+        "source": "the server's /metrics counters",
+        "prefix_hit_tokens": 0,
+        "prefix_query_tokens": 2 * INPUT_LEN,  # batch_size 2, every prompt token looked up
+        "mm_hits": 0,
+        "mm_queries": 2,
+        "hit": False,
+    }
+    assert cached["caches"]["hit"] is True and cached["caches"]["prefix_hit_tokens"] == 1200
+    line = "CACHED: prefix cache 1200 of 1200 prompt tokens, multimodal cache 2 of 2 images"
+    assert f"WARNING {line}" in proc.stdout
+    for report in ("report.md", "report.html"):
+        assert line in (second / report).read_text(), report
+        assert "CACHED" not in (first / report).read_text(), report
+    rows = [row for row in compare(runs).rows if row["kind"] == "perf"]
+    assert [CACHED in row["flags"] for row in rows] == [False, True]

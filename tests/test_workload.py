@@ -6,7 +6,7 @@ from kit.core.params import ParameterError, build
 from kit.models.phi3v.family import PHI3V
 from kit.models.tokens import PromptTokenCounter
 from kit.perf.params import PerfParams, plan_points, workload_builder
-from kit.perf.workload import WorkloadBuilder, WorkloadError
+from kit.perf.workload import WorkloadBuilder, WorkloadError, new_salt
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,20 @@ def test_requests_are_distinct(counters):
     assert len({r.prompt for r in batch}) == 8
     assert len({r.images[0].tobytes() for r in batch}) == 8
     assert builder.batch(1024, 2, seed=1)[0].prompt == batch[0].prompt  # seeded
+
+
+def test_each_run_s_salt_changes_every_word_and_picture_and_keeps_the_length(counters):
+    """Two runs of the same command draw different salts (kit.perf.workload.new_salt):
+    same seeds, other words and pixels, the same exact length; one salt is repeatable."""
+    first, second = new_salt(), new_salt()
+    assert first != second and len(first) == 16
+    runs = [WorkloadBuilder(counters[4], [(336, 336)], salt) for salt in (first, second, first)]
+    batches = [builder.batch(1024, 2, seed=7) for builder in runs]
+    assert all(r.num_tokens == 1024 for batch in batches for r in batch)
+    for a, b in zip(batches[0], batches[1], strict=True):
+        assert a.text != b.text
+        assert a.images[0].tobytes() != b.images[0].tobytes()
+    assert [r.prompt for r in batches[0]] == [r.prompt for r in batches[2]]
 
 
 def test_too_short_input_len_is_refused(counters):

@@ -49,7 +49,18 @@ def conditions(run: RunRecord, point: PerfPointRecord | None = None) -> dict[str
         "scheduling": engine.scheduling if engine else None,
         "weights": engine.weights if engine else None,
         "batch": batch_condition(point),
+        "caches": cache_condition(run, point),
     }
+
+
+CACHED = "served from cache: not a cold measurement"
+
+
+def cache_condition(run: RunRecord, point: PerfPointRecord | None) -> str | None:
+    """CACHED where vLLM's caches served the timed requests of a perf point (or of the
+    demo's request), else None."""
+    caches = point.caches if point is not None else (run.demo.caches if run.demo else None)
+    return CACHED if caches is not None and caches.hit else None
 
 
 def batch_condition(point: PerfPointRecord | Mapping[str, Any] | None) -> str | None:
@@ -208,7 +219,8 @@ def compare(
                 )
             row["flags"] = flags(entry.conditions, base.conditions)
         else:
-            row["flags"] = "baseline" if base is entry else "no baseline for this scenario"
+            own = "baseline" if base is entry else "no baseline for this scenario"
+            row["flags"] = "; ".join(filter(None, [own, entry.conditions.get("caches")]))
         rows.append(row)
     return Comparison(rows, baseline_label, list(excluded or []), entries)
 
@@ -225,6 +237,8 @@ def flags(conditions_: dict[str, Any], baseline: dict[str, Any]) -> str:
     named = any(d.startswith("weights") for d in differing)
     if conditions_.get("weights") == "dummy" and not named:
         text = "; ".join(filter(None, [text, "weights: dummy (random), speed and memory only"]))
+    if conditions_.get("caches"):
+        text = "; ".join(filter(None, [text, conditions_["caches"]]))
     return text
 
 

@@ -224,7 +224,7 @@ def draw_demo_image(size: int = 512, seed: int = 7) -> Image.Image:
     return image
 
 
-def synthetic_image(width: int, height: int, seed: int) -> Image.Image:
+def synthetic_image(width: int, height: int, seed: int | str) -> Image.Image:
     """A distinct, seeded picture of any size (benchmarks need distinct images per request)."""
     rng = random.Random(seed)
     image = Image.new("RGB", (width, height), tuple(rng.randint(0, 255) for _ in range(3)))

@@ -26,12 +26,16 @@ from typing import Any
 
 from kit.engines.logs import log_tail, output_to, root_cause, route_engine_logs
 from kit.engines.params import DUMMY_WEIGHTS_NOTE, EngineParams, EnginePlan, plan_engine
+from kit.engines.prometheus import CACHE_COUNTERS, cache_counts
 from kit.engines.scheduling import SCHEDULING_MODES, scheduling_environment
 from kit.engines.timing import marks_from_metrics, timing_from_output
 from kit.engines.types import Batch, Completion, GenRequest, GenSampling, Load
 from kit.engines.versions import version_note
 from kit.models.family import ModelFamily
+from kit.records.caches import CacheUse
 from kit.records.engine import EngineRecord, devices_used
+
+CACHE_COUNTER_NAMES = set(CACHE_COUNTERS.values())
 
 
 def completion_from_output(output: Any, finished_at_wall: float | None = None) -> Completion:
@@ -85,10 +89,39 @@ class Engine:
         if load is not None:
             raise ValueError("an offline batch is submitted at once: load needs backend server")
         inputs = [r.vllm_input() for r in requests]
+        before = self.cache_counters()
         start = time.perf_counter()
         outputs = self.llm.generate(inputs, self.sampling_params(sampling), use_tqdm=False)
         wall = time.perf_counter() - start
-        return Batch([completion_from_output(o) for o in outputs], wall)
+        completions = [completion_from_output(o) for o in outputs]
+        return Batch(completions, wall, caches=self.cache_use(completions, before))
+
+    def cache_counters(self) -> dict[str, float]:
+        """vLLM's cache counters now (empty where the engine keeps no statistics)."""
+        try:
+            metrics = self.llm.get_metrics()
+        except Exception:  # stats off, or an engine without the V1 metrics API
+            return {}
+        values: dict[str, float] = {}
+        for metric in metrics:
+            value = getattr(metric, "value", None)
+            if isinstance(value, int | float) and metric.name in CACHE_COUNTER_NAMES:
+                values[metric.name] = values.get(metric.name, 0.0) + value
+        return values
+
+    def cache_use(self, completions: list[Completion], before: dict[str, float]) -> CacheUse:
+        """Prefix hits from each request's ``num_cached_tokens``; multimodal hits from the
+        engine's counters where it keeps them."""
+        counts = cache_counts(before, self.cache_counters()) if before else {}
+        cached = [c.cached_tokens for c in completions]
+        known = all(n is not None for n in cached)
+        return CacheUse(
+            source="vLLM's num_cached_tokens per request and its cache counters",
+            prefix_hit_tokens=sum(n or 0 for n in cached) if known else None,
+            prefix_query_tokens=sum(c.prompt_tokens or 0 for c in completions) if known else None,
+            mm_hits=counts.get("mm_hits"),
+            mm_queries=counts.get("mm_queries"),
+        )
 
     def stream(
         self, request: GenRequest, sampling: GenSampling, on_text: Callable[[str], None]
@@ -106,6 +139,18 @@ class Engine:
         except ImportError:  # pragma: no cover - other vLLM builds
             cumulative = None
         params = self.sampling_params(sampling)
+        before = self.cache_counters()
+        completion = self._stream(request, params, cumulative, core, on_text)
+        return dataclasses.replace(completion, caches=self.cache_use([completion], before))
+
+    def _stream(
+        self,
+        request: GenRequest,
+        params: Any,
+        cumulative: Any,
+        core: Any,
+        on_text: Callable[[str], None],
+    ) -> Completion:
         api = ("add_request", "step", "has_unfinished_requests", "abort_request")
         if cumulative is None or not all(hasattr(core, name) for name in api):
             (output,) = self.llm.generate([request.vllm_input()], params, use_tqdm=False)

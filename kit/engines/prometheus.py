@@ -102,3 +102,49 @@ def merge_server_latencies(points: list[dict[str, dict]]) -> dict[str, dict]:
         mean = sum(n * m for n, m in weighted) / total if total else None
         merged[key] = {"count": count, "mean_ms": mean}
     return merged
+
+
+# CacheUse field -> vLLM counter (a server exports each as NAME_total; offline snapshots
+# from LLM.get_metrics() carry the bare name)
+CACHE_COUNTERS = {
+    "prefix_hit_tokens": "vllm:prefix_cache_hits",
+    "prefix_query_tokens": "vllm:prefix_cache_queries",
+    "mm_hits": "vllm:mm_cache_hits",
+    "mm_queries": "vllm:mm_cache_queries",
+}
+
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_counters(text: str) -> dict[str, float]:
+    """Every counter's value in a Prometheus text exposition, summed over its label sets
+    (engines), under its name without ``_total``."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        match = SAMPLE.match(line) if line and not line.startswith("#") else None
+        if not match or not match["name"].endswith("_total"):
+            continue
+        try:
+            value = float(match["value"])
+        except ValueError:
+            continue
+        name = match["name"][: -len("_total")]
+        values[name] = values.get(name, 0.0) + value
+    return values
+
+
+def cache_counts(before: dict[str, float], after: dict[str, float]) -> dict[str, int | None]:
+    """What each cache counter gained between two readings (None: not exported)."""
+    return {
+        field: int(round(after[name] - before.get(name, 0.0))) if name in after else None
+        for field, name in CACHE_COUNTERS.items()
+    }
+
+
+def info_labels(text: str, name: str) -> dict[str, str]:
+    """The labels of an info metric (a gauge set to 1, such as ``vllm:cache_config_info``)."""
+    for line in text.splitlines():
+        match = SAMPLE.match(line) if line and not line.startswith("#") else None
+        if match and match["name"] == name and match["labels"]:
+            return {key: value for key, value in LABEL.findall(match["labels"])}
+    return {}

@@ -16,7 +16,7 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,13 @@ from kit.engines.openai_client import (
     server_version,
 )
 from kit.engines.params import DUMMY_WEIGHTS_NOTE, plan_engine
-from kit.engines.prometheus import server_latencies
+from kit.engines.prometheus import cache_counts, info_labels, parse_counters, server_latencies
 from kit.engines.scheduling import SCHEDULING_MODES
 from kit.engines.server_process import ServerError, ServerProcess, start_server
 from kit.engines.timing import RequestTiming, StreamTiming
 from kit.engines.types import Batch, Completion, GenRequest, GenSampling, Load
 from kit.models.family import ModelFamily
+from kit.records.caches import CacheUse
 from kit.records.engine import EngineRecord
 
 
@@ -172,23 +173,44 @@ class ServerBackend:
         before = scrape_metrics(self.base_url, self.api_key)
         results, wall = self._send(requests, sampling, load)
         after = scrape_metrics(self.base_url, self.api_key)
-        server = None
+        server, caches = None, None
         if before is not None and after is not None:
             server = {k: v.to_dict() for k, v in server_latencies(before, after).items()}
-        return Batch([completion_from_chat(r) for r in results], wall, server=server or None)
+            caches = server_cache_use(before, after)
+        return Batch(
+            [completion_from_chat(r) for r in results], wall, server=server or None, caches=caches
+        )
 
     def stream(
         self, request: GenRequest, sampling: GenSampling, on_text: Callable[[str], None]
     ) -> Completion:
+        before = scrape_metrics(self.base_url, self.api_key)
         (result,), _ = self._send([request], sampling, None, on_text)
         if result.timing.error:
             raise ServerError(f"The server did not answer: {result.timing.error}")
-        return completion_from_chat(result)
+        after = scrape_metrics(self.base_url, self.api_key)
+        caches = None
+        if before is not None and after is not None:
+            caches = server_cache_use(before, after)
+        return replace(completion_from_chat(result), caches=caches)
 
     def shutdown(self) -> None:
         if self.process is not None:
             self.process.stop()
             self.process = None
+
+
+def server_cache_use(before: str, after: str) -> CacheUse:
+    """What the server's caches served between two scrapes of its ``/metrics``; requests
+    from other clients in that window count too (the counters are the server's)."""
+    counts = cache_counts(parse_counters(before), parse_counters(after))
+    return CacheUse(source="the server's /metrics counters", **counts)
+
+
+def server_prefix_caching(metrics: str | None) -> bool | None:
+    """The server's own setting, from ``vllm:cache_config_info`` (None: not exported)."""
+    value = info_labels(metrics or "", "vllm:cache_config_info").get("enable_prefix_caching")
+    return None if value is None else value == "True"
 
 
 def server_config(
@@ -201,6 +223,7 @@ def server_config(
 ) -> EngineRecord:
     """What results.json records of the server: never a credential."""
     version = server_version(base_url, api_key)
+    metrics = scrape_metrics(base_url, api_key)
     return EngineRecord(
         backend="server",
         scheduling=scheduling,
@@ -214,7 +237,8 @@ def server_config(
         server_version=version,
         started_by_kit=started is not None,
         output_length_control="vLLM's ignore_eos and min_tokens",
-        metrics_endpoint=scrape_metrics(base_url, api_key) is not None,
+        metrics_endpoint=metrics is not None,
+        prefix_caching=server_prefix_caching(metrics),
         command=" ".join(started.command[1:]) if started is not None else None,
         weights_note=DUMMY_WEIGHTS_NOTE if weights == "dummy" else None,
     )

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from kit.core.image_io import to_data_url
 from kit.engines.timing import RequestMarks, RequestTiming, StreamTiming
 from kit.models.family import ModelFamily
+from kit.records.caches import CacheUse
 from kit.records.engine import EngineRecord
 
 #: The backends a run can name (kit.engines.registry starts each).
@@ -77,6 +78,7 @@ class Completion:
     cached_tokens: int | None = None  # prompt tokens the prefix cache served (offline only)
     streamed: bool = True  # False: the answer came whole (an engine without a step API)
     error: str | None = None  # why the request failed (server only; offline raises)
+    caches: CacheUse | None = None  # what vLLM's caches served it (a streamed request)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class Batch:
     completions: list[Completion]
     wall_s: float
     server: dict[str, Any] | None = None  # server-side latencies of the call (server only)
+    caches: CacheUse | None = None  # what the engine's caches served during the call
 
 
 class Backend(Protocol):

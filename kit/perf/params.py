@@ -136,9 +136,12 @@ class PerfParams(EngineParams):
         return EngineParams(**{**base, "engine_args": engine_args})
 
 
-def workload_builder(params: PerfParams, model_path: str, family: ModelFamily) -> WorkloadBuilder:
+def workload_builder(
+    params: PerfParams, model_path: str, family: ModelFamily, salt: str = ""
+) -> WorkloadBuilder:
+    """The run's requests; a run passes its attempt's salt (kit.perf.workload.new_salt)."""
     counter = PromptTokenCounter(model_path, family, params.num_crops, params.trust_remote_code)
-    return WorkloadBuilder(counter, params.vision_shapes())
+    return WorkloadBuilder(counter, params.vision_shapes(), salt)
 
 
 @dataclass

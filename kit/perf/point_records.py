@@ -130,6 +130,11 @@ def comparison_warnings(
             f"scheduling: {scheduling}; the vendor's rows come from vLLM 0.6, which scheduled a "
             "batch together (rerun with -p scheduling vendor to compare like for like)"
         )
+    if point.caches is not None and point.caches.hit:
+        warnings.append(
+            f"{point.caches.describe()}: TTFT and prefill measure a cache lookup, not the "
+            "vendor's prefill (see the point's caches)"
+        )
     schedule = point.schedule
     if point.batch_size > 1 and schedule.staggered_beyond_budget:
         warnings.append(

@@ -24,6 +24,7 @@ from kit.perf.columns import standard_columns, vendor_columns
 from kit.perf.grid import kv_cache_warning
 from kit.perf.params import PerfParams, PlannedPoint
 from kit.perf.workload import BenchRequest, WorkloadBuilder
+from kit.records.caches import cache_use
 from kit.records.perf import PerfPointRecord, RequestSpan
 
 PHASE_WARMUP, PHASE_PROBE, PHASE_TIMED = 1, 2, 3
@@ -124,9 +125,10 @@ def run_point(
     for i in range(params.warmup):
         timed_generate(engine, batch(PHASE_WARMUP, i, warm_size), 1, params.seed)
         log(f"{label}: warm-up {i + 1}/{params.warmup} done")
-    probe = None
+    probe, probe_batches = None, []
     if params.ttft_probe and planned.concurrency is None:
-        probe, _ = timed_generate(engine, batch(PHASE_PROBE, 0), 1, params.seed)
+        probe, probed = timed_generate(engine, batch(PHASE_PROBE, 0), 1, params.seed)
+        probe_batches.append(probed)
         log(f"{label}: TTFT probe done ({probe.wall_s:.2f} s)")
     timed, batches = [], []
     for i in range(params.iterations):
@@ -161,6 +163,9 @@ def run_point(
             per_iteration={**vendor.per_iteration, "prefill_ms": tuple(server_prefill)},
         )
         extra["prefill_source"] = "server histogram vllm:request_prefill_time_seconds"
+    caches = cache_use([b.caches for b in [*batches, *probe_batches]])
+    if caches is not None and caches.hit:
+        log(f"{label}: WARNING {caches.describe()}")
     point = PerfPointRecord(
         params=scenario_params(params, planned, extra),
         vendor=vendor,
@@ -168,6 +173,8 @@ def run_point(
         schedule=summarize_schedules(
             [m.schedule for m in timed], probe.schedule if probe else None
         ),
+        workload_salt=builder.salt or None,
+        caches=caches,
     )
     known = all(m.scheduled is not None for m in timed[0].marks)
     return PointResult(

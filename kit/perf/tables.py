@@ -44,6 +44,7 @@ def vendor_table(records: PointRecords, device_label: str) -> list[dict[str, Any
                 **scenario,
                 **point.vendor.metrics(),
                 "batch scheduling": batch_scheduling(point),
+                "caches": cache_cell(point),
             }
         )
         for ref in point.references:
@@ -60,13 +61,25 @@ def vendor_table(records: PointRecords, device_label: str) -> list[dict[str, Any
     return rows
 
 
+def cache_cell(point: PerfPointRecord) -> str:
+    """Whether a cache served the point's timed requests, as a table cell."""
+    if point.caches is None:
+        return "not recorded"
+    if point.caches.hit is None:
+        return "not reported"
+    return point.caches.describe() if point.caches.hit else "no hits"
+
+
 def comparison_warning_lines(records: PointRecords) -> list[str]:
-    """One line per point whose vendor comparison carries a warning."""
-    return [
-        f"WARNING {point.label}: " + "; ".join(point.references[0].warnings)
-        for point in perf_points(records)
-        if point.references and point.references[0].warnings
-    ]
+    """One line per point whose numbers or vendor comparison carry a warning."""
+    lines = []
+    for point in perf_points(records):
+        warnings = list(point.references[0].warnings) if point.references else []
+        if not point.references and point.caches is not None and point.caches.hit:
+            warnings.append(point.caches.describe())
+        if warnings:
+            lines.append(f"WARNING {point.label}: " + "; ".join(warnings))
+    return lines
 
 
 def standard_table(records: PointRecords) -> list[dict[str, Any]]:

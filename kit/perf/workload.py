@@ -3,15 +3,17 @@
 The vendor's filler ("hi" repeated) only approximates input-len. Here the text is built
 from words that are one token each after a space, then trimmed or extended until the
 prompt, counted the way vLLM counts it (the model family's own processor), is exactly
-the target. Every request
-gets its own seeded words and its own picture, so neither the prefix cache nor the
-multimodal cache makes a run look faster than it is.
+the target. Every request gets its own seeded words and its own picture, and every run
+attempt its own salt mixed into both (:func:`new_salt`), so neither the prefix cache nor
+the multimodal cache of a server that saw an earlier run can make this one look faster.
+Whether a cache served anything anyway is measured, not assumed (``CacheUse``).
 """
 
 from __future__ import annotations
 
 import random
 import re
+import secrets
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,10 +44,16 @@ class BenchRequest:
         return GenRequest(question=self.text, images=self.images, prompt=self.prompt)
 
 
+def new_salt() -> str:
+    """A run attempt's own salt: 64 random bits, recorded with every point it measured."""
+    return secrets.token_hex(8)
+
+
 @dataclass
 class WorkloadBuilder:
     counter: PromptTokenCounter  # counts as vLLM does, for the model's family
     vision_shapes: list[tuple[int, int]]  # (H, W) per image, the vendor's order
+    salt: str = ""  # mixed into every request's words and pixels ("": a plan, not a run)
 
     @property
     def family(self) -> ModelFamily:
@@ -89,7 +97,7 @@ class WorkloadBuilder:
                 f"input_len={input_len} is below the {self.min_tokens} tokens that the chat "
                 "template and image tokens already take"
             )
-        rng = random.Random(seed)
+        rng = random.Random(f"{self.salt}/{seed}")
         pool = self.words
         words = [rng.choice(pool) for _ in range(input_len - self.min_tokens + 1)]
         count = self._count(" ".join(words))
@@ -104,7 +112,7 @@ class WorkloadBuilder:
         if count != input_len:
             raise WorkloadError(f"could not reach exactly {input_len} tokens (stopped at {count})")
         images = [
-            synthetic_image(width, height, seed=seed * 31 + i)
+            synthetic_image(width, height, seed=f"{self.salt}/{seed}/{i}")
             for i, (height, width) in enumerate(self.vision_shapes)
         ]
         text = " ".join(words)

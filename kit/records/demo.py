@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kit.records.base import known_fields, mapping
+from kit.records.caches import CacheUse
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -35,6 +36,7 @@ class DemoRecord:
     output_tokens_per_s: float | None = None  # output tokens / end-to-end time
     decode_tokens_per_s: float | None = None  # (output tokens - 1) / decode time
     warmup_requests: int | None = None  # untimed requests first (0: a cold first request)
+    caches: CacheUse | None = None  # what vLLM's caches served the timed request
 
     @classmethod
     def from_completion(
@@ -70,10 +72,13 @@ class DemoRecord:
             output_tokens_per_s=n_out / timing.e2e_s if timing.e2e_s else None,
             decode_tokens_per_s=(n_out - 1) / timing.decode_s if timing.decode_s else None,
             warmup_requests=warmup_requests,
+            caches=getattr(completion, "caches", None),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["caches"] = None if self.caches is None else self.caches.to_dict()
+        return out
 
     @classmethod
     def of(cls, section: Any) -> DemoRecord | None:
@@ -82,7 +87,13 @@ class DemoRecord:
             return None
         values = known_fields(cls, section)
         values["image_sizes"] = [(int(w), int(h)) for w, h in values.get("image_sizes") or []]
+        values["caches"] = CacheUse.of(values.get("caches"))
         return cls(**values)
+
+    @property
+    def cached(self) -> bool:
+        """A cache served the timed request: its TTFT is not a cold prefill."""
+        return bool(self.caches is not None and self.caches.hit)
 
     @property
     def prompt_length_matches(self) -> bool:
@@ -95,9 +106,14 @@ class DemoRecord:
             if self.warmup_requests
             else "cold: the engine's first request, lazy initialisation included"
         )
+        ttft = "time to first token (ms)"
+        if self.cached:
+            ttft += ", CACHED: not a cold prefill"
+        caches = "not recorded" if self.caches is None else self.caches.describe()
         return [
             {"metric": "timed request", "value": warm},
-            {"metric": "time to first token (ms)", "value": self.ttft_ms},
+            {"metric": ttft, "value": self.ttft_ms},
+            {"metric": "caches", "value": caches},
             {"metric": "prompt tokens (text + image)", "value": self.num_prompt_tokens},
             {"metric": "text tokens", "value": self.num_text_tokens},
             {"metric": "image tokens", "value": " + ".join(map(str, self.num_image_tokens))},

@@ -41,6 +41,7 @@ SERVER = (
     "started_by_kit",
     "output_length_control",
     "metrics_endpoint",
+    "prefix_caching",  # the server's own setting, from its /metrics (None: not exported)
 )
 OPTIONAL = ("command", "weights_note", "version_note")  # written only when set
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from kit.core.stats import Distribution
 from kit.records.base import ResultsError, known_fields, mapping
+from kit.records.caches import CacheUse
 from kit.records.references import PERF_METRICS, ReferenceRow
 
 #: The standard column set: results key (ms) -> the RequestTiming attribute (s) it reads.
@@ -427,6 +428,8 @@ class PerfPointRecord:
     served: ServedRecord | None = None
     observed: Mapping[str, list[int]] = field(default_factory=dict)  # lengths vLLM reported
     roofline: RooflineRecord | None = None
+    workload_salt: str | None = None  # mixed into every prompt and picture of the attempt
+    caches: CacheUse | None = None  # what the caches served inside the timed windows
 
     def __post_init__(self) -> None:
         missing = [k for k in ("input_len", "max_output_len", "batch_size") if k not in self.params]
@@ -444,6 +447,8 @@ class PerfPointRecord:
             "served": None if self.served is None else self.served.to_dict(),
             "observed": dict(self.observed),
             "roofline": None if self.roofline is None else self.roofline.to_dict(),
+            "workload_salt": self.workload_salt,
+            "caches": None if self.caches is None else self.caches.to_dict(),
         }
 
     @classmethod
@@ -461,6 +466,8 @@ class PerfPointRecord:
             served=ServedRecord.of(point.get("served")),
             observed=dict(mapping(point.get("observed"))),
             roofline=RooflineRecord.of(point.get("roofline")),
+            workload_salt=point.get("workload_salt"),
+            caches=CacheUse.of(point.get("caches")),
         )
 
     @property

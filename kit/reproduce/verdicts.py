@@ -332,6 +332,7 @@ class PerfMeasurement:
     flags: tuple[str, ...] = ()
     small_model: bool = False  # the tiny model: its timings say nothing about Phi-3.5-vision
     link: str | None = None
+    cached: bool = False  # a cache served timed requests: the numbers are not cold ones
 
     @property
     def label(self) -> str:
@@ -346,6 +347,8 @@ def perf_measurement(
         for key in PERF_METRICS
     }
     flags = []
+    if point.caches is not None and point.caches.hit:
+        flags.append(point.caches.describe())
     if point.schedule.staggered_beyond_budget:
         flags.append(
             "batches staggered beyond the token budget: not scheduled as the vendor's vLLM 0.6"
@@ -353,7 +356,8 @@ def perf_measurement(
     if run.engine is not None and run.engine.weights == "dummy":
         flags.append("dummy (random) weights: valid for speed and memory only")
     small = ran_tiny_model(run)
-    return PerfMeasurement(point.key, run.device, columns, tuple(flags), small, link)
+    cached = bool(point.caches is not None and point.caches.hit)
+    return PerfMeasurement(point.key, run.device, columns, tuple(flags), small, link, cached)
 
 
 def _one(value: float | None) -> tuple[float, ...]:
@@ -415,6 +419,9 @@ def perf_verdict(
             ),
             link,
         )
+    if measurement.cached:
+        why = "a cache served part of the timed requests, so the numbers are not a cold run's"
+        return verdict(measured, NOT_REPRODUCED, "; ".join([why, *flags]), link)
     run_class = device_class(measurement.device)
     if run_class != row.device:
         why = (
