@@ -419,7 +419,8 @@ def test_the_vendor_table_keeps_its_columns_and_values(written_point):
     measured, vendor, ratio, *rest = vendor_table([record], "H100")
     scenario = ["source", "input-len", "output-len", "num-prompts"]
     metrics = ["ttft_ms", "tps", "prefill_ms", "decode_ms_per_token"]
-    assert list(measured) == scenario + metrics + ["batch scheduling"]
+    assert list(measured) == scenario + metrics + ["batch scheduling", "caches"]
+    assert measured["caches"] == "not recorded"  # a point built without its cache counts
     assert measured["source"] == "measured (H100)" and measured["batch scheduling"] == "one step"
     assert [measured[k] for k in scenario[1:]] == [8192, 1024, 4]
     assert measured["tps"] == approx(409.6)

@@ -1,7 +1,7 @@
 """results.json written by the kit under schema 1 (a committed sample of every notebook's,
 in tests/data/results-v1) still reads under schema 2: each section's one class reads its
 version-1 shape and writes it back unchanged (schema 2 only adds the numbers behind the
-reproduce verdicts), and compare puts an old and a new run side by side. No engine."""
+reproduce verdicts and what the caches served), and compare puts an old and a new run side by side. No engine."""
 
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ def test_each_section_reads_its_version_1_shape_and_writes_it_back(notebook):
     written = as_json(section.to_dict())
     if notebook == "reproduce":  # schema 2 adds each verdict's numbers
         assert all(v.pop("numbers") == {} for v in written["verdicts"])
+    # ... and what the caches served (null: not recorded), with a perf point's salt
+    if notebook == "demo":
+        assert written.pop("caches") is None
+    if notebook == "perf":
+        for point in written["points"]:
+            assert point.pop("caches") is None and point.pop("workload_salt") is None
     assert written == document[notebook]
     assert (
         as_json(EnvironmentRecord.of(document["environment"]).to_dict())
