@@ -486,3 +486,55 @@ def test_one_unreadable_record_never_breaks_the_index_or_the_others(tmp_path):
     for name in ("array", "odd-process", "torn"):
         assert f"{name}/results.json" in unreadable, name
     assert "good" in page.split("could not be read", 1)[0]
+
+
+def resumable_perf_folder(tmp_path: Path, status: str, process: dict | None = None) -> Path:
+    """A finished (or running) perf run folder as ``kit run perf`` leaves it, without its
+    engine: the parameters it started with, its record and a report."""
+    folder = tmp_path / "outputs" / "perf-run"
+    folder.mkdir(parents=True)
+    (folder / "parameters.yaml").write_text(
+        "model: smoke\ninput_len: [1024]\nmax_output_len: [8]\nbatch_size: [1]\n"
+        "num_crops: 1\ninput_vision_shape: '336,336'\nmax_model_len: 4096\n"
+    )
+    record = {"schema_version": 2, "notebook": "perf", "status": status, "process": process}
+    jsonio.write_json(folder / "results.json", record)
+    (folder / "report.md").write_text("measured")
+    return folder
+
+
+def test_resume_refuses_parameters_that_change_what_was_measured(tmp_path, smoke_model):
+    folder = resumable_perf_folder(tmp_path, "ok")
+    before = tree_digest(folder)
+    message = _refused(
+        tmp_path / "outputs", "run", "perf", "--resume", str(folder), "-p", "input_len", "2048"
+    )
+    assert "input_len: [1024] -> [2048]" in message and "start a new run" in message
+    assert tree_digest(folder) == before  # results, parameters and report untouched
+
+
+def test_resume_of_a_run_that_is_still_running_is_refused(tmp_path, smoke_model):
+    folder = resumable_perf_folder(tmp_path, "running", process_identity())  # alive: this one
+    before = tree_digest(folder)
+    message = _refused(tmp_path / "outputs", "run", "perf", "--resume", str(folder))
+    assert "that run is still running (pid" in message and f"{os.getpid()}" in message
+    assert tree_digest(folder) == before
+
+
+def test_a_resumed_run_keeps_the_earlier_reports_as_attempts(tmp_path):
+    from kit.runs.runner import keep_previous_attempt
+
+    folder = tmp_path / "run"
+    (folder / "report_files").mkdir(parents=True)
+    (folder / "report_files" / "figure.png").write_bytes(b"png")
+    (folder / "report.md").write_text("![a plot](report_files/figure.png)\n")
+    for name in ("perf.ipynb", "report.html"):
+        (folder / name).write_text(name)
+    keep_previous_attempt(folder, "perf")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "perf.attempt-1.ipynb", "report.attempt-1.html", "report.attempt-1.md",
+        "report.attempt-1_files",
+    ]  # fmt: skip
+    text = (folder / "report.attempt-1.md").read_text()
+    assert text == "![a plot](report.attempt-1_files/figure.png)\n"
+    assert (folder / "report.attempt-1_files" / "figure.png").read_bytes() == b"png"

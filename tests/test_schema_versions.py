@@ -1,7 +1,8 @@
 """results.json written by the kit under schema 1 (a committed sample of every notebook's,
 in tests/data/results-v1) still reads under schema 2: each section's one class reads its
 version-1 shape and writes it back unchanged (schema 2 only adds the numbers behind the
-reproduce verdicts and what the caches served), and compare puts an old and a new run side by side. No engine."""
+reproduce verdicts and what the caches served), and compare puts an old and a new run
+side by side. No engine."""
 
 from __future__ import annotations
 

@@ -91,11 +91,33 @@ def resume_values(folder: Path, notebook: str) -> dict[str, Any]:
     return values
 
 
-def check_resume(folder: Path, params: Any) -> None:
-    """Refuse a --resume whose parameters would change the answers, before touching files."""
+#: What a --resume may change: none of it changes what is measured.
+RESUME_MAY_CHANGE = frozenset({"label", "request_timeout_s", "server_start_timeout_s"})
+
+
+def check_resume(
+    folder: Path, params: Any, schema: type, saved: dict[str, Any], given: dict[str, Any]
+) -> None:
+    """Refuse a --resume whose parameters would change what was measured, before touching
+    files: a notebook with its own rule (MMMU: the answers' parameters) applies it; every
+    other refuses any parameter given now that differs from the one the run started with."""
     hook = getattr(params, "check_resume", None)
     if hook is not None:
         hook(folder)
+        return
+    before, after = build(schema, dict(saved)), build(schema, {**saved, **given})
+    changed = {
+        name: (getattr(before, name), getattr(after, name))
+        for name in given
+        if name not in RESUME_MAY_CHANGE and getattr(before, name) != getattr(after, name)
+    }
+    if changed:
+        detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        raise ParameterError(
+            f"--resume {str(folder)!r} continues the run it names, and these parameters "
+            f"differ from the ones it started with ({detail}): its results would mix two "
+            "experiments. Resume without them, or start a new run (drop --resume)."
+        )
 
 
 def _loader():

@@ -51,7 +51,7 @@ class RunOutcome:
 
 
 def keep_previous_attempt(folder: Path, notebook: str) -> None:
-    """Move an interrupted attempt's notebook and report aside instead of overwriting them."""
+    """Move an earlier attempt's notebook and reports aside instead of overwriting them."""
     attempt = 1
     while (folder / f"{notebook}.attempt-{attempt}.ipynb").exists():
         attempt += 1
@@ -59,17 +59,40 @@ def keep_previous_attempt(folder: Path, notebook: str) -> None:
         current = folder / f"{name}{suffix}"
         if current.exists():
             current.rename(folder / f"{name}.attempt-{attempt}{suffix}")
+    markdown, figures = folder / "report.md", folder / "report_files"
+    kept = f"report.attempt-{attempt}"
+    if markdown.exists():  # its figure links follow the folder they move to
+        text = markdown.read_text(encoding="utf-8").replace("(report_files/", f"({kept}_files/")
+        (folder / f"{kept}.md").write_text(text, encoding="utf-8")
+        markdown.unlink()
+    if figures.is_dir():
+        figures.rename(folder / f"{kept}_files")
+
+
+def refuse_live_run(folder: Path) -> None:
+    """A --resume of a run whose process still runs would have two engines write one
+    folder: refused, naming the process."""
+    document = read_document(folder) or {}
+    identity = document.get("process")
+    if document.get("status") == "running" and isinstance(identity, dict) and identity:
+        if process_alive(identity):
+            raise ParameterError(
+                f"--resume {str(folder)!r}: that run is still running (pid "
+                f"{identity.get('pid')} on {identity.get('host')}). Let it finish, or stop it "
+                "(Ctrl-C in its terminal), then resume."
+            )
 
 
 def execute(request: RunRequest) -> RunOutcome:
+    given = merge_parameters(request)
+    saved = resume_values(request.resume, request.notebook) if request.resume else {}
+    values = {**saved, **given}
     if request.resume is not None:
-        values = {**resume_values(request.resume, request.notebook), **merge_parameters(request)}
-    else:
-        values = merge_parameters(request)
+        refuse_live_run(request.resume)
     params = preflight(request.schema, values)
     check_outputs_writable()
     if request.resume is not None:
-        check_resume(request.resume, params)
+        check_resume(request.resume, params, request.schema, saved, given)
         check_writable(
             request.resume, "--resume: the run folder", "Resume from a copy you can write to."
         )
