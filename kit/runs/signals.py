@@ -3,8 +3,8 @@
 The signal is passed on to the kernel named in the run record as SIGINT, so the running cell
 raises KeyboardInterrupt there and papermill saves the notebook and shuts the kernel (and
 the engine in it) down. Raising in this process instead would land wherever papermill happens
-to be. Before the kernel has opened its run record, or on a second signal, the run stops at
-once.
+to be. A second signal kills the kernel (its engine is stopped by the kit's watcher, then
+by ``stop_leftovers``). Before the kernel has opened its run record the run stops at once.
 """
 
 from __future__ import annotations
@@ -40,19 +40,21 @@ def stop_cleanly_on_signals(results: Path):
     The signal is passed on to the kernel as SIGINT, so the running cell raises
     KeyboardInterrupt there; papermill then saves the notebook, shuts the kernel (and the
     engine in it) down and returns. Raising in this process instead would land wherever
-    papermill happens to be (a logging call swallowed it). Before the kernel has opened its
-    run record, or on a second signal, it stops at once.
+    papermill happens to be (a logging call swallowed it). A second signal kills the kernel;
+    before the kernel has opened its run record the run stops at once.
     """
     state = InterruptState()
 
     def handler(signum, frame):
         first = state.signum is None
-        state.signum = signum
+        state.signum = state.signum or signum
         kernel = kernel_identity(results)
-        if first and kernel and process_alive(kernel):
-            os.kill(int(kernel["pid"]), signal.SIGINT)
-        else:
+        if not (isinstance(kernel, dict) and process_alive(kernel)):
             raise Interrupted(signum)
+        # the first: the running cell raises KeyboardInterrupt; a second (the cell did not
+        # stop, or the key was pressed twice): the kernel stops at once. papermill then
+        # returns on its own; raising here would land inside its event loop.
+        os.kill(int(kernel["pid"]), signal.SIGINT if first else signal.SIGKILL)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
