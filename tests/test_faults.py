@@ -541,3 +541,25 @@ def test_a_resumed_run_keeps_the_earlier_reports_as_attempts(tmp_path):
     text = (folder / "report.attempt-1.md").read_text()
     assert text == "![a plot](report.attempt-1_files/figure.png)\n"
     assert (folder / "report.attempt-1_files" / "figure.png").read_bytes() == b"png"
+
+
+def test_small_mistakes_are_named_precisely(tmp_path):
+    """A key given twice in a -f file (YAML keeps the last silently), concurrency 0 (the
+    grid reads it where batch_size would be), and ``kit index --outputs`` with a typo (it
+    would create the folder): each one paragraph naming what to fix, nothing written."""
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("input_len: 800\nwarmup: 0\ninput_len: 1024\n")
+    outputs = tmp_path / "out"
+    message = _refused(outputs, "run", "perf", "-f", "params/smoke-perf.yaml", "-f", str(twice))
+    assert f"Parameter file {str(twice)!r}" in message and "'input_len' is given twice" in message
+    assert "(line 3)" in message
+    message = _refused(
+        outputs, "run", "perf", "-f", "params/smoke-perf.yaml", "-p", "backend", "server",
+        "-p", "base_url", "http://127.0.0.1:9", "-p", "concurrency", "0",
+    )  # fmt: skip
+    assert message.startswith("error: concurrency: must be a positive integer, got 0.")
+    assert ".." not in message
+    typo = tmp_path / "outptus"
+    message = _refused(outputs, "index", "--outputs", str(typo))
+    assert f"--outputs {str(typo)!r} is not a folder" in message and not typo.exists()
+    assert not outputs.exists() or not any(outputs.iterdir())

@@ -126,6 +126,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "render":
         return _render(args.notebook_path, args.output)
     if args.command == "index":
+        if args.outputs is not None and not args.outputs.is_dir():
+            raise ParameterError(
+                f"--outputs {str(args.outputs)!r} is not a folder, so it holds no runs. Give "
+                "the outputs folder your runs are in (default: the repo's outputs/)."
+            )
         print(write_index(args.outputs))
         return 0
     if args.command == "build-smoke-model":

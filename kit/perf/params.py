@@ -46,12 +46,14 @@ class PerfParams(EngineParams):
     UNBOUNDED = ("request_rate",)  # inf is a value here, not an error
 
     def check(self) -> None:
+        self.check_load()  # first: the grid reads concurrency where batch_size would be
         try:
             self.grid()
             shapes = parse_vision_shape(self.input_vision_shape)
         except ValueError as exc:
-            raise ParameterError(f"{exc}. Fix the parameter and run again.") from exc
-        self.check_load()
+            raise ParameterError(
+                f"{str(exc).rstrip('.')}. Fix the parameter and run again."
+            ) from exc
         if self.limit_images is None:
             self.limit_images = max(1, len(shapes))
         super().check()
@@ -104,7 +106,9 @@ class PerfParams(EngineParams):
             try:
                 self.concurrency = parse_int_list(self.concurrency, "concurrency")
             except ValueError as exc:
-                raise ParameterError(f"{exc}. Fix the parameter and run again.") from exc
+                raise ParameterError(
+                    f"{str(exc).rstrip('.')}. Fix the parameter and run again."
+                ) from exc
 
     def grid(self) -> list[dict[str, int]]:
         if not self.concurrency:

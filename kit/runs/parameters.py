@@ -33,7 +33,10 @@ def load_yaml_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise ParameterError(f"Parameter file {path!r} does not exist (option -f).")
-    data = yaml.load(file.read_text(), Loader=_loader()) or {}
+    try:
+        data = yaml.load(file.read_text(), Loader=_loader()) or {}
+    except ParameterError as exc:
+        raise ParameterError(f"Parameter file {path!r} (option -f): {exc}") from None
     if not isinstance(data, dict):
         raise ParameterError(f"Parameter file {path!r} must hold a mapping of name: value.")
     return data
@@ -121,6 +124,22 @@ def check_resume(
 
 
 def _loader():
+    """papermill's YAML loader (dates stay strings), refusing a key given twice: YAML would
+    keep the last silently, and a parameter file with two ``input_len`` lines is a mistake."""
     from papermill.iorw import NoDatesSafeLoader
 
-    return NoDatesSafeLoader
+    class StrictLoader(NoDatesSafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise ParameterError(
+                        f"{key!r} is given twice in the same YAML mapping (line "
+                        f"{key_node.start_mark.line + 1}): YAML would keep the last one "
+                        "silently. Keep one of them."
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
