@@ -48,6 +48,18 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: xdist_group(item) != "shared-runs")
 
 
+def pytest_configure(config):
+    """pytest 9 no longer lets pytest-xdist 3.8 rename node ids, so ``--dist loadgroup``
+    would spread every group over both workers, each starting the group's engines again:
+    refused, instead of a suite twice as slow."""
+    if config.getoption("dist", "no") == "loadgroup" and pytest.version_tuple >= (9,):
+        raise pytest.UsageError(
+            f"--dist loadgroup does not group tests with pytest {pytest.__version__} "
+            "(pytest-xdist 3.8 cannot rename its node ids): install the pytest that "
+            "pyproject.toml's dev extra pins (make test does), or run with -n 0."
+        )
+
+
 def xdist_group(item) -> str | None:
     mark = item.get_closest_marker("xdist_group")
     return mark.args[0] if mark else None
