@@ -17,6 +17,7 @@ from typing import Any
 from kit.compare.inputs import run_label
 from kit.core.devices import same_device
 from kit.core.params import ParameterError
+from kit.records.caches import served_from_cache
 from kit.records.compare import CompareRecord
 from kit.records.perf import PerfPointRecord, point_label
 from kit.records.references import References, load_references
@@ -60,7 +61,7 @@ def cache_condition(run: RunRecord, point: PerfPointRecord | None) -> str | None
     """CACHED where vLLM's caches served the timed requests of a perf point (or of the
     demo's request), else None."""
     caches = point.caches if point is not None else (run.demo.caches if run.demo else None)
-    return CACHED if caches is not None and caches.hit else None
+    return CACHED if served_from_cache(caches) else None
 
 
 def batch_condition(point: PerfPointRecord | Mapping[str, Any] | None) -> str | None:

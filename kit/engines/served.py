@@ -173,10 +173,10 @@ class ServerBackend:
         before = scrape_metrics(self.base_url, self.api_key)
         results, wall = self._send(requests, sampling, load)
         after = scrape_metrics(self.base_url, self.api_key)
-        server, caches = None, None
+        server = None
         if before is not None and after is not None:
             server = {k: v.to_dict() for k, v in server_latencies(before, after).items()}
-            caches = server_cache_use(before, after)
+        caches = server_cache_use(before, after)
         return Batch(
             [completion_from_chat(r) for r in results], wall, server=server or None, caches=caches
         )
@@ -189,10 +189,7 @@ class ServerBackend:
         if result.timing.error:
             raise ServerError(f"The server did not answer: {result.timing.error}")
         after = scrape_metrics(self.base_url, self.api_key)
-        caches = None
-        if before is not None and after is not None:
-            caches = server_cache_use(before, after)
-        return replace(completion_from_chat(result), caches=caches)
+        return replace(completion_from_chat(result), caches=server_cache_use(before, after))
 
     def shutdown(self) -> None:
         if self.process is not None:
@@ -200,9 +197,12 @@ class ServerBackend:
             self.process = None
 
 
-def server_cache_use(before: str, after: str) -> CacheUse:
-    """What the server's caches served between two scrapes of its ``/metrics``; requests
-    from other clients in that window count too (the counters are the server's)."""
+def server_cache_use(before: str | None, after: str | None) -> CacheUse | None:
+    """What the server's caches served between two scrapes of its ``/metrics`` (None: it
+    exports none); requests from other clients in that window count too (the counters are
+    the server's)."""
+    if before is None or after is None:
+        return None
     counts = cache_counts(parse_counters(before), parse_counters(after))
     return CacheUse(source="the server's /metrics counters", **counts)
 

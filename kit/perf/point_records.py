@@ -29,6 +29,7 @@ from kit.perf.roofline import (
     load_device_peaks,
 )
 from kit.perf.sweep import PointResult
+from kit.records.caches import served_from_cache
 from kit.records.engine import EngineRecord
 from kit.records.perf import (
     PerfPointRecord,
@@ -130,7 +131,7 @@ def comparison_warnings(
             f"scheduling: {scheduling}; the vendor's rows come from vLLM 0.6, which scheduled a "
             "batch together (rerun with -p scheduling vendor to compare like for like)"
         )
-    if point.caches is not None and point.caches.hit:
+    if served_from_cache(point.caches):
         warnings.append(
             f"{point.caches.describe()}: TTFT and prefill measure a cache lookup, not the "
             "vendor's prefill (see the point's caches)"

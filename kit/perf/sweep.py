@@ -24,7 +24,7 @@ from kit.perf.columns import standard_columns, vendor_columns
 from kit.perf.grid import kv_cache_warning
 from kit.perf.params import PerfParams, PlannedPoint
 from kit.perf.workload import BenchRequest, WorkloadBuilder
-from kit.records.caches import cache_use
+from kit.records.caches import cache_use, served_from_cache
 from kit.records.perf import PerfPointRecord, RequestSpan
 
 PHASE_WARMUP, PHASE_PROBE, PHASE_TIMED = 1, 2, 3
@@ -164,7 +164,7 @@ def run_point(
         )
         extra["prefill_source"] = "server histogram vllm:request_prefill_time_seconds"
     caches = cache_use([b.caches for b in [*batches, *probe_batches]])
-    if caches is not None and caches.hit:
+    if served_from_cache(caches):
         log(f"{label}: WARNING {caches.describe()}")
     point = PerfPointRecord(
         params=scenario_params(params, planned, extra),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kit.records.caches import served_from_cache
 from kit.records.perf import Efficiency, PerfPointRecord, perf_points
 
 PointRecords = Sequence[PerfPointRecord | Mapping[str, Any]]
@@ -75,7 +76,7 @@ def comparison_warning_lines(records: PointRecords) -> list[str]:
     lines = []
     for point in perf_points(records):
         warnings = list(point.references[0].warnings) if point.references else []
-        if not point.references and point.caches is not None and point.caches.hit:
+        if not point.references and served_from_cache(point.caches):
             warnings.append(point.caches.describe())
         if warnings:
             lines.append(f"WARNING {point.label}: " + "; ".join(warnings))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from kit.records.base import known_fields, mapping
 
@@ -75,6 +75,11 @@ class CacheUse:
         if not section:
             return None
         return cls(**{"source": "not recorded", **known_fields(cls, section)})
+
+
+def served_from_cache(caches: CacheUse | None) -> TypeGuard[CacheUse]:
+    """Whether a cache served a number's requests (False also where nothing was recorded)."""
+    return bool(caches is not None and caches.hit)
 
 
 def cache_use(batches: Sequence[CacheUse | None]) -> CacheUse | None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kit.records.base import known_fields, mapping
-from kit.records.caches import CacheUse
+from kit.records.caches import CacheUse, served_from_cache
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -93,7 +93,7 @@ class DemoRecord:
     @property
     def cached(self) -> bool:
         """A cache served the timed request: its TTFT is not a cold prefill."""
-        return bool(self.caches is not None and self.caches.hit)
+        return served_from_cache(self.caches)
 
     @property
     def prompt_length_matches(self) -> bool:

@@ -86,6 +86,15 @@ def read_document(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def running_process(document: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The process a record still ``running`` names (kit.core.processes.process_identity),
+    or None: finished, or a record that names no process the kit could check."""
+    if not document or document.get("status") != "running":
+        return None
+    identity = document.get("process")
+    return identity if isinstance(identity, dict) and identity else None
+
+
 def write_document(path: Path, document: Mapping[str, Any]) -> Path:
     """Write a results document as strict JSON (kit.core.jsonio)."""
     return jsonio.write_json(results_file(path), dict(document))

@@ -17,6 +17,7 @@ from kit.compare.agreement import TextAgreement
 from kit.core.devices import device_key
 from kit.core.intervals import Interval, mean_interval, wilson
 from kit.models.registry import TINY_MODEL, is_tiny_model
+from kit.records.caches import served_from_cache
 from kit.records.perf import PerfPointRecord, point_label
 from kit.records.references import (
     PERF_METRICS,
@@ -347,7 +348,7 @@ def perf_measurement(
         for key in PERF_METRICS
     }
     flags = []
-    if point.caches is not None and point.caches.hit:
+    if served_from_cache(point.caches):
         flags.append(point.caches.describe())
     if point.schedule.staggered_beyond_budget:
         flags.append(
@@ -356,7 +357,7 @@ def perf_measurement(
     if run.engine is not None and run.engine.weights == "dummy":
         flags.append("dummy (random) weights: valid for speed and memory only")
     small = ran_tiny_model(run)
-    cached = bool(point.caches is not None and point.caches.hit)
+    cached = served_from_cache(point.caches)
     return PerfMeasurement(point.key, run.device, columns, tuple(flags), small, link, cached)
 
 

@@ -24,7 +24,14 @@ from kit.core.processes import end_with_parent, engine_children, process_alive, 
 from kit.engines.logs import route_engine_logs
 from kit.engines.registry import start_backend
 from kit.records.environment import EnvironmentRecord
-from kit.records.results import RESULTS_FILE, Section, envelope, read_document, write_document
+from kit.records.results import (
+    RESULTS_FILE,
+    Section,
+    envelope,
+    read_document,
+    running_process,
+    write_document,
+)
 from kit.runs.environment import capture
 
 
@@ -198,10 +205,8 @@ def mark_if_gone(path: Path) -> bool:
     document = read_document(path)
     if document is None:
         return False
-    identity = document.get("process")
-    if document.get("status") != "running" or not isinstance(identity, dict) or not identity:
-        return False  # finished, or a record that names no process it could check
-    if process_alive(identity):
+    identity = running_process(document)
+    if identity is None or process_alive(identity):
         return False
     last_written = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
     document["status"] = "interrupted"

@@ -23,7 +23,13 @@ from kit.core.files import check_writable
 from kit.core.params import ParameterError
 from kit.core.paths import NOTEBOOKS_DIR
 from kit.core.processes import process_alive, stop_process_tree
-from kit.records.results import RESULTS_FILE, envelope, read_document, write_document
+from kit.records.results import (
+    RESULTS_FILE,
+    envelope,
+    read_document,
+    running_process,
+    write_document,
+)
 from kit.report.render import render_html, render_markdown
 from kit.runs.index import write_index
 from kit.runs.parameters import (
@@ -72,15 +78,13 @@ def keep_previous_attempt(folder: Path, notebook: str) -> None:
 def refuse_live_run(folder: Path) -> None:
     """A --resume of a run whose process still runs would have two engines write one
     folder: refused, naming the process."""
-    document = read_document(folder) or {}
-    identity = document.get("process")
-    if document.get("status") == "running" and isinstance(identity, dict) and identity:
-        if process_alive(identity):
-            raise ParameterError(
-                f"--resume {str(folder)!r}: that run is still running (pid "
-                f"{identity.get('pid')} on {identity.get('host')}). Let it finish, or stop it "
-                "(Ctrl-C in its terminal), then resume."
-            )
+    identity = running_process(read_document(folder))
+    if identity is not None and process_alive(identity):
+        raise ParameterError(
+            f"--resume {str(folder)!r}: that run is still running (pid "
+            f"{identity.get('pid')} on {identity.get('host')}). Let it finish, or stop it "
+            "(Ctrl-C in its terminal), then resume."
+        )
 
 
 def execute(request: RunRequest) -> RunOutcome:
