@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from kit.cli.notebooks import NOTEBOOKS, schema_for
+from kit.core.files import NO_ROOM, write_failure
 from kit.core.images import DEMO_IMAGE, draw_demo_image
 from kit.core.params import ParameterError
 from kit.download.verify import verify_main
@@ -101,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a path the user gave or set cannot be used: no traceback
+        if exc.errno in NO_ROOM:  # not a bad input: the same command works once there is room
+            print(f"error: {write_failure(exc)}, then run the command again.", file=sys.stderr)
+            return 1
         where = f" {exc.filename!r}" if exc.filename else ""
         print(
             f"error: cannot use{where}: {exc.strerror or exc}. Check that the path exists and "

@@ -1,14 +1,18 @@
-"""Files and folders: writable checks, the kit's cache folder, file digests and exclusive locks.
+"""Files and folders: writable checks, whole-or-nothing writes, the kit's cache folder, file
+digests and exclusive locks.
 
 A folder is proved writable (made if needed, a probe file written and removed) before
 anything runs, so a read-only place fails with the folder, the reason and the fix instead of
-midway. A file's sha256 and git blob id come from one read, since the hub publishes git blob
-ids for small files and sha256 for large ones.
+midway. Every record and report is written beside its place and then renamed over it, so a
+full disk or a kill mid-write leaves the earlier file whole, never a torn copy. A file's
+sha256 and git blob id come from one read, since the hub publishes git blob ids for small
+files and sha256 for large ones.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -17,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.core.params import ParameterError
+
+# the disk (or the user's quota, or the file-size limit) has no room: not a bad input
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def check_writable(folder: Path, what: str, fix: str) -> Path:
@@ -28,11 +35,43 @@ def check_writable(folder: Path, what: str, fix: str) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
+        if exc.errno in NO_ROOM:  # no bad input: the same command works once there is room
+            raise OSError(exc.errno, exc.strerror, str(folder)) from None
         reason = exc.strerror or type(exc).__name__
         raise ParameterError(
             f"{what} {str(folder)!r} cannot be written ({reason}). {fix}"
         ) from None
     return folder
+
+
+def write_atomic(path: Path, data: str | bytes, errors: str = "strict") -> Path:
+    """Write ``data`` (text as UTF-8) beside ``path``, then rename it over ``path``.
+
+    On failure the earlier file is untouched, the temp file is removed, and the OSError names
+    ``path`` (the file the user knows), not the temp file.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    payload = data.encode("utf-8", errors) if isinstance(data, str) else data
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename != str(path):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+    return path
+
+
+def write_failure(exc: OSError) -> str:
+    """One clause for a failed write: the file, the reason, and, for a full disk, the fix."""
+    what = f"could not write {exc.filename}" if exc.filename else "could not write"
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in NO_ROOM:
+        return f"{what} ({reason}): free space on that disk, or write elsewhere"
+    return f"{what} ({reason})"
 
 
 def cache_root() -> Path:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
+
+from kit.core.files import write_atomic
 
 
 def finite(value: Any) -> Any:
@@ -33,10 +34,7 @@ def dumps(value: Any, **kwargs: Any) -> str:
 
 
 def write_json(path: Path, value: Any) -> Path:
-    """Write a record as indented strict JSON, atomically (a reader never sees half a file).
-    A non-finite measurement becomes null rather than failing the run at its last step."""
+    """Write a record as indented strict JSON, whole or not at all (kit.core.files). A
+    non-finite measurement becomes null rather than failing the run at its last step."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(dumps(finite(value), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, dumps(finite(value), indent=2) + "\n")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.core import jsonio
+from kit.core.files import NO_ROOM, write_atomic
 from kit.core.params import ParameterError
 from kit.mmmu.dataset import (
     DOWNLOAD_HINT,
@@ -225,13 +226,19 @@ def check_out(out: Path, predictions: Path) -> None:
 
 
 def write_document(out: Path, document: dict[str, Any]) -> None:
-    """Strict JSON, UTF-8; written in place (--out may be /dev/stdout). A lone surrogate from a
-    "\\ud800" escape in the input is written back as that escape."""
+    """Strict JSON, UTF-8; a file whole or not at all, anything else (--out may be
+    /dev/stdout) in place. A lone surrogate from a "\\ud800" escape in the input is written
+    back as that escape."""
     text = jsonio.dumps(document, indent=2, ensure_ascii=False) + "\n"
     try:
-        with out.open("w", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(text)
+        if out.is_file() or not out.exists():
+            write_atomic(out, text, errors="backslashreplace")
+        else:
+            with out.open("w", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(text)
     except OSError as exc:
+        if exc.errno in NO_ROOM:  # not a bad input: kit's main names the file and the fix
+            raise
         raise ParameterError(
             f"--out {str(out)!r} cannot be written ({_os_reason(exc)}). Give a file in a "
             "folder you can write, on a disk with room for it, e.g. "

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from kit.core import jsonio
-from kit.core.files import check_writable, file_digest, locked
+from kit.core.files import check_writable, file_digest, locked, write_atomic
 
 BUILD_MANIFEST = "kit-smoke.json"  # in every folder the kit built: identity and file hashes
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.write_text(jsonio.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, jsonio.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_build_manifest(folder: str | Path) -> dict[str, Any] | None:

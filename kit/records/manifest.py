@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.core import jsonio
-from kit.core.files import file_digest
+from kit.core.files import file_digest, write_atomic
 from kit.core.params import ParameterError
 
 MANIFEST = "manifest.json"
@@ -64,12 +64,8 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
-    """Write atomically: a reader never sees half a manifest."""
-    path = folder / MANIFEST
-    tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(jsonio.dumps(data, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    """Whole or not at all: a reader never sees half a manifest."""
+    return write_atomic(folder / MANIFEST, jsonio.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def sizes_match(folder: Path, manifest: dict[str, Any]) -> list[str]:

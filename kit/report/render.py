@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kit.core.files import write_atomic
 from kit.core.paths import TEMPLATES_DIR
 from kit.records.summary import RunSummary, reproduce_command
 from kit.report.html import html_table, kv_rows, text_block
@@ -96,7 +97,7 @@ def render_html(
     )
     resources = {"kit_header": _header_html(results), "kit_footer": _footer_html(results)}
     body, _ = exporter.from_notebook_node(_read_notebook(notebook_path), resources=resources)
-    html_path.write_text(body, encoding="utf-8")
+    write_atomic(html_path, body)
     return html_path
 
 
@@ -136,12 +137,12 @@ def render_markdown(
     for name, data in (resources.get("outputs") or {}).items():
         target = md_path.parent / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        write_atomic(target, data)
     parts = []
     if results:
         parts.append(markdown_table(header_rows(results), ["name", "value"], "Run"))
     parts.append(body)
     if results:
         parts.append("## Reproduce\n\n" + markdown_text(reproduce_command(dict(results))))
-    md_path.write_text("\n".join(parts), encoding="utf-8")
+    write_atomic(md_path, "\n".join(parts))
     return md_path

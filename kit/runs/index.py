@@ -6,6 +6,7 @@ import html
 from datetime import datetime
 from pathlib import Path
 
+from kit.core.files import write_atomic
 from kit.records.base import ResultsError
 from kit.records.results import RESULTS_FILE, read_run
 from kit.records.summary import RunSummary
@@ -98,5 +99,5 @@ def write_index(root: Path | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     summaries, problems = collect_runs(root)
     target = root / "index.html"
-    target.write_text(index_html(summaries, problems, root), encoding="utf-8")
+    write_atomic(target, index_html(summaries, problems, root))
     return target

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from kit.core.files import write_atomic
 from kit.core.params import ParameterError, build
 
 PARAMETERS_FILE = "parameters.yaml"
@@ -80,7 +81,7 @@ def read_parameters(folder: Path) -> dict[str, Any] | None:
 
 
 def write_parameters(folder: Path, values: dict[str, Any]) -> None:
-    (folder / PARAMETERS_FILE).write_text(yaml.safe_dump(values, sort_keys=True))
+    write_atomic(folder / PARAMETERS_FILE, yaml.safe_dump(values, sort_keys=True))
 
 
 def resume_values(folder: Path, notebook: str) -> dict[str, Any]:

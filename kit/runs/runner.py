@@ -6,6 +6,11 @@ how it ended (ok, failed, interrupted), keeping what the notebook had saved; the
 run record names and papermill left alive are stopped and listed; the report is rendered from
 what executed; and ``outputs/index.html`` is rewritten. ``--resume`` runs again in the same
 folder, moving the earlier attempt's notebook and report aside.
+
+Every file the run writes is written whole or not at all (kit.core.files.write_atomic),
+papermill's saves of the executed notebook included. A write that fails (a full disk) ends
+the run ``failed`` naming the file; when even results.json cannot be written, the terminal
+says which files could not be written and what the folder keeps.
 """
 
 from __future__ import annotations
@@ -14,12 +19,12 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kit.core.files import check_writable
+from kit.core.files import check_writable, write_atomic, write_failure
 from kit.core.params import ParameterError
 from kit.core.paths import NOTEBOOKS_DIR
 from kit.core.processes import process_alive, stop_process_tree
@@ -54,6 +59,7 @@ class RunOutcome:
     results: Path
     error: str | None = None
     interrupted: int | None = None  # the signal that stopped the run
+    unwritten: list[str] = field(default_factory=list)  # files that could not be written, why
 
 
 def keep_previous_attempt(folder: Path, notebook: str) -> None:
@@ -69,7 +75,7 @@ def keep_previous_attempt(folder: Path, notebook: str) -> None:
     kept = f"report.attempt-{attempt}"
     if markdown.exists():  # its figure links follow the folder they move to
         text = markdown.read_text(encoding="utf-8").replace("(report_files/", f"({kept}_files/")
-        (folder / f"{kept}.md").write_text(text, encoding="utf-8")
+        write_atomic(folder / f"{kept}.md", text)
         markdown.unlink()
     if figures.is_dir():
         figures.rename(folder / f"{kept}_files")
@@ -108,6 +114,7 @@ def execute(request: RunRequest) -> RunOutcome:
     executed = folder / f"{request.notebook}.ipynb"
     results = folder / RESULTS_FILE
     write_parameters(folder, values)
+    save_notebooks_whole(folder)
     print(f"run folder: {folder}", flush=True)
     os.environ["KIT_RUN_DIR"] = str(folder)
     os.environ["JUPYTER_PREFER_ENV_PATH"] = "1"  # the kernel is this environment's python3
@@ -132,6 +139,8 @@ def execute(request: RunRequest) -> RunOutcome:
             pass
         except papermill.PapermillExecutionError as exc:
             error = f"{exc.ename}: {exc.evalue}"
+        except OSError as exc:  # papermill could not save the executed notebook
+            error = _failure(exc, executed)
         except Exception as exc:  # kernel died, could not start, ...
             error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -141,20 +150,56 @@ def execute(request: RunRequest) -> RunOutcome:
     if interrupted is not None:
         name = signal.Signals(interrupted).name
         error = f"interrupted by {name}: what the run had saved until then is kept"
-    document = _settle_results(
-        results, request.notebook, values, error, time.monotonic() - started, interrupted
+    document = _settled(
+        read_document(results),
+        request.notebook,
+        values,
+        error,
+        time.monotonic() - started,
+        interrupted,
     )
     if stopped:  # say so in the record: the engine did not end by itself
         document["stopped_processes"] = stopped
+    outcome = RunOutcome(
+        folder, document["status"], executed, None, results, document.get("error"), interrupted
+    )
+    try:
         write_document(results, document)
-    report = None
-    if executed.is_file():
-        report = render_html(executed, folder / "report.html", document)
-        render_markdown(executed, folder / "report.md", document)
+    except OSError as exc:  # the terminal is all that is left to say how the run ended
+        outcome.unwritten.append(write_failure(exc))
+        return outcome
+    try:
+        if executed.is_file():
+            outcome.report = render_html(executed, folder / "report.html", document)
+            render_markdown(executed, folder / "report.md", document)
+    except OSError as exc:
+        outcome.unwritten.append(write_failure(exc))
+    try:
+        write_index(folder.parent)
+    except OSError as exc:
+        outcome.unwritten.append(write_failure(exc))
+    return outcome
 
-    write_index(folder.parent)
-    status = document["status"]
-    return RunOutcome(folder, status, executed, report, results, error, interrupted)
+
+def save_notebooks_whole(folder: Path) -> None:
+    """papermill saves the executed notebook after every cell by rewriting it in place, so a
+    full disk left a torn copy (invalid JSON) where the last good one was. Its saves into
+    ``folder`` go beside the notebook and are renamed over it instead (papermill picks an
+    I/O handler by the path's prefix)."""
+    from papermill.iorw import LocalHandler, papermill_io
+
+    class WholeSaves(LocalHandler):
+        def write(self, buf: str, path: str) -> None:
+            write_atomic(Path(path), buf)
+
+    papermill_io.register(f"{folder}{os.sep}", WholeSaves())
+
+
+def _failure(exc: OSError, executed: Path) -> str:
+    if exc.filename == str(executed):
+        kept = "its last complete save is kept" if executed.is_file() else "it was never saved"
+        return f"{write_failure(exc)}; {kept}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def kernel_logging_to(log_file: Path) -> type:
@@ -186,16 +231,15 @@ def stop_leftovers(results: Path) -> list[int]:
     return stopped
 
 
-def _settle_results(
-    path: Path,
+def _settled(
+    document: dict[str, Any] | None,
     notebook: str,
     values: dict,
     error: str | None,
     seconds: float,
     interrupted: int | None = None,
 ) -> dict[str, Any]:
-    """Make results.json say how the run ended, keeping what the notebook already saved."""
-    document = read_document(path)
+    """The run record saying how the run ended, keeping what the notebook already saved."""
     if document is None:  # the notebook failed before opening its run record
         document = envelope(
             notebook=notebook,
@@ -214,8 +258,19 @@ def _settle_results(
     if document["status"] != "ok" or not document.get("finished_at"):
         document["finished_at"] = datetime.now(UTC).isoformat()
     document.setdefault("duration_s", round(seconds, 3))
-    write_document(path, document)
     return document
+
+
+def kept_files(folder: Path) -> str:
+    """What a folder holds, as the terminal names it when the record could not be written."""
+    names = sorted(
+        p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name[0] != "."
+    )
+    if RESULTS_FILE in names:
+        saved = read_document(folder / RESULTS_FILE) or {}
+        status = saved.get("status", "unreadable")
+        names[names.index(RESULTS_FILE)] = f"{RESULTS_FILE} (as last saved: {status})"
+    return ", ".join(names) or "nothing"
 
 
 def main_run(request: RunRequest) -> int:
@@ -231,6 +286,16 @@ def main_run(request: RunRequest) -> int:
             file=sys.stderr,
         )
         return 128 + outcome.interrupted
+    if outcome.unwritten:
+        for failure in outcome.unwritten:
+            print(f"error: {failure}.", file=sys.stderr)
+        print(
+            f"the run ended {outcome.status}"
+            + (f" ({outcome.error})" if outcome.error else "")
+            + f". Kept in {outcome.folder}: {kept_files(outcome.folder)}.",
+            file=sys.stderr,
+        )
+        return 1
     print(f"status: {outcome.status}")
     if outcome.report:
         print(f"report: {outcome.report}")
