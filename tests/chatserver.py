@@ -57,6 +57,7 @@ class Behaviour:
     hold_timeout_s: float = 60.0
     prefix_caching: bool = False
     always_hit: bool = False
+    api_key: str | None = None  # as vllm serve --api-key: every request without it gets 401
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ class ChatServer:
                     server.state.gets.append((time.monotonic(), self.path))
                 if server.state.dead:
                     return self._drop()
+                if not self._authorized():
+                    return self._json(401, {"error": "Unauthorized"})
                 if self.path == "/v1/models":
                     self._json(200, {"object": "list", "data": [{"id": MODEL}]})
                 elif self.path == "/health":
@@ -155,7 +158,13 @@ class ChatServer:
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if not self._authorized():
+                    return self._json(401, {"error": "Unauthorized"})
                 server.chat(self, body)
+
+            def _authorized(self) -> bool:
+                key = server.behaviour.api_key
+                return key is None or self.headers.get("Authorization") == f"Bearer {key}"
 
         self.httpd = _HTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"

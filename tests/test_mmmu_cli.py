@@ -258,7 +258,7 @@ def _one_paragraph(err: str) -> bool:
     return err.startswith("error: ") and err.strip().count("\n") == 0 and "Traceback" not in err
 
 
-def test_unwritable_out_is_one_paragraph_and_exit_2(tmp_path, questions):
+def test_unwritable_out_is_one_paragraph_and_exit_2_a_full_one_exit_1(tmp_path, questions):
     preds = write_jsonl(
         tmp_path / "p.jsonl", [{"id": q.id, "response": gold_response(q)} for q in questions]
     )
@@ -268,15 +268,16 @@ def test_unwritable_out_is_one_paragraph_and_exit_2(tmp_path, questions):
     assert proc.returncode == 2 and _one_paragraph(proc.stderr), proc.stderr
     assert "--out '/proc/x/s.json'" in proc.stderr and "e.g. --out" in proc.stderr
     assert proc.stdout == ""  # refused before scoring
-    # Writing fails after scoring (a full disk): the same kind of message.
+    # Writing fails after scoring (a full disk): not a bad input, so exit 1, naming the file.
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full to simulate a full disk")
     proc = run_kit(
         "mmmu-score", "--dataset", "fixture", "--predictions", str(preds), "--out", "/dev/full"
     )
-    assert proc.returncode == 2 and _one_paragraph(proc.stderr), proc.stderr
-    assert "--out '/dev/full' cannot be written" in proc.stderr
-    assert "No space left on device" in proc.stderr
+    assert proc.returncode == 1 and proc.stderr.splitlines()[-1] == (
+        "error: could not write /dev/full (No space left on device): free space on that disk, "
+        "or write elsewhere, then run the command again."
+    ), proc.stderr
 
 
 def test_out_that_is_a_folder(tmp_path, capsys, questions):
@@ -311,3 +312,40 @@ def test_unreadable_dataset_is_one_paragraph_and_exit_2(tmp_path, capsys, fixtur
     assert code == 2 and _one_paragraph(captured.err), captured.err
     assert f"--dataset {str(fixture_dir)!r} cannot be read" in captured.err
     assert "Permission denied" in captured.err and "download" in captured.err
+
+
+def test_a_whole_json_document_is_named_as_such_with_the_conversion(tmp_path, capsys, questions):
+    """A JSON array (or an object of id -> answer, the official MMMU script's form) is one
+    paragraph naming what it is and the jq line that converts it, not N malformed lines."""
+    answers = [{"id": q.id, "response": gold_response(q)} for q in questions[:3]]
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps(answers, indent=2))
+    code, captured = _main(tmp_path, capsys, array)
+    assert code == 2 and _one_paragraph(captured.err), captured.err
+    assert f"--predictions {str(array)!r} is one JSON array, not JSON Lines" in captured.err
+    assert f"jq -c '.[]' {array} > predictions.jsonl" in captured.err
+    mapping = tmp_path / "answers.json"
+    mapping.write_text(json.dumps({a["id"]: a["response"] for a in answers}, indent=2))
+    code, captured = _main(tmp_path, capsys, mapping)
+    assert code == 2 and _one_paragraph(captured.err), captured.err
+    assert "is one JSON object (id -> answer?)" in captured.err
+    assert "to_entries[] | {id: .key, response: .value}" in captured.err
+    one_line = write_jsonl(tmp_path / "one.jsonl", answers[:1])  # one line: still JSON Lines
+    code, captured = _main(tmp_path, capsys, one_line)
+    assert "error:" not in captured.err
+
+
+def test_a_line_that_is_not_utf8_is_malformed_not_guessed(tmp_path, capsys, questions):
+    """A byte that is not UTF-8 is never replaced by U+FFFD and scored: the line is listed
+    as malformed with the byte and where it is, and its question counts as missing."""
+    good = [json.dumps({"id": q.id, "response": gold_response(q)}).encode() for q in questions]
+    bad = b'{"id": "' + questions[0].id.encode() + b'", "response": "(A) caf\xe9"}'
+    preds = tmp_path / "p.jsonl"
+    preds.write_bytes(b"\n".join([bad, *good[1:]]) + b"\n")
+    code, captured = _main(tmp_path, capsys, preds, out=tmp_path / "s.json")
+    document = json.loads((tmp_path / "s.json").read_text())
+    (malformed,) = document["problems"]["malformed_lines"]
+    at = bad.index(b"\xe9") + 1
+    assert malformed == {"line": 1, "reason": f"not UTF-8 (byte 0xe9 at byte {at})"}
+    assert document["problems"]["missing_ids"] == [questions[0].id]
+    assert "1 malformed line(s)" in captured.err and code == 1

@@ -134,6 +134,33 @@ def test_bad_server_parameters_are_refused_up_front(tmp_path, setting, expected)
     assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize(
+    "key_env, expected",
+    [
+        ({}, "It wants an API key: export it in a variable and name that variable with -p api_key_env VARIABLE."),
+        ({"KIT_TEST_KEY": "sk-wrong-0451"}, "It refused the key in $KIT_TEST_KEY: check that it is the key the server was started with (vllm serve --api-key)."),
+    ],
+    ids=["no key", "wrong key"],
+)  # fmt: skip
+def test_a_server_that_wants_a_key_says_which_key_to_fix(tmp_path, key_env, expected):
+    """HTTP 401 from a server started with --api-key: without api_key_env the message says
+    to set it; with it set to a wrong key, it names the variable (never the key)."""
+    given = ("-p", "api_key_env", "KIT_TEST_KEY") if key_env else ()
+    with ChatServer(Behaviour(api_key="sk-right")) as fake:
+        proc = kit_in_process(
+            "run", "demo", "-f", "params/smoke-demo.yaml", "-p", "backend", "server",
+            "-p", "base_url", fake.base_url, *given,
+            env={"KIT_OUTPUTS_DIR": str(tmp_path / "outputs"), **key_env},
+        )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (paragraph,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert paragraph == (
+        f"error: Parameter 'base_url': {fake.base_url}/v1/models answered HTTP 401. {expected}"
+    )
+    assert "sk-wrong" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_mmmu_keeps_the_answers_of_a_server_that_died_mid_run(tmp_path, smoke_model):
     """Two questions per call; the server dies after the first call: those two answers are
     kept in predictions.jsonl, the run fails and says why; the API key is nowhere."""

@@ -42,14 +42,17 @@ def http_get(url: str, api_key: str | None = None, timeout_s: float = 10) -> Res
         return Response(reply.status, reply.read())
 
 
-def check_reachable(base_url: str, api_key: str | None, timeout_s: float = 10) -> list[str]:
-    """The models a server serves (``/v1/models``), or a ParameterError saying why not."""
+def check_reachable(
+    base_url: str, api_key: str | None, timeout_s: float = 10, key_env: str = ""
+) -> list[str]:
+    """The models a server serves (``/v1/models``), or a ParameterError saying why not.
+    ``key_env``: the variable the key came from (api_key_env), named if the key is refused."""
     try:
         models = http_get(f"{base_url}/v1/models", api_key, timeout_s).json()
     except urllib.error.HTTPError as exc:
-        hint = " Set api_key_env to the variable holding its key." if exc.code == 401 else ""
         raise ParameterError(
-            f"Parameter 'base_url': {base_url}/v1/models answered HTTP {exc.code}.{hint}"
+            f"Parameter 'base_url': {base_url}/v1/models answered HTTP {exc.code}."
+            + key_hint(exc.code, key_env)
         ) from None
     except (OSError, urllib.error.URLError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -59,6 +62,21 @@ def check_reachable(base_url: str, api_key: str | None, timeout_s: float = 10) -
             "leave base_url empty to let the kit start one."
         ) from None
     return [m.get("id") for m in models.get("data", []) if m.get("id")]
+
+
+def key_hint(status: int, key_env: str) -> str:
+    """What to do about a server that refused the request for want of the right key."""
+    if status not in (401, 403):
+        return ""
+    if key_env:
+        return (
+            f" It refused the key in ${key_env}: check that it is the key the server was "
+            "started with (vllm serve --api-key)."
+        )
+    return (
+        " It wants an API key: export it in a variable and name that variable with "
+        "-p api_key_env VARIABLE."
+    )
 
 
 def server_version(base_url: str, api_key: str | None) -> str | None:
@@ -203,10 +221,10 @@ def run_chat(
     return box["value"]
 
 
-def served_model(base_url: str, api_key: str | None, wanted: str) -> str:
+def served_model(base_url: str, api_key: str | None, wanted: str, key_env: str = "") -> str:
     """The model name to send: ``wanted`` when the server serves it, else the only one it
     serves; a ParameterError otherwise (checked before a run folder is made)."""
-    models = check_reachable(base_url, api_key)
+    models = check_reachable(base_url, api_key, key_env=key_env)
     if wanted:
         if wanted not in models:
             raise ParameterError(

@@ -115,7 +115,7 @@ class EngineParams:
         for a running server, that it answers and serves the model asked for."""
         plan_engine(self)
         if self.backend == "server" and self.base_url:
-            served_model(self.base_url, self.api_key(), self.served_model_name)
+            served_model(self.base_url, self.api_key(), self.served_model_name, self.api_key_env)
 
     @property
     def refuses_dummy_weights(self) -> bool:

@@ -262,7 +262,9 @@ def start_server_backend(params: Any, log_file: Path | None = None) -> ServerBac
         base_url = process.base_url
         device = plan.defaults.device
     try:
-        model = served_model(base_url, params.api_key(), params.served_model_name)
+        model = served_model(
+            base_url, params.api_key(), params.served_model_name, params.api_key_env
+        )
         config = server_config(
             base_url, model, params.api_key(), process, params.scheduling, plan.weights
         )

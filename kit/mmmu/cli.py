@@ -21,6 +21,7 @@ paragraph on stderr says which and what to do).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -77,12 +78,35 @@ def load_predictions(path: Path) -> LoadedPredictions:
     """The predictions file, or a ParameterError that says what is wrong with it."""
     try:
         check_predictions(path)
+        check_json_lines(path)
         return read_predictions(path)
     except OSError as exc:
         raise ParameterError(
             f"--predictions {str(path)!r} cannot be read ({_os_reason(exc)}). Make it "
             "readable by you (ls -l; chmod u+r), or copy it somewhere readable and pass that."
         ) from exc
+
+
+def check_json_lines(path: Path) -> None:
+    """A whole file that is one JSON array, or one object of id -> answer (the official MMMU
+    script's form), would otherwise be read as that many malformed lines."""
+    try:
+        whole = json.loads(path.read_bytes())
+    except ValueError:  # JSON Lines of more than one line, or not JSON at all
+        return
+    name = str(path)
+    if isinstance(whole, list):
+        raise ParameterError(
+            f"--predictions {name!r} is one JSON array, not JSON Lines (one "
+            '{"id": ..., "response": ...} object per line). Convert it: '
+            f"jq -c '.[]' {name} > predictions.jsonl"
+        )
+    if isinstance(whole, dict) and not {"id", "response"} & whole.keys():
+        raise ParameterError(
+            f"--predictions {name!r} is one JSON object (id -> answer?), not JSON Lines (one "
+            '{"id": ..., "response": ...} object per line). Convert it: '
+            f"jq -c 'to_entries[] | {{id: .key, response: .value}}' {name} > predictions.jsonl"
+        )
 
 
 def check_predictions(path: Path) -> None:
@@ -238,7 +262,7 @@ def write_document(out: Path, document: dict[str, Any]) -> None:
                 fh.write(text)
     except OSError as exc:
         if exc.errno in NO_ROOM:  # not a bad input: kit's main names the file and the fix
-            raise
+            raise OSError(exc.errno, exc.strerror, str(out)) from None
         raise ParameterError(
             f"--out {str(out)!r} cannot be written ({_os_reason(exc)}). Give a file in a "
             "folder you can write, on a disk with room for it, e.g. "

@@ -61,21 +61,25 @@ def _line_problem(record: Any) -> str | None:
     return None
 
 
-def parse_predictions(text: str) -> LoadedPredictions:
+def parse_predictions(data: bytes | str) -> LoadedPredictions:
     """One ``{"id", "response", ...}`` object per line. The first line of an id wins; later
-    ones are duplicates; lines that are not such objects are malformed, with the reason.
-    Lines end at a newline only: a response may hold U+2028 and other line separators."""
-    pieces = text.split("\n")
-    if pieces and pieces[-1] == "":
+    ones are duplicates; lines that are not such objects are malformed, with the reason (a
+    line that is not UTF-8 too: its answer is never guessed at). Lines end at a newline only:
+    a response may hold U+2028 and other line separators."""
+    raw_data = data.encode("utf-8") if isinstance(data, str) else data
+    pieces = raw_data.split(b"\n")
+    if pieces and pieces[-1] == b"":
         pieces.pop()
     out = LoadedPredictions({}, line_count=len(pieces))
     for number, raw in enumerate(pieces, 1):
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            problem: str | None = f"not UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})"
         except ValueError as exc:
-            problem: str | None = f"not JSON ({getattr(exc, 'msg', exc)})"
+            problem = f"not JSON ({getattr(exc, 'msg', exc)})"
         else:
             problem = _line_problem(record)
         if problem is not None:
@@ -91,7 +95,7 @@ def parse_predictions(text: str) -> LoadedPredictions:
 
 def read_predictions(path: Path) -> LoadedPredictions:
     """A predictions file as it is (never modified); OSError if it cannot be read."""
-    return parse_predictions(path.read_bytes().decode("utf-8", "replace"))
+    return parse_predictions(path.read_bytes())
 
 
 class PredictionLog:
@@ -115,7 +119,7 @@ class PredictionLog:
             with self.path.open("r+b") as fh:
                 fh.truncate(cut)
             data = data[:cut]
-        out = parse_predictions(data.decode("utf-8", "replace"))
+        out = parse_predictions(data)
         out.torn_tail = torn
         return out
 
