@@ -108,7 +108,8 @@ def test_a_disk_full_mid_run_keeps_the_last_whole_notebook_and_the_record_names_
         "elsewhere; its last complete save is kept"
     )
     assert f"error: could not write {folder / 'report.html'} (File too large)" in proc.stderr
-    assert f"Kept in {folder}: compare.ipynb, engine.log, parameters.yaml, results.json (as last saved: failed)." in proc.stderr  # fmt: skip
+    kept = "compare.ipynb, engine.log, parameters.yaml, results.json (as last saved: failed)"
+    assert f"Kept in {folder}: {kept}." in proc.stderr
     assert list(outputs.rglob("*.tmp")) == []
     assert running_for(folder) == []
 

@@ -137,11 +137,19 @@ def test_bad_server_parameters_are_refused_up_front(tmp_path, setting, expected)
 @pytest.mark.parametrize(
     "key_env, expected",
     [
-        ({}, "It wants an API key: export it in a variable and name that variable with -p api_key_env VARIABLE."),
-        ({"KIT_TEST_KEY": "sk-wrong-0451"}, "It refused the key in $KIT_TEST_KEY: check that it is the key the server was started with (vllm serve --api-key)."),
+        (
+            {},
+            "It wants an API key: export it in a variable and name that variable with "
+            "-p api_key_env VARIABLE.",
+        ),
+        (
+            {"KIT_TEST_KEY": "sk-wrong-0451"},
+            "It refused the key in $KIT_TEST_KEY: check that it is the key the server was "
+            "started with (vllm serve --api-key).",
+        ),
     ],
     ids=["no key", "wrong key"],
-)  # fmt: skip
+)
 def test_a_server_that_wants_a_key_says_which_key_to_fix(tmp_path, key_env, expected):
     """HTTP 401 from a server started with --api-key: without api_key_env the message says
     to set it; with it set to a wrong key, it names the variable (never the key)."""
