@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -251,6 +252,34 @@ def test_a_child_interrupted_mid_run_is_resumed_in_its_folder_with_its_answers(t
     second.run_children()
     assert again.calls == [("mmmu", folder)]  # the same folder: its answers are kept
     assert (folder / "predictions.jsonl").read_text().count("\n") == 2
+
+
+def test_a_child_that_ends_interrupted_is_said_and_recorded_once(tmp_path):
+    """Ctrl-C reaches the child's kernel first: its ``kit run`` returns interrupted. The
+    reproduction stops there, saying so once, with the child's own reason."""
+    parent = tmp_path / "outputs" / "parent"
+    parent.mkdir(parents=True)
+
+    def interrupted(request):
+        outcome = FakeExecute({})(request)
+        if request.notebook == "mmmu":
+            outcome.status, outcome.interrupted = "interrupted", signal.SIGINT
+            outcome.error = "interrupted by SIGINT: what the run had saved until then is kept"
+        return outcome
+
+    said: list[str] = []
+    first = Reproduction(
+        params(sections=["demo", "mmmu"]), parent, execute=interrupted, say=said.append
+    )
+    with pytest.raises(KeyboardInterrupt):
+        first.run_children()
+    ended = [line for line in said if line.startswith("[reproduce] mmmu: interrupted")]
+    assert ended == [
+        f"[reproduce] mmmu: interrupted ({first.records['mmmu'].folder}): interrupted by "
+        "SIGINT: what the run had saved until then is kept"
+    ]
+    saved = {c["key"]: c for c in json.loads((parent / CHILDREN_FILE).read_text())["children"]}
+    assert saved["mmmu"]["error"].startswith("interrupted by SIGINT") and saved["mmmu"]["folder"]
 
 
 def test_a_child_whose_folder_no_longer_says_ok_runs_again(tmp_path):

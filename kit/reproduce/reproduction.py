@@ -134,6 +134,8 @@ class Reproduction:
                 record = self._check_model(record)
             else:
                 record = self._run_notebook(plan, record)
+        except ChildInterrupted:  # recorded and said where the child ended
+            raise
         except KeyboardInterrupt:
             record = self._with_folder(record)
             self._finish(record, "interrupted", "interrupted: the reproduction stopped", started)
@@ -194,7 +196,7 @@ class Reproduction:
                 os.environ["KIT_RUN_DIR"] = saved_env
         if outcome.interrupted is not None:
             self._finish(record, "interrupted", outcome.error, started)
-            raise KeyboardInterrupt
+            raise ChildInterrupted
         return self._finish(record, outcome.status, outcome.error, started)
 
     def _child_folder(self, plan: ChildPlan, record: ChildRecord) -> Path:
@@ -236,6 +238,11 @@ def clear_cell_output() -> None:
         from IPython.display import clear_output
 
         clear_output()
+
+
+class ChildInterrupted(KeyboardInterrupt):
+    """A child run ended interrupted (Ctrl-C reached it first): already recorded and said,
+    it stops the reproduction as Ctrl-C would."""
 
 
 class ChildrenFailed(RuntimeError):
