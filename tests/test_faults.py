@@ -62,14 +62,14 @@ def tree_digest(folder: Path) -> dict[str, str]:
     }
 
 
-def start_perf(outputs: Path, *args: str) -> subprocess.Popen:
+def start_perf(outputs: Path, *args: str, hold: str = "perf.point:1") -> subprocess.Popen:
     """The quick grid as a user starts it, held before its second point (KIT_PAUSE_AT), so
     a signal always lands after point 0 was saved and before point 1 began, however fast
-    or slow the machine."""
+    or slow the machine (or at ``hold``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "kit", "run", "perf", *QUICK_GRID, *args],
         cwd=REPO,
-        env={**os.environ, "KIT_OUTPUTS_DIR": str(outputs), PAUSE_ENV: "perf.point:1"},
+        env={**os.environ, "KIT_OUTPUTS_DIR": str(outputs), PAUSE_ENV: hold},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -78,11 +78,11 @@ def start_perf(outputs: Path, *args: str) -> subprocess.Popen:
 
 
 def wait_until_held(
-    proc: subprocess.Popen, outputs: Path
+    proc: subprocess.Popen, outputs: Path, place: str = "perf.point:1"
 ) -> tuple[list[str], list[psutil.Process]]:
-    """Read the run's output until it is held before point 1; its process tree then. Point
-    0 is in results.json by then: the notebook records a point before starting the next."""
-    held = PAUSED_LINE.format(place="perf.point:1")
+    """Read the run's output until it is held at ``place`` in point 1; its process tree then.
+    Point 0 is in results.json by then: the notebook records a point before the next."""
+    held = PAUSED_LINE.format(place=place)
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -114,8 +114,11 @@ def gone(processes: list[psutil.Process], timeout_s: float) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupt_keeps_what_was_measured_and_leaves_nothing_running(tmp_path, sig):
-    proc = start_perf(tmp_path)
-    lines, tree = wait_until_held(proc, tmp_path)
+    """Held before point 1's second timed iteration: point 0 is kept whole, and point 1 with
+    its one finished iteration, marked cut."""
+    place = "perf.iteration:1.1"
+    proc = start_perf(tmp_path, "-p", "iterations", "2", hold=place)
+    lines, tree = wait_until_held(proc, tmp_path, place)
     os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C reaches the whole foreground job
     rest = proc.stdout.read()
     assert proc.wait(timeout=120) == 128 + sig
@@ -127,7 +130,11 @@ def test_interrupt_keeps_what_was_measured_and_leaves_nothing_running(tmp_path, 
     results = strict_json(folder / "results.json")
     assert results["status"] == "interrupted" and results["finished_at"]
     assert sig.name in results["error"]
-    assert [p["params"]["input_len"] for p in results["perf"]["points"]] == [400]
+    whole, cut = results["perf"]["points"]
+    assert whole["params"]["input_len"] == 400 and whole["cut"] is None
+    assert cut["params"]["input_len"] == 500 and cut["vendor"]["tps"] > 0
+    assert cut["cut"] == "interrupted after 1 of 2 timed iterations"
+    assert "500 / out 4 / bs 1: interrupted after 1 of 2 timed iterations" in "".join(lines) + rest
     assert "interrupted" in (folder / "report.html").read_text()
     assert "interrupted" in (tmp_path / "index.html").read_text()
 

@@ -471,3 +471,25 @@ def test_ratios():
     assert r["prefill_ms"] is None  # not measured
     assert r["decode_ms_per_token"] is None  # missing from measured
     assert ratios({"tps": 1.0}, {"tps": 0})["tps"] is None
+
+
+def test_a_point_cut_by_ctrl_c_says_so_wherever_its_numbers_are_shown():
+    """Its numbers are over fewer iterations than asked: named in the comparison warnings,
+    the vendor table's warning lines, and read back from results.json."""
+    from kit.perf.point_records import comparison_warnings
+    from kit.perf.tables import comparison_warning_lines
+
+    cut = "interrupted after 1 of 3 timed iterations"
+    data = {
+        "params": {"input_len": 1024, "max_output_len": 8, "batch_size": 1, "iterations": 3},
+        "vendor": {"tps": 10.0},
+        "cut": cut,
+    }
+    point = PerfPointRecord.of(json.loads(json.dumps(PerfPointRecord.of(data).to_dict())))
+    assert point.cut == cut
+    assert comparison_warnings(point, "vendor") == [f"{cut}: its numbers are over those"]
+    assert comparison_warning_lines([point]) == [
+        f"WARNING in 1024 / out 8 / bs 1: {cut}: its numbers are over those"
+    ]
+    whole = PerfPointRecord.of({**data, "cut": None})
+    assert comparison_warnings(whole, "vendor") == [] and comparison_warning_lines([whole]) == []

@@ -52,12 +52,13 @@ def test_each_section_reads_its_version_1_shape_and_writes_it_back(notebook):
     written = as_json(section.to_dict())
     if notebook == "reproduce":  # schema 2 adds each verdict's numbers
         assert all(v.pop("numbers") == {} for v in written["verdicts"])
-    # ... and what the caches served (null: not recorded), with a perf point's salt
+    # ... and what the caches served (null: not recorded), with a perf point's salt and cut
     if notebook == "demo":
         assert written.pop("caches") is None
     if notebook == "perf":
         for point in written["points"]:
             assert point.pop("caches") is None and point.pop("workload_salt") is None
+            assert point.pop("cut") is None
     assert written == document[notebook]
     assert (
         as_json(EnvironmentRecord.of(document["environment"]).to_dict())

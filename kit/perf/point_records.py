@@ -136,6 +136,8 @@ def comparison_warnings(
             f"{point.caches.describe()}: TTFT and prefill measure a cache lookup, not the "
             "vendor's prefill (see the point's caches)"
         )
+    if point.cut:
+        warnings.append(f"{point.cut}: its numbers are over those")
     schedule = point.schedule
     if point.batch_size > 1 and schedule.staggered_beyond_budget:
         warnings.append(

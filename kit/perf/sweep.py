@@ -7,12 +7,14 @@ output tokens. Every batch uses fresh prompts and images. Prompt and output leng
 verified from what vLLM returns; a mismatch fails the run (a server that does not honour
 ignore_eos has its output lengths recorded instead). A load point of a server sweep warms up
 with one wave of its concurrency, has no probe, and sends its timed requests at their arrival
-offsets.
+offsets. A point Ctrl-C stops after some timed iterations is recorded with those, marked
+``cut``, before the interrupt goes on.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -131,24 +133,78 @@ def run_point(
         probe_batches.append(probed)
         log(f"{label}: TTFT probe done ({probe.wall_s:.2f} s)")
     timed, batches = [], []
-    for i in range(params.iterations):
-        load = point_load(params, planned, phase_seed(params, planned.index, PHASE_TIMED, i))
-        measurement, sent = timed_generate(
-            engine, batch(PHASE_TIMED, i), planned.max_output_len, params.seed, load
-        )
-        timed.append(measurement)
-        batches.append(sent)
-        schedule = measurement.schedule
-        if schedule.staggered is None:
-            steps = "scheduling not reported (server)"
-        elif schedule.staggered:
-            steps = f"batch first scheduled in {schedule.scheduling_steps} steps"
-        else:
-            steps = "batch first scheduled in one step"
-        log(
-            f"{label}: iteration {i + 1}/{params.iterations}: {measurement.wall_s:.2f} s, "
-            f"{measurement.tps:.1f} output tokens/s, {steps}"
-        )
+    try:
+        for i in range(params.iterations):
+            pause_point("perf.iteration", f"{planned.index}.{i}")
+            load = point_load(params, planned, phase_seed(params, planned.index, PHASE_TIMED, i))
+            measurement, sent = timed_generate(
+                engine, batch(PHASE_TIMED, i), planned.max_output_len, params.seed, load
+            )
+            timed.append(measurement)
+            batches.append(sent)
+            log(f"{label}: iteration {i + 1}/{params.iterations}: {iteration_line(measurement)}")
+    except KeyboardInterrupt:
+        if not timed:
+            raise
+        cut = f"interrupted after {len(timed)} of {params.iterations} timed iterations"
+        log(f"{label}: {cut}: its numbers are over those")
+        raise PointCut(
+            point_result(params, planned, builder, timed, batches, probe, probe_batches, cut, log)
+        ) from None
+    return point_result(params, planned, builder, timed, batches, probe, probe_batches, log=log)
+
+
+class PointCut(KeyboardInterrupt):
+    """Ctrl-C stopped a point after some timed iterations: ``result`` holds those."""
+
+    def __init__(self, result: PointResult):
+        super().__init__(result.point.cut)
+        self.result = result
+
+
+def run_points(
+    engine: Backend,
+    params: PerfParams,
+    builder: WorkloadBuilder,
+    points: Sequence[PlannedPoint],
+    keep: Callable[[PointResult], None],
+) -> None:
+    """Each point in turn, handed to ``keep`` (which records it) as soon as it is measured;
+    a point cut by Ctrl-C is handed over with its finished iterations before the interrupt
+    goes on."""
+    for planned in points:
+        try:
+            result = run_point(engine, params, builder, planned)
+        except PointCut as stopped:
+            keep(stopped.result)
+            raise
+        keep(result)
+
+
+def iteration_line(measurement: RunMeasurement) -> str:
+    schedule = measurement.schedule
+    if schedule.staggered is None:
+        steps = "scheduling not reported (server)"
+    elif schedule.staggered:
+        steps = f"batch first scheduled in {schedule.scheduling_steps} steps"
+    else:
+        steps = "batch first scheduled in one step"
+    return f"{measurement.wall_s:.2f} s, {measurement.tps:.1f} output tokens/s, {steps}"
+
+
+def point_result(
+    params: PerfParams,
+    planned: PlannedPoint,
+    builder: WorkloadBuilder,
+    timed: list[RunMeasurement],
+    batches: list[Batch],
+    probe: RunMeasurement | None,
+    probe_batches: list[Batch],
+    cut: str | None = None,
+    log=print,
+) -> PointResult:
+    """A point's columns, schedules and cache use from its timed (and probe) batches."""
+    label = planned.label
     vendor = vendor_columns(timed, [probe] if probe else [])
     server_prefill = [
         b.server["prefill_ms"]["mean_ms"]
@@ -175,6 +231,7 @@ def run_point(
         ),
         workload_salt=builder.salt or None,
         caches=caches,
+        cut=cut,
     )
     known = all(m.scheduled is not None for m in timed[0].marks)
     return PointResult(

@@ -78,6 +78,8 @@ def comparison_warning_lines(records: PointRecords) -> list[str]:
         warnings = list(point.references[0].warnings) if point.references else []
         if not point.references and served_from_cache(point.caches):
             warnings.append(point.caches.describe())
+        if not point.references and point.cut:
+            warnings.append(f"{point.cut}: its numbers are over those")
         if warnings:
             lines.append(f"WARNING {point.label}: " + "; ".join(warnings))
     return lines

@@ -430,6 +430,7 @@ class PerfPointRecord:
     roofline: RooflineRecord | None = None
     workload_salt: str | None = None  # mixed into every prompt and picture of the attempt
     caches: CacheUse | None = None  # what the caches served inside the timed windows
+    cut: str | None = None  # a point Ctrl-C stopped after some timed iterations: how many
 
     def __post_init__(self) -> None:
         missing = [k for k in ("input_len", "max_output_len", "batch_size") if k not in self.params]
@@ -449,6 +450,7 @@ class PerfPointRecord:
             "roofline": None if self.roofline is None else self.roofline.to_dict(),
             "workload_salt": self.workload_salt,
             "caches": None if self.caches is None else self.caches.to_dict(),
+            "cut": self.cut,
         }
 
     @classmethod
@@ -468,6 +470,7 @@ class PerfPointRecord:
             roofline=RooflineRecord.of(point.get("roofline")),
             workload_salt=point.get("workload_salt"),
             caches=CacheUse.of(point.get("caches")),
+            cut=point.get("cut"),
         )
 
     @property
