@@ -80,3 +80,45 @@ def test_changed_remote_code_is_refused_before_the_engine(tmp_path, smoke_model)
     with pytest.raises(ParameterError, match="processing_phi3_v.py"):
         EngineParams(model=str(folder)).preflight()
     EngineParams(model=str(folder), allow_changed_remote_code=True).preflight()
+
+
+GIB = 1 << 30
+
+
+def test_a_model_whose_weights_exceed_the_cpu_share_is_refused_with_the_setting_that_fits():
+    from kit.engines.memory import NodeMemory, cpu_memory_problem
+
+    memory = NodeMemory(total=24 * GIB, available=20 * GIB)
+    weights, kv = int(7.7 * GIB), int(1.5 * GIB)  # phi35v-dummy in bf16, 4096 tokens
+    message = cpu_memory_problem(weights, kv, 0.1, memory)
+    assert message.startswith(
+        "Parameter 'gpu_memory_utilization': on CPU vLLM takes 0.1 of node 0's 24.00 GiB = "
+        "2.40 GiB for the model, which needs 10.20 GiB (weights 7.70 GiB (config.json)"
+    )
+    assert message.endswith("Fix: -p gpu_memory_utilization 0.43, or a smaller max_model_len.")
+    assert cpu_memory_problem(weights, kv, 0.43, memory) is None  # the fix fits
+    small = NodeMemory(total=8 * GIB, available=6 * GIB)
+    assert "too little for it" in cpu_memory_problem(weights, kv, 0.3, small)
+    # the tiny model at the smoke files' 0.1 of an 8 GiB machine: vLLM may manage, no refusal
+    assert cpu_memory_problem(int(0.09 * GIB), 8 << 20, 0.1, small) is None
+
+
+def test_the_memory_refusal_comes_before_any_folder_or_engine(tmp_path, monkeypatch):
+    """-p model phi35v-dummy with the smoke file's gpu_memory_utilization 0.1 on a 24 GiB
+    machine (the figures vLLM would read here, whatever this machine has)."""
+    from kit.engines import params as engine_params
+    from kit.engines.memory import NodeMemory
+
+    from .conftest import kit_in_process
+
+    monkeypatch.setattr(engine_params, "node_memory", lambda: NodeMemory(24 * GIB, 20 * GIB))
+    outputs = tmp_path / "outputs"
+    proc = kit_in_process(
+        "run", "perf", "-f", "params/smoke-perf.yaml", "-p", "model", "phi35v-dummy",
+        env={"KIT_OUTPUTS_DIR": str(outputs)},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (paragraph,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "'gpu_memory_utilization': on CPU vLLM takes 0.1 of node 0's 24.00 GiB" in paragraph
+    assert "Fix: -p gpu_memory_utilization 0." in paragraph
+    assert not outputs.exists() or not any(outputs.iterdir())

@@ -19,13 +19,20 @@ from typing import Any
 
 from kit.core.params import ParameterError
 from kit.engines.devices import DeviceDefaults, device_defaults
+from kit.engines.memory import cpu_memory_problem, node_memory
 from kit.engines.openai_client import served_model
 from kit.engines.scheduling import SCHEDULING_MODES, scheduling_args, scheduling_environment
 from kit.engines.types import BACKENDS
 from kit.engines.versions import check_vllm_version
 from kit.models.checkpoint import has_weight_files, is_weightless_folder
 from kit.models.family import ModelFamily
-from kit.models.registry import MAX_CROPS, TINY_MODEL, family_for_model, resolve_model
+from kit.models.registry import (
+    MAX_CROPS,
+    TINY_MODEL,
+    family_for_model,
+    read_model_figures,
+    resolve_model,
+)
 from kit.records.manifest import check_remote_code
 
 # Set by the kit itself; passing them through engine_args would be ambiguous.
@@ -287,6 +294,24 @@ def engine_kwargs(
     return kwargs
 
 
+def check_cpu_memory(kwargs: dict[str, Any]) -> None:
+    """Refuse, before vLLM starts, a model whose weights do not fit the RAM share vLLM will
+    take (kit.engines.memory). A KV cache size given outright is vLLM's to check."""
+    if "kv_cache_memory_bytes" in kwargs or os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+        return
+    figures = read_model_figures(kwargs["model"], kwargs.get("dtype"))
+    if figures is None:  # a hub id, or a config without the dimensions
+        return
+    problem = cpu_memory_problem(
+        figures.weight_bytes,
+        figures.kv_bytes_per_token * int(kwargs["max_model_len"]),
+        float(kwargs["gpu_memory_utilization"]),
+        node_memory(),
+    )
+    if problem:
+        raise ParameterError(problem)
+
+
 @dataclass
 class EnginePlan:
     """Everything decided before vLLM starts: where the model is, and how to build it."""
@@ -317,11 +342,14 @@ def plan_engine(params: EngineParams) -> EnginePlan:
     check_engine_args(params.engine_args)
     check_scheduling_conflicts(params)
     defaults = device_defaults()
+    kwargs = engine_kwargs(params, model_path, defaults, family, weights)
+    if defaults.device == "cpu" and not (params.backend == "server" and params.base_url):
+        check_cpu_memory(kwargs)
     return EnginePlan(
         model_path=model_path,
         family=family,
         defaults=defaults,
-        kwargs=engine_kwargs(params, model_path, defaults, family, weights),
+        kwargs=kwargs,
         environment={**defaults.environment, **scheduling_environment(params.scheduling)},
         weights=weights,
         vllm_version=version,
