@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from kit.cli.notebooks import NOTEBOOKS, schema_for
+from kit.core import jsonio
 from kit.core.files import NO_ROOM, write_failure
 from kit.core.images import DEMO_IMAGE, draw_demo_image
 from kit.core.params import ParameterError
 from kit.download.verify import verify_main
 from kit.mmmu.cli import score_main
-from kit.models.registry import NAMED_MODELS, TINY_MODEL
+from kit.models.registry import NAMED_MODELS, TINY_MODEL, model_list
 from kit.records.results import RESULTS_FILE, read_document
 from kit.report.render import NotebookUnreadable, render_html, render_markdown
 from kit.runs.index import write_index
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     smoke.add_argument("--seed", type=int, default=0)
 
     sub.add_parser("draw-demo-image", help="redraw kit/assets/demo_robot.png")
+
+    models = sub.add_parser("models", help="list the model names the kit knows")
+    models.add_argument("--json", action="store_true", help="a JSON list of objects")
 
     score = sub.add_parser(
         "mmmu-score", help="score MMMU responses made anywhere, official and vendor-strict"
@@ -144,6 +148,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return score_main(args)
     if args.command == "verify":
         return verify_main(args)
+    if args.command == "models":
+        listing = model_list()
+        if args.json:
+            print(jsonio.dumps(listing, indent=2))
+            return 0
+        for entry in listing:
+            where = "runs here" if entry["runs_here"] else "does not run here"
+            print(f"{entry['name']}: {entry['family']}, {entry['kind']}, {where}: {entry['about']}")
+        return 0
     if args.command == "draw-demo-image":
         draw_demo_image().save(DEMO_IMAGE, optimize=True)
         print(DEMO_IMAGE)

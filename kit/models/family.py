@@ -39,11 +39,18 @@ class NamedModel:
     ensure: Callable[..., Path]  # the folder, built on first use
     about: str
 
+    @property
+    def kind(self) -> str:
+        """ "tiny": a small checkpoint with random weights; "dummy": real dimensions, weights
+        made by vLLM (load_format: dummy)."""
+        return "tiny" if self.weights == "random" else "dummy"
+
 
 @dataclass(frozen=True)
 class ModelFamily:
     name: str
     architectures: tuple[str, ...]  # config.json ``architectures`` it covers
+    vllm_module: str  # the module of vllm.model_executor.models that runs it
     user_turn: str  # one user turn ready for generation, with {images} and {text}
     image_tag: str  # the k-th image's placeholder, with {index} numbered from 1
     image_tag_pattern: re.Pattern[str]  # finds a placeholder; its one group: the image number
@@ -55,6 +62,17 @@ class ModelFamily:
     crops_note: str = ""  # what the family's crop counts mean, for messages
     tower_note: str = "the image encoder and projector over each request's views"  # roofline
     image_separator: str = ""
+
+    def runs_here(self) -> bool:
+        """Whether this machine's vLLM can import the family's model code (some modules
+        need a torchvision that the CPU build of torch cannot load)."""
+        import importlib
+
+        try:
+            importlib.import_module(f"vllm.model_executor.models.{self.vllm_module}")
+        except Exception:  # ImportError, or torchvision's RuntimeError at import
+            return False
+        return True
 
     def prompt(self, text: str, num_images: int = 1) -> str:
         """One user turn asking ``text`` about ``num_images`` images, ready for generation."""

@@ -32,6 +32,23 @@ TINY_MODEL = SMOKE.name  # the default model: runs anywhere, no download
 MAX_CROPS = max(family.max_crops for family in FAMILIES.values())  # any family's most
 
 
+def model_list() -> list[dict[str, Any]]:
+    """Every name the kit knows, for ``python -m kit models``: family, kind, whether this
+    machine's vLLM can load it, and what it is for."""
+    runs = {name: family.runs_here() for name, family in FAMILIES.items()}
+    return [
+        {
+            "name": model.name,
+            "family": model.family,
+            "kind": model.kind,
+            "runs_here": runs[model.family],
+            "architectures": list(FAMILIES[model.family].architectures),
+            "about": model.about,
+        }
+        for model in NAMED_MODELS.values()
+    ]
+
+
 def named_model(model: str) -> NamedModel | None:
     return NAMED_MODELS.get(model)
 

@@ -18,6 +18,7 @@ def image_tokens(processor: Any, width: int, height: int) -> int:
 PHI3V = ModelFamily(
     name="phi3v",
     architectures=("Phi3VForCausalLM",),
+    vllm_module="phi3v",
     user_turn="<|user|>\n{images}{text}<|end|>\n<|assistant|>\n",
     image_tag="<|image_{index}|>\n",
     image_tag_pattern=re.compile(r"<\|image_(\d+)\|>"),
