@@ -58,6 +58,7 @@ class Behaviour:
     prefix_caching: bool = False
     always_hit: bool = False
     api_key: str | None = None  # as vllm serve --api-key: every request without it gets 401
+    count_prompt: Any = None  # body -> prompt tokens, as vLLM would count (else prompt_tokens)
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ class ChatServer:
                     state.hold_broken = True
             return True
 
-    def _count_caches(self, body: dict[str, Any]) -> None:
+    def _count_caches(self, body: dict[str, Any], prompt_tokens: int) -> None:
         """What vLLM's caches would serve of this request (``prefix_caching``)."""
         if not self.behaviour.prefix_caching:
             return
@@ -212,10 +213,10 @@ class ChatServer:
             hit = self.behaviour.always_hit or messages in self.state.seen
             self.state.seen.add(messages)
             counters = self.state.counters
-            counters["prefix_cache_queries"] += self.behaviour.prompt_tokens
+            counters["prefix_cache_queries"] += prompt_tokens
             counters["mm_cache_queries"] += images
             if hit:
-                counters["prefix_cache_hits"] += self.behaviour.prompt_tokens
+                counters["prefix_cache_hits"] += prompt_tokens
                 counters["mm_cache_hits"] += images
 
     def metrics(self) -> str:
@@ -252,7 +253,8 @@ class ChatServer:
             self._finishing()
             handler._json(status, {"error": {"message": f"fake failure {status}", "code": status}})
             return
-        self._count_caches(body)
+        prompt_tokens = b.count_prompt(body) if b.count_prompt else b.prompt_tokens
+        self._count_caches(body, prompt_tokens)
         if b.mode == "slow":
             time.sleep(b.delay_s)
         tokens = int(body.get("min_tokens") or 1)
@@ -277,9 +279,9 @@ class ChatServer:
             out.write(_chunk({"content": " A"}))
         out.write(_chunk({}, finish="length" if tokens > 1 else "stop"))
         usage = {
-            "prompt_tokens": b.prompt_tokens,
+            "prompt_tokens": prompt_tokens,
             "completion_tokens": tokens,
-            "total_tokens": b.prompt_tokens + tokens,
+            "total_tokens": prompt_tokens + tokens,
         }
         out.write(_chunk(None, usage=usage))
         self._finishing()

@@ -6,11 +6,15 @@ starts ``vllm serve`` and gives up on it long before it could answer)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
+from pathlib import Path
 
 import psutil
 import pytest
+from PIL import Image
 
 from kit.core.params import ParameterError
 from kit.engines.openai_client import served_model
@@ -19,6 +23,7 @@ from kit.engines.served import ServerBackend
 from kit.engines.server_process import ServerError
 from kit.engines.types import GenRequest, GenSampling
 from kit.models.phi3v.family import PHI3V
+from kit.models.tokens import PromptTokenCounter
 from kit.perf.arrivals import arrival_offsets
 
 from .chatserver import MODEL, Behaviour, ChatServer
@@ -197,8 +202,35 @@ def test_mmmu_keeps_the_answers_of_a_server_that_died_mid_run(tmp_path, smoke_mo
 
 # --------------------------------------------------------------------------------------------
 # Perf through a server: what reaches it (the kit builds prompts of exactly input_len tokens
-# with the local model, so the fake server reports that many prompt tokens)
+# with the local model; the fake server counts as vLLM would, with its own num_crops)
 # --------------------------------------------------------------------------------------------
+
+
+def counting_as_vllm(model: Path, num_crops: int = 1):
+    """A fake server's prompt-token count as vLLM's: the user's text in the family's chat
+    turn, each image by the family's processor with the server's ``num_crops``."""
+    counter = PromptTokenCounter(str(model), PHI3V, num_crops)
+
+    def count(body: dict) -> int:
+        content = body["messages"][0]["content"]
+        text = "".join(part["text"] for part in content if part["type"] == "text")
+        sizes = [
+            Image.open(io.BytesIO(base64.b64decode(part["image_url"]["url"].split(",", 1)[1]))).size
+            for part in content
+            if part["type"] == "image_url"
+        ]
+        return counter.prompt_tokens(PHI3V.prompt(text, len(sizes)), sizes)
+
+    return count
+
+
+def timed_bodies(fake: ChatServer) -> list[dict]:
+    """What the server got after the kit's calibration request (max_tokens 1, no length
+    extensions: a server the kit did not start is asked how it counts the images first)."""
+    bodies = [r.body for r in fake.requests]
+    assert bodies[0]["max_tokens"] == 1 and "min_tokens" not in bodies[0]
+    return bodies[1:]
+
 
 INPUT_LEN = 600
 FAKE_PERF = (
@@ -213,10 +245,10 @@ def test_a_server_that_refuses_ignore_eos_is_named_and_the_run_goes_on(tmp_path,
     that refuses them is named in the report: the batch is sent again without them, its
     output lengths are recorded as the model chose them, and results.json's engine section,
     report.html and report.md say so."""
-    behaviour = Behaviour(mode="no_length_extensions", prompt_tokens=INPUT_LEN)
+    behaviour = Behaviour(mode="no_length_extensions", count_prompt=counting_as_vllm(smoke_model))
     with ChatServer(behaviour) as fake:
         folder, _ = run_into(tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url)
-        sent = [r.body for r in fake.requests]
+        sent = timed_bodies(fake)
     extended = [any(k in body for k in ("ignore_eos", "min_tokens")) for body in sent]
     assert extended == [True, True, False, False]  # batch_size 2: refused, then sent plain
     results = json.loads((folder / "results.json").read_text())
@@ -233,6 +265,33 @@ def test_a_server_that_refuses_ignore_eos_is_named_and_the_run_goes_on(tmp_path,
         ), report
 
 
+def test_a_server_with_its_own_processor_settings_is_asked_and_every_prompt_is_exact(
+    tmp_path, smoke_model
+):
+    """The fake counts images with num_crops 4 (what a plain vllm serve of a Phi-3.5
+    checkpoint uses); the parameter file says 1, which used to fail with LengthMismatch. The
+    kit asks the server first, builds every prompt to input_len by the server's count, and
+    says in results.json and the report what it learned."""
+    with ChatServer(Behaviour(count_prompt=counting_as_vllm(smoke_model, num_crops=4))) as fake:
+        folder, _ = run_into(
+            tmp_path, "perf", *FAKE_PERF, "-p", "input_len", "1024", "-p", "base_url", fake.base_url
+        )  # fmt: skip
+        timed = timed_bodies(fake)
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "ok" and len(timed) == 2
+    count = results["perf"]["server_count"]
+    assert count["image_sizes"] == [[336, 336]]
+    assert (count["kit_image_tokens"], count["server_image_tokens"]) == (313, 757)
+    assert (count["kit_setting"], count["matches"]) == ("num_crops 1", "num_crops 4")
+    (point,) = results["perf"]["points"]
+    assert point["observed"]["prompt_tokens"] == [1024]  # by the server's own count
+    said = (
+        "The server counts 757 tokens for 336x336 where the kit counts 313 with num_crops 1: "
+        "its setting matches num_crops 4."
+    )
+    assert said in (folder / "report.md").read_text()
+
+
 CLOCK_SLACK_S = 1e-3  # asyncio may wake a timer up to its clock's resolution early (1 ns)
 
 
@@ -247,13 +306,14 @@ def test_request_rate_and_burstiness_pace_the_requests_the_server_gets(tmp_path,
     from kit.perf.sweep import PHASE_TIMED, phase_seed, point_load
 
     rate, burstiness, requests = 2.0, 0.5, 4
-    with ChatServer(Behaviour(prompt_tokens=INPUT_LEN)) as fake:
+    with ChatServer(Behaviour(count_prompt=counting_as_vllm(smoke_model))) as fake:
         folder, _ = run_into(
             tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url,
             "-p", "concurrency", "2", "-p", "num_requests", str(requests),
             "-p", "request_rate", str(rate), "-p", "burstiness", str(burstiness),
         )  # fmt: skip
-        chats, gets, most = fake.requests, fake.gets, fake.state.max_in_flight
+        timed_bodies(fake)
+        chats, gets, most = fake.requests[1:], fake.gets, fake.state.max_in_flight
     # the offsets of the point's first timed iteration, seeded by the run's seed (0)
     params = PerfParams(request_rate=rate, burstiness=burstiness, concurrency=[2])
     seed = phase_seed(params, 0, PHASE_TIMED, 0)
@@ -347,12 +407,14 @@ def test_a_caching_server_cannot_flatter_a_rerun_and_a_hit_is_shown_on_the_numbe
     setting, not the kit's parameter."""
     from kit.compare.table import CACHED, compare
 
-    with ChatServer(Behaviour(prompt_tokens=INPUT_LEN, prefix_caching=True)) as fake:
+    behaviour = Behaviour(count_prompt=counting_as_vllm(smoke_model), prefix_caching=True)
+    with ChatServer(behaviour) as fake:
         first, _ = run_into(tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url)
         fake.behaviour.always_hit = True
         second, proc = run_into(tmp_path, "perf", *FAKE_PERF, "-p", "base_url", fake.base_url)
         bodies = [json.dumps(r.body["messages"]) for r in fake.requests]
-    assert len(bodies) == 4 and len(set(bodies)) == 4  # nothing the server saw came again
+    # each run: its calibration request, then the timed batch of 2
+    assert len(bodies) == 6 and len(set(bodies)) == 6  # nothing the server saw came again
     runs = [json.loads((folder / "results.json").read_text()) for folder in (first, second)]
     (clean,), (cached,) = (run["perf"]["points"] for run in runs)
     assert clean["workload_salt"] != cached["workload_salt"]

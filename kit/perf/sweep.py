@@ -66,8 +66,9 @@ def verify_lengths(
             raise LengthMismatch(
                 f"vLLM counted {got} prompt tokens where the kit built {request.num_tokens}: "
                 "the prompt-length calculation does not match this model's processor (on a "
-                "running server: its num_crops or chat template differ from the run's; set "
-                "num_crops to the server's)."
+                "running server: it counted this prompt otherwise than the calibration "
+                "request before the first point, so its count is not the same for every "
+                "prompt of a length)."
             )
         produced = completion.output_tokens
         if exact_output and produced != max_tokens:

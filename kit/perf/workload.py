@@ -54,6 +54,7 @@ class WorkloadBuilder:
     counter: PromptTokenCounter  # counts as vLLM does, for the model's family
     vision_shapes: list[tuple[int, int]]  # (H, W) per image, the vendor's order
     salt: str = ""  # mixed into every request's words and pixels ("": a plan, not a run)
+    image_token_offset: int = 0  # what a server counts beyond the kit (kit.perf.calibration)
 
     @property
     def family(self) -> ModelFamily:
@@ -79,6 +80,11 @@ class WorkloadBuilder:
 
     @cached_property
     def image_tokens(self) -> int:
+        return self.kit_image_tokens + self.image_token_offset
+
+    @cached_property
+    def kit_image_tokens(self) -> int:
+        """The run's images as the family's processor counts them with the run's settings."""
         return sum(self.counter.image_tokens(w, h) for h, w in self.vision_shapes)
 
     @cached_property
@@ -111,11 +117,17 @@ class WorkloadBuilder:
             count = self._count(" ".join(words))
         if count != input_len:
             raise WorkloadError(f"could not reach exactly {input_len} tokens (stopped at {count})")
+        return self._request(" ".join(words), seed, count)
+
+    def smallest(self, seed: int) -> BenchRequest:
+        """The one-word request whose count is ``min_tokens`` (a server's calibration)."""
+        return self._request(self.words[0], seed, self.min_tokens)
+
+    def _request(self, text: str, seed: int, count: int) -> BenchRequest:
         images = [
             synthetic_image(width, height, seed=f"{self.salt}/{seed}/{i}")
             for i, (height, width) in enumerate(self.vision_shapes)
         ]
-        text = " ".join(words)
         prompt = self.family.prompt(text, len(images))
         return BenchRequest(text=text, prompt=prompt, images=images, num_tokens=count)
 

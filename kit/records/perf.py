@@ -19,6 +19,7 @@ from kit.core.stats import Distribution
 from kit.records.base import ResultsError, known_fields, mapping
 from kit.records.caches import CacheUse
 from kit.records.references import PERF_METRICS, ReferenceRow
+from kit.records.server_count import ServerCount
 
 #: The standard column set: results key (ms) -> the RequestTiming attribute (s) it reads.
 STANDARD_METRICS: dict[str, str] = {
@@ -513,13 +514,19 @@ class PerfPointRecord:
 
 @dataclass(frozen=True)
 class PerfSection:
-    """The ``perf`` section: the device the numbers are for, and the points measured."""
+    """The ``perf`` section: the device the numbers are for, the points measured, and how a
+    server the kit did not start counted the run's images."""
 
     device: str | None
     points: tuple[PerfPointRecord, ...]
+    server_count: ServerCount | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "points": [p.to_dict() for p in self.points]}
+        return {
+            "device": self.device,
+            "points": [p.to_dict() for p in self.points],
+            "server_count": None if self.server_count is None else self.server_count.to_dict(),
+        }
 
     @classmethod
     def of(cls, section: Any) -> PerfSection | None:
@@ -532,7 +539,11 @@ class PerfSection:
                 points.append(PerfPointRecord.of(point))
             except ResultsError as exc:
                 raise ResultsError(f"perf.points[{index}]: {exc}") from None
-        return cls(device=section.get("device") or None, points=tuple(points))
+        return cls(
+            device=section.get("device") or None,
+            points=tuple(points),
+            server_count=ServerCount.of(section.get("server_count")),
+        )
 
 
 def perf_points(points: Sequence[PerfPointRecord | Mapping[str, Any]]) -> list[PerfPointRecord]:
