@@ -9,7 +9,7 @@ import json
 from kit.models.phi3v.family import PHI3V
 from kit.models.registry import NAMED_MODELS
 
-from .conftest import run_kit
+from .conftest import kit_in_process, run_kit
 
 
 def test_models_json_lists_every_named_model_with_family_kind_and_runs_here():
@@ -21,7 +21,7 @@ def test_models_json_lists_every_named_model_with_family_kind_and_runs_here():
     assert by_name["smoke"]["family"] == "phi3v" and by_name["smoke"]["kind"] == "tiny"
     assert by_name["phi35v-dummy"]["kind"] == "dummy"
     assert by_name["smoke"]["runs_here"] is True  # vLLM's phi3v module imports here
-    plain = run_kit("models")
+    plain = kit_in_process("models")
     assert plain.returncode == 0 and "smoke: phi3v, tiny, runs here:" in plain.stdout
 
 
