@@ -128,10 +128,11 @@ def test_batch_bounds_scale_with_what_a_step_holds(phi35v):
 
 def test_image_views_follow_the_hd_transform():
     # 1024x1024 at num_crops 4 -> 672x672 canvas -> 2x2 crops + 1 global = 5 views
-    assert PHI3V.image_views(1024, 1024, 4) == 5
+    assert PHI3V.image_views(None, 1024, 1024, 4) == 5
     # 336x336 at num_crops 4 -> also scaled to 672x672 -> 5; at 1 -> 1 crop + 1 = 2
-    assert PHI3V.image_views(336, 336, 4) == 5 and PHI3V.image_views(336, 336, 1) == 2
-    assert PHI3V.image_views(1024, 1024, 1) == 2
+    assert PHI3V.image_views(None, 336, 336, 4) == 5
+    assert PHI3V.image_views(None, 336, 336, 1) == 2
+    assert PHI3V.image_views(None, 1024, 1024, 1) == 2
 
 
 def test_efficiency_above_one_is_an_error_not_a_result():

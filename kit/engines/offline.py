@@ -244,6 +244,7 @@ def engine_config(llm: Any, plan: EnginePlan, scheduling: str) -> EngineRecord:
         prefix_caching=_attr(cache, "enable_prefix_caching"),
         load_format=_plain(_attr(vllm_config, "load_config", "load_format")),
         weights_note=DUMMY_WEIGHTS_NOTE if plan.weights == "dummy" else None,
+        processor_note=plan.family.settings_note(),
         version_note=version_note(plan.vllm_version),
     )
     record.devices = devices_used(record)

@@ -268,6 +268,7 @@ def start_server_backend(params: Any, log_file: Path | None = None) -> ServerBac
         config = server_config(
             base_url, model, params.api_key(), process, params.scheduling, plan.weights
         )
+        config.processor_note = plan.family.settings_note()
     except BaseException:
         if process is not None:
             process.stop(grace_s=5)

@@ -5,5 +5,6 @@ counted in tokens, what its processor is called with, and what its image tower c
 kit.models.registry finds the family of a checkpoint from config.json ``architectures``
 (the shape of vLLM's own model registry) and resolves the kit's named models (``smoke``,
 ``phi35v-dummy``). demo, perf, MMMU, the roofline, server mode and reproduce call only
-this seam. Phi-3.5-vision lives in kit.models.phi3v.
+this seam. Each family has its own package here (phi3v/, idefics3/), named only by the
+registry.
 """

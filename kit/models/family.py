@@ -52,14 +52,17 @@ class ModelFamily:
     architectures: tuple[str, ...]  # config.json ``architectures`` it covers
     vllm_module: str  # the module of vllm.model_executor.models that runs it
     user_turn: str  # one user turn ready for generation, with {images} and {text}
-    image_tag: str  # the k-th image's placeholder, with {index} numbered from 1
-    image_tag_pattern: re.Pattern[str]  # finds a placeholder; its one group: the image number
+    image_tag: str  # the k-th image's placeholder, with {index} numbered from 1 (if numbered)
+    image_tag_pattern: re.Pattern[str]  # finds a placeholder; a group, if any: its number
     image_tokens: Callable[[Any, int, int], int]  # (processor, width, height) -> tokens
-    image_views: Callable[[int, int, int], int]  # (width, height, crops) -> encoder passes
+    image_views: Callable[[Any, int, int, int], int]  # (processor, w, h, crops) -> passes
     vision_tower: Callable[[Mapping[str, Any]], VisionTower | None]  # from config.json
-    crops_argument: str = "num_crops"  # the processor's keyword for crops per image
+    crops_argument: str | None = "num_crops"  # the processor's keyword; None: no such setting
     max_crops: int = 16
     crops_note: str = ""  # what the family's crop counts mean, for messages
+    # "pieces": vLLM tokenizes the text between placeholders piece by piece (Phi3V's
+    # processor); "whole": the prompt at once, each placeholder one token the image replaces
+    text_counting: str = "pieces"
     tower_note: str = "the image encoder and projector over each request's views"  # roofline
     image_separator: str = ""
 
@@ -82,10 +85,19 @@ class ModelFamily:
         return self.user_turn.format(images=tags, text=text)
 
     def processor_kwargs(self, crops: int) -> dict[str, Any]:
-        """What vLLM passes to the processor (``mm_processor_kwargs``) for ``crops``."""
-        return {self.crops_argument: crops}
+        """What vLLM passes to the processor (``mm_processor_kwargs``) for ``crops``: nothing
+        for a family without the setting (its processor would reject the keyword)."""
+        return {} if self.crops_argument is None else {self.crops_argument: crops}
+
+    def settings_note(self) -> str | None:
+        """What the report says of num_crops when it does not apply to this family."""
+        if self.crops_argument is not None:
+            return None
+        return f"num_crops does not apply to {self.name}: left out of the processor's settings"
 
     def check_crops(self, crops: int) -> None:
+        if self.crops_argument is None:
+            return
         if not 1 <= crops <= self.max_crops:
             note = f" ({self.crops_note})" if self.crops_note else ""
             raise ParameterError(
@@ -98,8 +110,12 @@ class ModelFamily:
         return self.image_tag_pattern.split(prompt)[:: self.image_tag_pattern.groups + 1]
 
     def tag_numbers(self, prompt: str) -> list[int]:
-        """The image numbers of the placeholders in ``prompt``, in order."""
-        return [int(m.group(1)) for m in self.image_tag_pattern.finditer(prompt)]
+        """The image numbers of the placeholders in ``prompt``, in order (unnumbered ones
+        count from 1)."""
+        found = list(self.image_tag_pattern.finditer(prompt))
+        if not self.image_tag_pattern.groups:
+            return list(range(1, len(found) + 1))
+        return [int(m.group(1)) for m in found]
 
     def tag(self, index: int) -> str:
         """The k-th image's placeholder as a user would type it."""

@@ -117,7 +117,10 @@ def dtype_bytes(dtype: str | None, config: Mapping[str, Any]) -> int:
 def model_figures(
     config: Mapping[str, Any], dtype: str | None = None, vision: VisionTower | None = None
 ) -> ModelFigures:
-    """Figures of a decoder config.json with the family's image tower (``vision``)."""
+    """Figures of a decoder config.json with the family's image tower (``vision``); a
+    config that nests its decoder (``text_config``, as Idefics3's) is read there."""
+    outer = config
+    config = config.get("text_config") or config
     hidden = int(config["hidden_size"])
     heads = int(config["num_attention_heads"])
     return ModelFigures(
@@ -128,6 +131,6 @@ def model_figures(
         head_dim=int(config.get("head_dim") or hidden // heads),
         intermediate=int(config["intermediate_size"]),
         vocab=int(config["vocab_size"]),
-        dtype_bytes=dtype_bytes(dtype, config),
+        dtype_bytes=dtype_bytes(dtype, {**config, **outer}),
         vision=vision,
     )

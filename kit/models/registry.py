@@ -23,11 +23,15 @@ from kit.models.checkpoint import (
 )
 from kit.models.family import ModelFamily, NamedModel
 from kit.models.figures import ModelFigures, model_figures
+from kit.models.idefics3.family import IDEFICS3
+from kit.models.idefics3.tiny import SMOKE_IDEFICS3
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.tiny import DUMMY, SMOKE
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (PHI3V,)}
-NAMED_MODELS: dict[str, NamedModel] = {model.name: model for model in (SMOKE, DUMMY)}
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (PHI3V, IDEFICS3)}
+NAMED_MODELS: dict[str, NamedModel] = {
+    model.name: model for model in (SMOKE, DUMMY, SMOKE_IDEFICS3)
+}
 TINY_MODEL = SMOKE.name  # the default model: runs anywhere, no download
 MAX_CROPS = max(family.max_crops for family in FAMILIES.values())  # any family's most
 

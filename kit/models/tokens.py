@@ -38,11 +38,19 @@ class PromptTokenCounter:
         return self.processor.tokenizer
 
     def text_tokens(self, prompt: str) -> int:
-        """Tokens of the text around the image placeholders, piece by piece."""
+        """Tokens of the text around the image placeholders, counted as the family's vLLM
+        path counts them (piece by piece, or whole less each placeholder's one token)."""
+        if self.family.text_counting == "whole":
+            tags = len(self.family.image_tag_pattern.findall(prompt))
+            return len(self.tokenizer(prompt).input_ids) - tags
         return sum(len(self.tokenizer(piece).input_ids) for piece in self.family.split_text(prompt))
 
     def image_tokens(self, width: int, height: int) -> int:
         return self.family.image_tokens(self.processor, width, height)
+
+    def image_views(self, width: int, height: int) -> int:
+        """Image-encoder passes for one image (its tiles or crops and a global view)."""
+        return self.family.image_views(self.processor, width, height, self.num_crops)
 
     def prompt_tokens(self, prompt: str, image_sizes: list[tuple[int, int]]) -> int:
         """Total prompt length for images given as (width, height)."""

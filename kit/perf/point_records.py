@@ -18,6 +18,7 @@ from kit.engines.prometheus import merge_server_latencies
 from kit.engines.types import Backend
 from kit.models.figures import ModelFigures
 from kit.models.registry import read_model_figures
+from kit.models.tokens import PromptTokenCounter
 from kit.perf.arrivals import summarize_load
 from kit.perf.batches import budget_steps
 from kit.perf.grid import parse_vision_shape
@@ -74,13 +75,11 @@ class RecordContext:
     params: PerfParams | None = None  # the run's (SLOs for a server point's goodput)
 
 
-def record_context(run: Any, engine: Backend) -> RecordContext:
-    """The device (parameter, else detected), references, peaks and model figures of a run."""
+def record_context(run: Any, engine: Backend, counter: PromptTokenCounter) -> RecordContext:
+    """The device (parameter, else detected), references, peaks and model figures of a run;
+    ``counter`` (the workload's) gives the image-encoder passes per request."""
     params: PerfParams = run.params
-    views = sum(
-        engine.family.image_views(width, height, params.num_crops)
-        for height, width in params.vision_shapes()
-    )
+    views = sum(counter.image_views(width, height) for height, width in params.vision_shapes())
     return RecordContext(
         device=params.device or run.environment.accelerator_name,
         scheduling=params.scheduling,

@@ -43,7 +43,7 @@ SERVER = (
     "metrics_endpoint",
     "prefix_caching",  # the server's own setting, from its /metrics (None: not exported)
 )
-OPTIONAL = ("command", "weights_note", "version_note")  # written only when set
+OPTIONAL = ("command", "weights_note", "version_note", "processor_note")  # only when set
 
 
 @dataclass
@@ -88,6 +88,7 @@ class EngineRecord:
     command: str | None = None  # the server the kit started
     weights_note: str | None = None
     version_note: str | None = None
+    processor_note: str | None = None  # a run setting the model's family has no use for
 
     def to_dict(self) -> dict[str, Any]:
         own = SERVER if self.backend == "server" else OFFLINE

@@ -16,8 +16,9 @@ from kit.core.files import cache_root
 from kit.models.builds import ensure_built, write_json
 from kit.models.checkpoint import DUMMY_MARKER
 from kit.models.family import NamedModel
-from kit.models.phi3v.tokenizer import CHAT_TEMPLATE, special_ids, train_tokenizer
+from kit.models.phi3v.tokenizer import CHAT_TEMPLATE
 from kit.models.phi3v.vision import CLIP_HIDDEN, CLIP_INTERMEDIATE, CLIP_PATCH, CLIP_TOKENS
+from kit.models.tiny_tokenizer import base_tokenizer, special_ids
 
 BUILDER_VERSION = 2
 
@@ -78,7 +79,7 @@ def ensure_full_size_model() -> Path:
 
 def build_smoke_model(dest: Path, seed: int = DEFAULT_SEED) -> None:
     """Write config, tokenizer, processor module and random weights into ``dest``."""
-    tokenizer = train_tokenizer(seed)
+    tokenizer = base_tokenizer(seed)
     _write_text_side(dest, tokenizer)
     specials = special_ids(tokenizer)
     write_json(dest / "config.json", _model_config(specials))
@@ -88,10 +89,7 @@ def build_smoke_model(dest: Path, seed: int = DEFAULT_SEED) -> None:
 def build_full_size_model(dest: Path) -> None:
     """Phi-3.5-vision-instruct's real dimensions, the kit's tokenizer and processor, and no
     weights: vLLM makes random ones (``load_format: dummy``). Speed and memory only."""
-    from tokenizers import Tokenizer
-
-    # The tiny model's tokenizer is the same (same seed); reading it skips ~45 s of training.
-    tokenizer = Tokenizer.from_file(str(ensure_smoke_model() / "tokenizer.json"))
+    tokenizer = base_tokenizer(DEFAULT_SEED)  # the tiny model's, trained once
     _write_text_side(dest, tokenizer)
     specials = special_ids(tokenizer)
     write_json(dest / "config.json", full_size_config(specials))

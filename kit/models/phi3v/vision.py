@@ -53,8 +53,9 @@ def clip_tower(config: Mapping[str, Any]) -> VisionTower | None:
     )
 
 
-def image_views(width: int, height: int, num_crops: int) -> int:
-    """336x336 views the tower runs for one image: its HD crops and one global view."""
+def image_views(processor: Any, width: int, height: int, num_crops: int) -> int:
+    """336x336 views the tower runs for one image: its HD crops and one global view (the
+    kit's own HD transform; ``processor`` is not needed)."""
     from kit.models.phi3v.processor import hd_padded_size  # imports torch: only when asked
 
     w, h = hd_padded_size(width, height, num_crops)

@@ -1,0 +1,70 @@
+"""Idefics3 / SmolVLM: the chat format, the ``<image>`` placeholder, and the token count of
+an image from the family's own processor.
+
+The processor resizes an image to its longest edge ``size``, cuts it into tiles of
+``max_image_size`` and adds a global view; each tile becomes ``image_seq_len`` tokens with
+its ``<fake_token_around_image><row_i_col_j>`` markers. vLLM tokenizes the prompt whole and
+replaces each ``<image>`` token with that expansion, so the count is the processor's own
+(``_get_num_multimodal_tokens``, which transformers keeps for vLLM's Transformers backend).
+There is no crops setting: ``num_crops`` does not apply and is left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from kit.models.family import ModelFamily, VisionTower
+
+
+def image_tokens(processor: Any, width: int, height: int) -> int:
+    counted = processor._get_num_multimodal_tokens(image_sizes=[[height, width]])
+    return int(counted["num_image_tokens"][0])
+
+
+def image_views(processor: Any, width: int, height: int, crops: int) -> int:
+    """Encoder passes for one image: its tiles and the global view (1 when not split)."""
+    patches, _, _ = processor.image_processor.get_number_of_image_patches(height, width, {})
+    return max(int(patches), 1)
+
+
+def siglip_tower(config: Mapping[str, Any]) -> VisionTower | None:
+    """The SigLIP encoder and the pixel-shuffle connector a config.json builds."""
+    vision = config.get("vision_config") or {}
+    text = config.get("text_config") or {}
+    if not vision or not text.get("hidden_size"):
+        return None
+    hidden, inner = int(vision["hidden_size"]), int(vision["intermediate_size"])
+    layers, patch = int(vision["num_hidden_layers"]), int(vision["patch_size"])
+    tokens = (int(vision["image_size"]) // patch) ** 2
+    scale = int(config.get("scale_factor", 2))
+    per_layer = 4 * (hidden * hidden + hidden) + 2 * hidden * inner + inner + hidden + 4 * hidden
+    embeddings = 3 * patch * patch * hidden + hidden + tokens * hidden
+    connector = hidden * scale * scale * int(text["hidden_size"])
+    flops = (
+        2.0 * 3 * patch * patch * hidden * tokens
+        + layers * (2.0 * (per_layer - 4 * hidden) * tokens + 4.0 * tokens * tokens * hidden)
+        + 2.0 * connector * tokens / (scale * scale)
+    )
+    return VisionTower(
+        params=embeddings + layers * per_layer + 2 * hidden + connector,
+        flops_per_view=flops,
+        shown={"siglip_layers": layers, "connector_params": connector},
+    )
+
+
+IDEFICS3 = ModelFamily(
+    name="idefics3",
+    architectures=("Idefics3ForConditionalGeneration",),
+    vllm_module="idefics3",
+    user_turn="<|im_start|>User:{images}{text}<end_of_utterance>\nAssistant:",
+    image_tag="<image>",
+    image_tag_pattern=re.compile(r"<image>"),
+    image_tokens=image_tokens,
+    image_views=image_views,
+    vision_tower=siglip_tower,
+    crops_argument=None,
+    text_counting="whole",
+    tower_note="SigLIP layers and connector over each image's tiles and global view",
+)

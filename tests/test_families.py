@@ -1,0 +1,101 @@
+"""Every model family beside Phi3V that this machine's vLLM can load, on its tiny model: the
+kit's token counts against vLLM's, the demo, an exact-length perf point and two MMMU
+questions (one engine: tests/family_checks.py), one request through a server the kit
+starts, and the rule that a family lives in its own package."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kit.core.paths import REPO_ROOT
+from kit.models.registry import FAMILIES, NAMED_MODELS
+
+from .conftest import REPO, kit_in_process
+
+TINY_OTHERS = [
+    model.name
+    for model in NAMED_MODELS.values()
+    if model.kind == "tiny" and model.family != "phi3v" and FAMILIES[model.family].runs_here()
+]
+
+
+@pytest.fixture(scope="module", params=TINY_OTHERS)
+def checks(request, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp(request.param) / "checks.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.family_checks", request.param, str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_the_kit_counts_each_image_size_as_vllm_does(checks):
+    for count in checks["counts"]:
+        assert count["kit_prompt_tokens"] == count["vllm_prompt_tokens"], count
+    assert len({c["kit_image_tokens"] for c in checks["counts"]}) > 1  # the sizes differ
+
+
+@pytest.mark.slow
+def test_the_demo_answers_with_the_prompt_length_the_kit_counted(checks):
+    assert checks["demo"]["prompt_tokens"] > 0 and checks["demo"]["text"]
+
+
+@pytest.mark.slow
+def test_a_perf_point_has_exactly_input_len_prompt_tokens(checks):
+    assert checks["perf"]["prompt_tokens"] == [1024]
+
+
+@pytest.mark.slow
+def test_mmmu_questions_are_asked_with_one_tag_per_image_and_parsed(checks):
+    for answer in checks["mmmu"]:
+        assert answer["tags"] == answer["images"] == 1, answer
+        assert answer["parsed"] not in (None, "", []), answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", TINY_OTHERS)
+def test_a_demo_through_a_server_the_kit_starts(model, tmp_path):
+    """vllm serve renders the prompt from the checkpoint's chat template; the kit's count of
+    the same turn must equal the server's."""
+    proc = kit_in_process(
+        "run", "demo", "-f", "params/smoke-demo.yaml", "-p", "model", model,
+        "-p", "backend", "server", "-p", "max_output_len", "8",
+        env={"KIT_OUTPUTS_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (folder,) = tmp_path.glob("*-demo-*")
+    demo = json.loads((folder / "results.json").read_text())["demo"]
+    assert demo["num_prompt_tokens"] == demo["expected_prompt_tokens"]
+
+
+def test_a_family_lives_in_its_own_package():
+    """Only the registry names a family's package; nothing else in kit/ imports it."""
+    kit = REPO_ROOT / "kit"
+    for name in FAMILIES:
+        package = kit / "models" / name
+        assert package.is_dir(), name
+        pattern = re.compile(rf"\bkit\.models\.{name}\b")
+        outside = [
+            str(path.relative_to(kit))
+            for path in kit.rglob("*.py")
+            if package not in path.parents
+            and path != kit / "models" / "registry.py"
+            and pattern.search(path.read_text())
+        ]
+        assert outside == [], (name, outside)
+
+
+def test_every_family_has_a_tiny_model():
+    assert {m.family for m in NAMED_MODELS.values() if m.kind == "tiny"} == set(FAMILIES)
+    assert Path(REPO_ROOT / "docs" / "models.md").is_file()
