@@ -25,10 +25,14 @@ from kit.models.family import ModelFamily, NamedModel
 from kit.models.figures import ModelFigures, model_figures
 from kit.models.idefics3.family import IDEFICS3
 from kit.models.idefics3.tiny import SMOKE_IDEFICS3
+from kit.models.llava.family import LLAVA, LLAVA_NEXT
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.tiny import DUMMY, SMOKE
+from kit.models.qwen2vl.family import QWEN2VL, QWEN25VL
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (PHI3V, IDEFICS3)}
+FAMILIES: dict[str, ModelFamily] = {
+    family.name: family for family in (PHI3V, IDEFICS3, QWEN2VL, QWEN25VL, LLAVA, LLAVA_NEXT)
+}
 NAMED_MODELS: dict[str, NamedModel] = {
     model.name: model for model in (SMOKE, DUMMY, SMOKE_IDEFICS3)
 }
@@ -39,7 +43,7 @@ MAX_CROPS = max(family.max_crops for family in FAMILIES.values())  # any family'
 def model_list() -> list[dict[str, Any]]:
     """Every name the kit knows, for ``python -m kit models``: family, kind, whether this
     machine's vLLM can load it, and what it is for."""
-    runs = {name: family.runs_here() for name, family in FAMILIES.items()}
+    runs = {name: FAMILIES[name].runs_here() for name in {m.family for m in NAMED_MODELS.values()}}
     return [
         {
             "name": model.name,
