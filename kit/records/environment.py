@@ -33,7 +33,7 @@ class ModelRecord:
     @property
     def built_by_kit(self) -> bool:
         """A folder the kit built itself (its revision is the build, not a download)."""
-        return self.revision.startswith("smoke ")
+        return self.revision.startswith(("smoke ", "smoke-"))
 
     @property
     def revision(self) -> str:
@@ -43,8 +43,10 @@ class ModelRecord:
         for key in ("resolved_revision", "commit", "resolved_commit", "sha"):
             if manifest.get(key):
                 return f"{manifest.get('repo_id', '')}@{str(manifest[key])[:12]}".lstrip("@")
-        if self.smoke:
-            return f"smoke v{self.smoke.get('builder_version')} seed {self.smoke.get('seed')}"
+        if self.smoke:  # the Phi3V tiny model's builds name no family (older runs too)
+            family = self.smoke.get("family")
+            name = f"smoke-{family}" if family else "smoke"
+            return f"{name} v{self.smoke.get('builder_version')} seed {self.smoke.get('seed')}"
         if self.config_sha256:
             return f"config {self.config_sha256[:12]}"
         return "unknown"

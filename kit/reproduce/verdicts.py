@@ -84,7 +84,7 @@ def model_verdict(
         return verdict("–", NOT_MEASURED, child_problem or "the model was not checked")
     if check.kind == "smoke":
         return verdict(
-            f"the kit's tiny model ({TINY_MODEL})",
+            f"the kit's tiny model ({check.model})",
             NOT_APPLICABLE,
             "the tiny random-weight model the kit builds itself: it has no download manifest "
             "and is not Phi-3.5-vision-instruct",
