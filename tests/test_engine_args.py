@@ -112,10 +112,11 @@ def test_the_memory_refusal_comes_before_any_folder_or_engine(tmp_path, monkeypa
     from .conftest import kit_in_process
 
     monkeypatch.setattr(engine_params, "node_memory", lambda: NodeMemory(24 * GIB, 20 * GIB))
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     outputs = tmp_path / "outputs"
     proc = kit_in_process(
         "run", "perf", "-f", "params/smoke-perf.yaml", "-p", "model", "phi35v-dummy",
-        env={"KIT_OUTPUTS_DIR": str(outputs)},
+        env={"KIT_OUTPUTS_DIR": str(outputs), "KIT_DEVICE": "cpu"},  # the check is CPU's
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
     (paragraph,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

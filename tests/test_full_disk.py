@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from kit.core.files import write_atomic
+from kit.mmmu.dataset import fixture_dataset
 
 from .conftest import REPO
 
@@ -143,6 +144,7 @@ def test_a_record_that_cannot_be_written_is_named_on_the_terminal_with_what_was_
 
 
 def test_scores_on_a_full_disk_keep_the_earlier_scores_exit_1(tmp_path):
+    fixture_dataset()  # built before the limit: only the scores meet it
     predictions = tmp_path / "p.jsonl"
     predictions.write_text('{"id": "validation_Art_1", "response": "A"}\n')
     scores = tmp_path / "scores.json"

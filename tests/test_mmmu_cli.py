@@ -328,7 +328,7 @@ def test_a_whole_json_document_is_named_as_such_with_the_conversion(tmp_path, ca
     mapping.write_text(json.dumps({a["id"]: a["response"] for a in answers}, indent=2))
     code, captured = _main(tmp_path, capsys, mapping)
     assert code == 2 and _one_paragraph(captured.err), captured.err
-    assert "is one JSON object (id -> answer?)" in captured.err
+    assert "is one JSON object of id -> answer, not JSON Lines" in captured.err
     assert "to_entries[] | {id: .key, response: .value}" in captured.err
     one_line = write_jsonl(tmp_path / "one.jsonl", answers[:1])  # one line: still JSON Lines
     code, captured = _main(tmp_path, capsys, one_line)

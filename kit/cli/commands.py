@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -149,7 +150,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "verify":
         return verify_main(args)
     if args.command == "models":
-        listing = model_list()
+        with contextlib.redirect_stdout(sys.stderr):  # vLLM may log as its modules import
+            listing = model_list()
         if args.json:
             print(jsonio.dumps(listing, indent=2))
             return 0

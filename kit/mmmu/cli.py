@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,18 +95,19 @@ def check_json_lines(path: Path) -> None:
         whole = json.loads(path.read_bytes())
     except ValueError:  # JSON Lines of more than one line, or not JSON at all
         return
-    name = str(path)
+    name, quoted = str(path), shlex.quote(str(path))
     if isinstance(whole, list):
         raise ParameterError(
             f"--predictions {name!r} is one JSON array, not JSON Lines (one "
             '{"id": ..., "response": ...} object per line). Convert it: '
-            f"jq -c '.[]' {name} > predictions.jsonl"
+            f"jq -c '.[]' {quoted} > predictions.jsonl"
         )
-    if isinstance(whole, dict) and not {"id", "response"} & whole.keys():
+    answers = isinstance(whole, dict) and not {"id", "response"} & whole.keys()
+    if answers and all(isinstance(v, str | None) for v in whole.values()):
         raise ParameterError(
-            f"--predictions {name!r} is one JSON object (id -> answer?), not JSON Lines (one "
+            f"--predictions {name!r} is one JSON object of id -> answer, not JSON Lines (one "
             '{"id": ..., "response": ...} object per line). Convert it: '
-            f"jq -c 'to_entries[] | {{id: .key, response: .value}}' {name} > predictions.jsonl"
+            f"jq -c 'to_entries[] | {{id: .key, response: .value}}' {quoted} > predictions.jsonl"
         )
 
 
@@ -254,8 +256,9 @@ def write_document(out: Path, document: dict[str, Any]) -> None:
     /dev/stdout) in place. A lone surrogate from a "\\ud800" escape in the input is written
     back as that escape."""
     text = jsonio.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    plain_file = not out.exists() or (out.is_file() and not out.is_symlink())
     try:
-        if out.is_file() or not out.exists():
+        if plain_file and os.access(out.parent, os.W_OK):  # renaming needs the folder
             write_atomic(out, text, errors="backslashreplace")
         else:
             with out.open("w", encoding="utf-8", errors="backslashreplace") as fh:

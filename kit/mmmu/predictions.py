@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.core import jsonio
+from kit.core.files import write_atomic
 from kit.core.params import ParameterError
 
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -135,7 +136,7 @@ class PredictionLog:
 
 def write_fingerprint(meta_path: Path, fingerprint: dict[str, Any]) -> None:
     """The parameters the answers in predictions.jsonl are made with."""
-    meta_path.write_text(jsonio.dumps(fingerprint, indent=2) + "\n")
+    write_atomic(meta_path, jsonio.dumps(fingerprint, indent=2) + "\n")
 
 
 def check_same_parameters(meta_path: Path, fingerprint: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """Counting prompt tokens the way vLLM's multimodal path does, before anything runs.
 
 vLLM tokenizes the text between image placeholders piece by piece (each with the
-tokenizer's default special tokens, as the HF processor does) and replaces each
-placeholder with the processor's image-token count. Counting the same way, with the
+tokenizer's default special tokens, as Phi3V's processor does), or the whole prompt at once
+(the other families), and replaces each placeholder with the processor's image-token
+count (``ModelFamily.text_counting``). Counting the same way, with the
 family's own processor, lets the kit check lengths before an engine starts, and verify
 them afterwards from ``prompt_token_ids``.
 """

@@ -56,7 +56,7 @@ def calibrated(
         kit_image_tokens=builder.kit_image_tokens,
         kit_setting=describe_setting(counter, counter.num_crops),
     )
-    if count.offset:
+    if count.offset and counter.family.crops_argument is not None:
         count = replace(count, matches=matching_setting(builder, count.server_image_tokens))
     return replace(builder, image_token_offset=count.offset), count
 
@@ -75,4 +75,6 @@ def matching_setting(builder: WorkloadBuilder, server_image_tokens: int) -> str 
 
 
 def describe_setting(counter: PromptTokenCounter, crops: int) -> str:
+    if counter.family.crops_argument is None:  # its processor has no such setting
+        return "the processor's own settings"
     return f"{counter.family.crops_argument} {crops}"

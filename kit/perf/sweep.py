@@ -147,8 +147,10 @@ def run_point(
     except KeyboardInterrupt:
         if not timed:
             raise
-        cut = f"interrupted after {len(timed)} of {params.iterations} timed iterations"
-        log(f"{label}: {cut}: its numbers are over those")
+        cut = None  # Ctrl-C after the last iteration: the point is whole
+        if len(timed) < params.iterations:
+            cut = f"interrupted after {len(timed)} of {params.iterations} timed iterations"
+            log(f"{label}: {cut}: its numbers are over those")
         raise PointCut(
             point_result(params, planned, builder, timed, batches, probe, probe_batches, cut, log)
         ) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kit.records.base import mapping
+from kit.records.base import ResultsError, mapping
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,7 @@ class ServerCount:
         setting = (
             f"its setting matches {self.matches}"
             if self.matches
-            else "no value of the family's setting gives that count here (the server's chat "
-            "template or processor differs)"
+            else "the server's processor settings or chat template differ from the model folder's"
         )
         return (
             f"{counted} where the kit counts {self.kit_image_tokens} with {self.kit_setting}: "
@@ -65,11 +64,14 @@ class ServerCount:
         section = mapping(section)
         if not section:
             return None
-        return cls(
-            image_sizes=tuple((int(w), int(h)) for w, h in section.get("image_sizes") or ()),
-            server_tokens=int(section["server_tokens"]),
-            kit_tokens=int(section["kit_tokens"]),
-            kit_image_tokens=int(section["kit_image_tokens"]),
-            kit_setting=str(section.get("kit_setting") or ""),
-            matches=section.get("matches"),
-        )
+        try:
+            return cls(
+                image_sizes=tuple((int(w), int(h)) for w, h in section.get("image_sizes") or ()),
+                server_tokens=int(section["server_tokens"]),
+                kit_tokens=int(section["kit_tokens"]),
+                kit_image_tokens=int(section["kit_image_tokens"]),
+                kit_setting=str(section.get("kit_setting") or ""),
+                matches=section.get("matches"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultsError(f"perf.server_count is malformed ({exc!r})") from None

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.core import jsonio
+from kit.core.files import NO_ROOM, write_failure
 from kit.core.params import ParameterError
 from kit.records.reproduce import ReproduceRecord
 from kit.reproduce.children import CHILDREN_FILE, OK, ChildRecord, children_to_run, read_children
@@ -191,13 +192,19 @@ class Reproduction:
                 outcome = (self._execute or execute)(plan.request(resume=folder))
         except ParameterError as exc:
             return self._finish(record, "failed", str(exc), started)
+        except OSError as exc:  # a full disk fails this child, as any failure does
+            if exc.errno not in NO_ROOM:
+                raise
+            return self._finish(record, "failed", write_failure(exc), started)
         finally:
             if saved_env is not None:
                 os.environ["KIT_RUN_DIR"] = saved_env
+        error = "; ".join(filter(None, [outcome.error, *outcome.unwritten])) or None
         if outcome.interrupted is not None:
-            self._finish(record, "interrupted", outcome.error, started)
+            self._finish(record, "interrupted", error, started)
             raise ChildInterrupted
-        return self._finish(record, outcome.status, outcome.error, started)
+        status = "failed" if outcome.unwritten else outcome.status
+        return self._finish(record, status, error, started)
 
     def _child_folder(self, plan: ChildPlan, record: ChildRecord) -> Path:
         """The folder an earlier attempt used (run again in place: kit run --resume), or a

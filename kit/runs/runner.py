@@ -280,6 +280,8 @@ def main_run(request: RunRequest) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if outcome.interrupted is not None:
+        for failure in outcome.unwritten:
+            print(f"error: {failure}.", file=sys.stderr)
         print(
             f"interrupted ({signal.Signals(outcome.interrupted).name}): what was saved is "
             f"kept in {outcome.folder}" + (f"; report: {outcome.report}" if outcome.report else ""),
