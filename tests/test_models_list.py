@@ -9,11 +9,11 @@ import json
 from kit.models.phi3v.family import PHI3V
 from kit.models.registry import NAMED_MODELS
 
-from .conftest import kit_in_process, run_kit
+from .conftest import kit_in_process
 
 
 def test_models_json_lists_every_named_model_with_family_kind_and_runs_here():
-    proc = run_kit("models", "--json")
+    proc = kit_in_process("models", "--json")  # stdout only: vLLM's import logs go to stderr
     assert proc.returncode == 0, proc.stderr
     listing = json.loads(proc.stdout)
     assert [m["name"] for m in listing] == list(NAMED_MODELS)
