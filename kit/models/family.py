@@ -29,6 +29,14 @@ class VisionTower:
     shown: Mapping[str, int] = field(default_factory=dict)  # figures the report lists
 
 
+def processor_image_tokens(processor: Any, width: int, height: int) -> int:
+    """An image's tokens as the family's transformers processor counts them
+    (``_get_num_multimodal_tokens``, which transformers keeps for vLLM's Transformers
+    backend): the count for families whose processor has it."""
+    counted = processor._get_num_multimodal_tokens(image_sizes=[[height, width]])
+    return int(counted["num_image_tokens"][0])
+
+
 @dataclass(frozen=True)
 class NamedModel:
     """A model the kit builds itself, asked for by name (``model: smoke``)."""

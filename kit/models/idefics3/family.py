@@ -15,12 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kit.models.family import ModelFamily, VisionTower
-
-
-def image_tokens(processor: Any, width: int, height: int) -> int:
-    counted = processor._get_num_multimodal_tokens(image_sizes=[[height, width]])
-    return int(counted["num_image_tokens"][0])
+from kit.models.encoders import vit_flops, vit_layer_params
+from kit.models.family import ModelFamily, VisionTower, processor_image_tokens
 
 
 def image_views(processor: Any, width: int, height: int, crops: int) -> int:
@@ -39,16 +35,13 @@ def siglip_tower(config: Mapping[str, Any]) -> VisionTower | None:
     layers, patch = int(vision["num_hidden_layers"]), int(vision["patch_size"])
     tokens = (int(vision["image_size"]) // patch) ** 2
     scale = int(config.get("scale_factor", 2))
-    per_layer = 4 * (hidden * hidden + hidden) + 2 * hidden * inner + inner + hidden + 4 * hidden
     embeddings = 3 * patch * patch * hidden + hidden + tokens * hidden
     connector = hidden * scale * scale * int(text["hidden_size"])
-    flops = (
-        2.0 * 3 * patch * patch * hidden * tokens
-        + layers * (2.0 * (per_layer - 4 * hidden) * tokens + 4.0 * tokens * tokens * hidden)
-        + 2.0 * connector * tokens / (scale * scale)
+    flops = vit_flops(hidden, inner, layers, patch, tokens, tokens) + 2.0 * connector * tokens / (
+        scale * scale
     )
     return VisionTower(
-        params=embeddings + layers * per_layer + 2 * hidden + connector,
+        params=embeddings + layers * vit_layer_params(hidden, inner) + 2 * hidden + connector,
         flops_per_view=flops,
         shown={"siglip_layers": layers, "connector_params": connector},
     )
@@ -61,7 +54,7 @@ IDEFICS3 = ModelFamily(
     user_turn="<|im_start|>User:{images}{text}<end_of_utterance>\nAssistant:",
     image_tag="<image>",
     image_tag_pattern=re.compile(r"<image>"),
-    image_tokens=image_tokens,
+    image_tokens=processor_image_tokens,
     image_views=image_views,
     vision_tower=siglip_tower,
     crops_argument=None,

@@ -16,12 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kit.models.family import ModelFamily, VisionTower
-
-
-def image_tokens(processor: Any, width: int, height: int) -> int:
-    counted = processor._get_num_multimodal_tokens(image_sizes=[[height, width]])
-    return int(counted["num_image_tokens"][0])
+from kit.models.encoders import vit_flops, vit_layer_params
+from kit.models.family import ModelFamily, VisionTower, processor_image_tokens
 
 
 def one_view(processor: Any, width: int, height: int, crops: int) -> int:
@@ -51,14 +47,11 @@ def clip_tower(config: Mapping[str, Any]) -> VisionTower | None:
     layers = total + layer + 1 if layer < 0 else layer + 1
     patch, size = int(vision.get("patch_size", 14)), int(vision.get("image_size", 336))
     tokens = (size // patch) ** 2 + 1
-    per_layer = 4 * (hidden * hidden + hidden) + 2 * hidden * inner + inner + hidden + 4 * hidden
     text_hidden = int(text["hidden_size"])
     projector = hidden * text_hidden + text_hidden + text_hidden * text_hidden + text_hidden
-    flops = (
-        2.0 * 3 * patch * patch * hidden * (tokens - 1)
-        + layers * (2.0 * (per_layer - 4 * hidden) * tokens + 4.0 * tokens * tokens * hidden)
-        + 2.0 * projector * (tokens - 1)
-    )
+    patches = tokens - 1  # and the class token
+    flops = vit_flops(hidden, inner, layers, patch, patches, tokens) + 2.0 * projector * patches
+    per_layer = vit_layer_params(hidden, inner)
     return VisionTower(
         params=3 * patch * patch * hidden + tokens * hidden + layers * per_layer + projector,
         flops_per_view=flops,
@@ -73,7 +66,7 @@ LLAVA = ModelFamily(
     user_turn="USER: {images}\n{text} ASSISTANT:",  # llava-hf/llava-1.5-7b-hf
     image_tag="<image>",
     image_tag_pattern=re.compile(r"<image>"),
-    image_tokens=image_tokens,
+    image_tokens=processor_image_tokens,
     image_views=one_view,
     vision_tower=clip_tower,
     crops_argument=None,
@@ -87,7 +80,7 @@ LLAVA_NEXT = ModelFamily(
     user_turn="[INST] {images}\n{text} [/INST]",  # llava-hf/llava-v1.6-mistral-7b-hf
     image_tag="<image>",
     image_tag_pattern=re.compile(r"<image>"),
-    image_tokens=image_tokens,
+    image_tokens=processor_image_tokens,
     image_views=anyres_views,
     vision_tower=clip_tower,
     crops_argument=None,

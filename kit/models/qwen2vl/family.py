@@ -16,18 +16,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kit.models.family import ModelFamily, VisionTower
+from kit.models.family import ModelFamily, VisionTower, processor_image_tokens
 
 USER_TURN = (
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
     "<|im_start|>user\n{images}{text}<|im_end|>\n<|im_start|>assistant\n"
 )
 IMAGE_TAG = "<|vision_start|><|image_pad|><|vision_end|>"
-
-
-def image_tokens(processor: Any, width: int, height: int) -> int:
-    counted = processor._get_num_multimodal_tokens(image_sizes=[[height, width]])
-    return int(counted["num_image_tokens"][0])
 
 
 def image_views(processor: Any, width: int, height: int, crops: int) -> int:
@@ -69,7 +64,7 @@ def qwen_family(name: str, architecture: str, module: str) -> ModelFamily:
         user_turn=USER_TURN,
         image_tag=IMAGE_TAG,
         image_tag_pattern=re.compile(re.escape(IMAGE_TAG)),
-        image_tokens=image_tokens,
+        image_tokens=processor_image_tokens,
         image_views=image_views,
         vision_tower=vit_tower,
         crops_argument=None,
