@@ -279,9 +279,9 @@ def main_run(request: RunRequest) -> int:
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for failure in outcome.unwritten:
+        print(f"error: {failure}.", file=sys.stderr)
     if outcome.interrupted is not None:
-        for failure in outcome.unwritten:
-            print(f"error: {failure}.", file=sys.stderr)
         print(
             f"interrupted ({signal.Signals(outcome.interrupted).name}): what was saved is "
             f"kept in {outcome.folder}" + (f"; report: {outcome.report}" if outcome.report else ""),
@@ -289,8 +289,6 @@ def main_run(request: RunRequest) -> int:
         )
         return 128 + outcome.interrupted
     if outcome.unwritten:
-        for failure in outcome.unwritten:
-            print(f"error: {failure}.", file=sys.stderr)
         print(
             f"the run ended {outcome.status}"
             + (f" ({outcome.error})" if outcome.error else "")
