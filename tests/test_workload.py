@@ -77,6 +77,19 @@ def test_each_run_s_salt_changes_every_word_and_picture_and_keeps_the_length(cou
     assert [r.prompt for r in batches[0]] == [r.prompt for r in batches[2]]
 
 
+def test_a_server_s_count_moves_every_prompt_and_keeps_the_word_list(counters):
+    """kit.perf.calibration: prompts built by a server that counts 444 more image tokens
+    are 444 fewer words long, and the vocabulary is not scanned a second time."""
+    builder = WorkloadBuilder(counters[4], [(336, 336)], salt="s")
+    builder.smallest(seed=-1)  # the calibration request: the word list is found here
+    calibrated = builder.counted_by_server(444)
+    assert calibrated.words is builder.words
+    assert calibrated.image_tokens == builder.image_tokens + 444
+    assert calibrated.min_tokens == builder.min_tokens + 444
+    assert calibrated.build(2048, seed=1).num_tokens == 2048
+    assert len(calibrated.build(2048, 1).text.split()) < len(builder.build(2048, 1).text.split())
+
+
 def test_too_short_input_len_is_refused(counters):
     builder = WorkloadBuilder(counters[4], [(1024, 1024)])
     with pytest.raises(WorkloadError, match="below"):

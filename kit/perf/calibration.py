@@ -58,7 +58,7 @@ def calibrated(
     )
     if count.offset and counter.family.crops_argument is not None:
         count = replace(count, matches=matching_setting(builder, count.server_image_tokens))
-    return replace(builder, image_token_offset=count.offset), count
+    return builder.counted_by_server(count.offset), count
 
 
 def matching_setting(builder: WorkloadBuilder, server_image_tokens: int) -> str | None:

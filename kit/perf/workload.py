@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from PIL import Image
@@ -118,6 +118,15 @@ class WorkloadBuilder:
         if count != input_len:
             raise WorkloadError(f"could not reach exactly {input_len} tokens (stopped at {count})")
         return self._request(" ".join(words), seed, count)
+
+    def counted_by_server(self, offset: int) -> WorkloadBuilder:
+        """The same workload with prompts built by a server's count (``offset`` tokens more
+        for the images than the kit counts); the single-token words already found are kept,
+        since finding them scans the whole vocabulary."""
+        calibrated = replace(self, image_token_offset=offset)
+        if "words" in self.__dict__:  # the cached_property's value
+            calibrated.__dict__["words"] = self.words
+        return calibrated
 
     def smallest(self, seed: int) -> BenchRequest:
         """The one-word request whose count is ``min_tokens`` (a server's calibration)."""
