@@ -1,7 +1,10 @@
 """One engine of a tiny model, run through the kit's own code for each notebook's core:
-``python -m tests.family_checks MODEL OUT.json`` (a script: vLLM spawns its engine process,
-which needs ``__main__`` guarded). One engine start covers four checks, so a family costs
-the suite one start instead of one per notebook (tests/test_families.py reads OUT.json).
+``python -m tests.family_checks MODEL OUT.json [BACKEND]`` (a script: vLLM spawns its engine
+process, which needs ``__main__`` guarded). One engine start covers four checks, so a family
+costs the suite one start instead of one per notebook (tests/test_families.py reads
+OUT.json). BACKEND is ``offline`` (vllm.LLM, the default) or ``server``: a ``vllm serve`` the
+kit starts, so every check below is then a server-mode request, its prompt rendered by the
+server from the checkpoint's chat template and counted by the server.
 
 - counts: the kit's prompt-token count against vLLM's ``prompt_token_ids`` for three image
   sizes (the demo's prompt);
@@ -21,7 +24,7 @@ from pathlib import Path
 SIZES = ((336, 336), (1024, 512), (640, 480))  # (width, height): square, wide, 4:3
 
 
-def main(model: str, out: Path) -> None:
+def main(model: str, out: Path, backend: str = "offline") -> None:
     from kit.core.images import synthetic_image
     from kit.demo import answer as demo
     from kit.demo.params import DemoParams
@@ -35,11 +38,16 @@ def main(model: str, out: Path) -> None:
     from kit.perf.params import PerfParams, plan_points, workload_builder
     from kit.perf.sweep import run_point
 
-    engine_settings = {"model": model, "max_model_len": 4096, "gpu_memory_utilization": 0.1}
+    engine_settings = {
+        "model": model,
+        "max_model_len": 4096,
+        "gpu_memory_utilization": 0.1,
+        "backend": backend,
+    }
     params = DemoParams(**engine_settings, max_output_len=8, warmup=0)
     engine = start_backend(params, log_file=out.with_suffix(".engine.log"))
     family = engine.family
-    report: dict = {"family": family.name}
+    report: dict = {"family": family.name, "backend": backend}
     try:
         counter = PromptTokenCounter(engine.model_path, family, params.num_crops)
         prompt = family.prompt(params.prompt, 1)
@@ -104,4 +112,4 @@ def main(model: str, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]))
+    main(sys.argv[1], Path(sys.argv[2]), *sys.argv[3:])

@@ -1,9 +1,14 @@
 """Every model family beside Phi3V that this machine's vLLM can load, on its tiny model: the
 kit's token counts against vLLM's, the demo, an exact-length perf point and two MMMU
-questions (one engine: tests/family_checks.py); for every tiny model, the family's chat
-turn against the checkpoint's own chat template (what a server renders); and the rule that
-a family lives in its own package. (A demo of smoke-idefics3 through a server the kit
-starts ran in this module until it cost the suite 56 s; its prompt count matched.)"""
+questions, all as server-mode requests to one ``vllm serve`` the kit starts
+(tests/family_checks.py); for every tiny model, the family's chat turn against the
+checkpoint's own chat template; and the rule that a family lives in its own package.
+
+Why the server and not vllm.LLM: a server renders each prompt from the checkpoint's chat
+template and counts it itself, so its count equal to the kit's checks the family's turn, its
+image-token count and server mode at once. The offline path differs only in sending the
+family's turn, which the chat-template test equals to the template's, and Phi3V's tests run
+it end to end. One engine start per family either way."""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ TINY_OTHERS = [
 def checks(request, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp(request.param) / "checks.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.family_checks", request.param, str(out)],
+        [sys.executable, "-m", "tests.family_checks", request.param, str(out), "server"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -42,6 +47,7 @@ def checks(request, tmp_path_factory) -> dict:
 
 @pytest.mark.slow
 def test_the_kit_counts_each_image_size_as_vllm_does(checks):
+    assert checks["backend"] == "server"  # counted by the server, from its chat template
     for count in checks["counts"]:
         assert count["kit_prompt_tokens"] == count["vllm_prompt_tokens"], count
     assert len({c["kit_image_tokens"] for c in checks["counts"]}) > 1  # the sizes differ
