@@ -1,8 +1,10 @@
 """Summaries of measured values: a mean, percentiles over all values, and the spread of
-per-iteration means, the way ``vllm bench latency`` reports a metric.
+per-iteration means, per request as ``vllm bench serve`` reports a metric.
 
 Percentiles use numpy's linear interpolation; ``iter_std`` is the sample standard deviation
-(ddof=1) of the per-iteration means, None with fewer than two iterations.
+(ddof=1) of the per-iteration means, None with fewer than two iterations. A tail percentile
+is given only over enough values for its tail to hold one (:data:`TAIL_MIN_COUNT`): the
+"p99" of a vendor row's 3 requests would be an interpolated maximum.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     if not len(values):
         return None
     return float(np.percentile(np.asarray(values, dtype=float), q, method="linear"))
+
+
+#: The fewest values each tail percentile is computed from: q-th needs 100 / (100 - q), so
+#: that at least one value lies beyond it. Below, the percentile is None ("n too small").
+TAIL_MIN_COUNT = {90: 10, 99: 100}
+
+
+def tail_percentile(values: Sequence[float], q: int) -> float | None:
+    """The q-th percentile where enough values were measured for it to mean one, else None."""
+    return percentile(values, q) if len(values) >= TAIL_MIN_COUNT[q] else None
 
 
 def sample_std(values: Sequence[float]) -> float | None:
@@ -63,8 +75,8 @@ def distribution(per_iteration: Sequence[Sequence[float]], scale: float = 1.0) -
         count=len(flat),
         mean=mean(flat),
         median=percentile(flat, 50),
-        p90=percentile(flat, 90),
-        p99=percentile(flat, 99),
+        p90=tail_percentile(flat, 90),
+        p99=tail_percentile(flat, 99),
         iter_min=min(means) if means else None,
         iter_max=max(means) if means else None,
         iter_std=sample_std(means),

@@ -146,9 +146,14 @@ def latency_vs_throughput(points: Sequence[PointRecord]):
     panels = (("ttft_ms", "TTFT (ms)"), ("tpot_ms", "TPOT (ms/token)"))
     for ax, (key, title) in zip(axes, panels, strict=True):
         for stat, marker in (("mean", "o-"), ("p99", "s--")):
-            xs = [p.served.client.output_throughput for p in served if p.served]
-            ys = [getattr(getattr(p.served.client, key), stat) for p in served if p.served]
-            ax.plot(xs, ys, marker, label=stat)
+            pairs = [
+                (p.served.client.output_throughput, getattr(getattr(p.served.client, key), stat))
+                for p in served
+                if p.served
+            ]
+            pairs = [(x, y) for x, y in pairs if y is not None]  # a p99 needs 100 requests
+            if pairs:
+                ax.plot(*zip(*pairs, strict=True), marker, label=stat)
         for p in served:
             client = p.served.client if p.served else LoadSummary()
             ax.annotate(

