@@ -277,10 +277,23 @@ def test_resume_refuses_changed_answer_parameters(tmp_path):
     meta = tmp_path / "predictions.meta.json"
     check_same_parameters(meta, _params().answer_fingerprint())
     check_same_parameters(
-        meta, _params(batch_size=1, limit=3).answer_fingerprint()
-    )  # not answer-changing
+        meta, _params(limit=3, gallery_size=2).answer_fingerprint()
+    )  # same answers
     with pytest.raises(ParameterError, match="image_policy: 'first' -> 'all'"):
         check_same_parameters(meta, _params(image_policy="all").answer_fingerprint())
+    for changed, shown in [  # each changes how the kernels round, so the answers
+        ({"batch_size": 1}, "batch_size: 0 -> 1"),
+        ({"chunk_size": 8}, "chunk_size: 32 -> 8"),
+        ({"scheduling": "vllm"}, "scheduling: 'vendor' -> 'vllm'"),
+        ({"max_model_len": 1024}, "max_model_len: "),
+        ({"backend": "server"}, "backend: 'offline' -> 'server'"),
+        ({"engine_args": {"enforce_eager": True}}, "engine_args: {} -> {'enforce_eager': True}"),
+    ]:
+        with pytest.raises(ParameterError, match=re.escape(shown)):
+            check_same_parameters(meta, _params(**changed).answer_fingerprint())
+    batch1 = tmp_path / "batch1.meta.json"
+    check_same_parameters(batch1, _params(batch_size=1).answer_fingerprint())
+    check_same_parameters(batch1, _params(batch_size=1, chunk_size=8).answer_fingerprint())
 
 
 def test_progress_line(capsys):

@@ -30,7 +30,11 @@ ALL = "all"
 ENGINE_DEFAULTS = {"mm_processor_cache_gb": 0}
 
 
-#: Parameters that change answers: a resumed run must keep them.
+#: Parameters that change answers: a resumed run must keep them. Besides the question and
+#: the sampling, what changes the kernels' rounding: how questions are batched (a batched
+#: kernel rounds differently), the scheduling, the context length, tensor parallelism, the
+#: backend and any engine argument (a folder from before these were recorded is checked on
+#: the ones it has).
 ANSWER_PARAMETERS = (
     "model",
     "dataset",
@@ -41,6 +45,13 @@ ANSWER_PARAMETERS = (
     "temperature",
     "dtype",
     "seed",
+    "batch_size",
+    "chunk_size",
+    "scheduling",
+    "max_model_len",
+    "tensor_parallel_size",
+    "backend",
+    "engine_args",
 )
 
 
@@ -105,8 +116,12 @@ class MMMUParams(AnswerParams):
             refuse_changed_answers(meta, self.answer_fingerprint())
 
     def answer_fingerprint(self) -> dict[str, Any]:
-        """The parameters that decide the answers (predictions.meta.json)."""
-        return {k: getattr(self, k) for k in ANSWER_PARAMETERS}
+        """The parameters that decide the answers (predictions.meta.json). ``chunk_size``
+        groups questions into one batch only when ``batch_size`` is 0."""
+        values = {k: getattr(self, k) for k in ANSWER_PARAMETERS}
+        if self.batch_size > 0:
+            values["chunk_size"] = None
+        return values
 
     @property
     def effective_batch(self) -> int:
