@@ -31,6 +31,7 @@ from kit.engines.scheduling import SCHEDULING_MODES, scheduling_environment
 from kit.engines.timing import marks_from_metrics, timing_from_output
 from kit.engines.types import Batch, Completion, GenRequest, GenSampling, Load
 from kit.engines.versions import version_note
+from kit.engines.vllm_plugin import compat_note
 from kit.models.family import ModelFamily
 from kit.records.caches import CacheUse
 from kit.records.engine import EngineRecord, devices_used
@@ -245,6 +246,7 @@ def engine_config(llm: Any, plan: EnginePlan, scheduling: str) -> EngineRecord:
         load_format=_plain(_attr(vllm_config, "load_config", "load_format")),
         weights_note=DUMMY_WEIGHTS_NOTE if plan.weights == "dummy" else None,
         processor_note=plan.family.settings_note(),
+        compat_note=compat_note(),
         version_note=version_note(plan.vllm_version),
     )
     record.devices = devices_used(record)

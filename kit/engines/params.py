@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -312,6 +313,29 @@ def check_cpu_memory(kwargs: dict[str, Any]) -> None:
         raise ParameterError(problem)
 
 
+def check_family_loads(family: ModelFamily, model: str) -> None:
+    """Refuse, before an engine starts, a model whose family's vLLM module cannot be
+    imported here (vLLM would fail while building the engine, with a traceback)."""
+    module = f"vllm.model_executor.models.{family.vllm_module}"
+    try:
+        importlib.import_module(module)
+        return
+    except Exception as exc:  # ImportError, or torchvision's RuntimeError at import
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if "torchvision" in error:
+        reason = (
+            f"vLLM's module for {family.name} ({module}) imports torchvision, which cannot load "
+            f"beside the CPU build of torch installed here ({error})"
+        )
+    else:
+        reason = f"importing vLLM's module for {family.name} ({module}) fails ({error})"
+    raise ParameterError(
+        f"Parameter 'model': {model!r} is a {family.name} model, and this machine's vLLM cannot "
+        f"run it: {reason}. Run it on a GPU machine (docs/gpu.md), or pick a model that runs "
+        "here (python -m kit models lists them)."
+    )
+
+
 @dataclass
 class EnginePlan:
     """Everything decided before vLLM starts: where the model is, and how to build it."""
@@ -331,6 +355,8 @@ def plan_engine(params: EngineParams) -> EnginePlan:
     version = check_vllm_version()
     model_path = resolve_model(params.model)
     family = family_for_model(model_path)
+    if not (params.backend == "server" and params.base_url):  # a server elsewhere may load it
+        check_family_loads(family, params.model)
     family.check_crops(params.num_crops)
     changes = (  # Python files that vLLM runs and that differ from the download manifest
         check_remote_code(model_path, allow_changed=params.allow_changed_remote_code)

@@ -36,6 +36,7 @@ from kit.engines.scheduling import SCHEDULING_MODES
 from kit.engines.server_process import ServerError, ServerProcess, start_server
 from kit.engines.timing import RequestTiming, StreamTiming
 from kit.engines.types import Batch, Completion, GenRequest, GenSampling, Load
+from kit.engines.vllm_plugin import compat_note
 from kit.models.family import ModelFamily
 from kit.records.caches import CacheUse
 from kit.records.engine import EngineRecord
@@ -269,6 +270,8 @@ def start_server_backend(params: Any, log_file: Path | None = None) -> ServerBac
             base_url, model, params.api_key(), process, params.scheduling, plan.weights
         )
         config.processor_note = plan.family.settings_note()
+        if process is not None:  # a server from this environment loads the kit's plugin
+            config.compat_note = compat_note()
     except BaseException:
         if process is not None:
             process.stop(grace_s=5)

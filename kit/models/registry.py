@@ -23,18 +23,42 @@ from kit.models.checkpoint import (
 )
 from kit.models.family import ModelFamily, NamedModel
 from kit.models.figures import ModelFigures, model_figures
+from kit.models.idefics3.dummy import SMOLVLM_DUMMY
 from kit.models.idefics3.family import IDEFICS3
 from kit.models.idefics3.tiny import SMOKE_IDEFICS3
+from kit.models.llava.dummy import LLAVA15_DUMMY, LLAVA_NEXT_DUMMY
 from kit.models.llava.family import LLAVA, LLAVA_NEXT
+from kit.models.llava.tiny import SMOKE_LLAVA, SMOKE_LLAVA_NEXT
+from kit.models.minicpmv.family import MINICPMV
+from kit.models.minicpmv.tiny import MINICPMV26_DUMMY, SMOKE_MINICPMV
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.tiny import DUMMY, SMOKE
+from kit.models.qwen2vl.dummy import QWEN2VL_DUMMY, QWEN25VL_DUMMY
 from kit.models.qwen2vl.family import QWEN2VL, QWEN25VL
+from kit.models.qwen2vl.tiny import SMOKE_QWEN2VL, SMOKE_QWEN25VL
 
 FAMILIES: dict[str, ModelFamily] = {
-    family.name: family for family in (PHI3V, IDEFICS3, QWEN2VL, QWEN25VL, LLAVA, LLAVA_NEXT)
+    family.name: family
+    for family in (PHI3V, IDEFICS3, QWEN2VL, QWEN25VL, LLAVA, LLAVA_NEXT, MINICPMV)
 }
 NAMED_MODELS: dict[str, NamedModel] = {
-    model.name: model for model in (SMOKE, DUMMY, SMOKE_IDEFICS3)
+    model.name: model
+    for model in (
+        SMOKE,
+        DUMMY,
+        SMOKE_IDEFICS3,
+        SMOKE_MINICPMV,
+        MINICPMV26_DUMMY,
+        SMOLVLM_DUMMY,
+        SMOKE_QWEN2VL,
+        QWEN2VL_DUMMY,
+        SMOKE_QWEN25VL,
+        QWEN25VL_DUMMY,
+        SMOKE_LLAVA,
+        LLAVA15_DUMMY,
+        SMOKE_LLAVA_NEXT,
+        LLAVA_NEXT_DUMMY,
+    )
 }
 TINY_MODEL = SMOKE.name  # the default model: runs anywhere, no download
 MAX_CROPS = max(family.max_crops for family in FAMILIES.values())  # any family's most

@@ -43,7 +43,13 @@ SERVER = (
     "metrics_endpoint",
     "prefix_caching",  # the server's own setting, from its /metrics (None: not exported)
 )
-OPTIONAL = ("command", "weights_note", "version_note", "processor_note")  # only when set
+OPTIONAL = (  # only when set
+    "command",
+    "weights_note",
+    "version_note",
+    "processor_note",
+    "compat_note",
+)
 
 
 @dataclass
@@ -89,6 +95,7 @@ class EngineRecord:
     weights_note: str | None = None
     version_note: str | None = None
     processor_note: str | None = None  # a run setting the model's family has no use for
+    compat_note: str | None = None  # what the kit's vLLM plugin changed (kit.engines.vllm_plugin)
 
     def to_dict(self) -> dict[str, Any]:
         own = SERVER if self.backend == "server" else OFFLINE

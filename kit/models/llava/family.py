@@ -71,6 +71,7 @@ LLAVA = ModelFamily(
     vision_tower=clip_tower,
     crops_argument=None,
     text_counting="whole",
+    image_separator="\n",  # the chat templates write each image as "<image>\n"
     tower_note="CLIP layers and projector over one 336 px view per image",
 )
 LLAVA_NEXT = ModelFamily(
@@ -85,5 +86,6 @@ LLAVA_NEXT = ModelFamily(
     vision_tower=clip_tower,
     crops_argument=None,
     text_counting="whole",
+    image_separator="\n",  # the chat templates write each image as "<image>\n"
     tower_note="CLIP layers and projector over each image's anyres tiles and the whole image",
 )
