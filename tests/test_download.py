@@ -17,15 +17,17 @@ from argparse import Namespace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kit.core.params import ParameterError
 from kit.download import plan as download_plan
 from kit.download import progress as download_progress
 from kit.download.fetch import fetch_all
 from kit.download.hub_clients import DownloadError, SourceUnreachable, VerificationFailed
-from kit.download.params import PINNED_DATASET, PINNED_MODEL, DownloadParams
+from kit.download.params import PINNED_DATASET, DownloadParams
 from kit.download.plan import NotEnoughDiskSpace
 from kit.download.verify import verify_main
+from kit.models.registry import NAMED_MODELS, hub_pin
 from kit.records.download import DownloadResult
 from kit.records.manifest import (
     RemoteCodeChanged,
@@ -146,8 +148,10 @@ def sha256(data: bytes) -> str:
 # ------------------------------------------------------------------------------------------
 def test_defaults_are_the_pinned_snapshots():
     (model, dataset) = DownloadParams().targets()
-    assert (model.repo_id, model.revision) == PINNED_MODEL["huggingface"]
-    assert len(model.revision) == 40
+    assert (model.repo_id, model.revision) == (
+        "microsoft/Phi-3.5-vision-instruct",
+        "4a0d683eba9f1d0cbfb6151705d1ee73c25a80ca",  # the commit transformers caches record
+    )
     assert (dataset.repo_id, dataset.revision, dataset.splits) == (
         "MMMU/MMMU",
         PINNED_DATASET["huggingface"],
@@ -158,6 +162,39 @@ def test_defaults_are_the_pinned_snapshots():
     (target,) = ms.targets()
     assert (target.repo_id, target.revision) == ("LLM-Research/Phi-3.5-vision-instruct", "1ce2adc1")
     assert target.folder.name == "Phi-3.5-vision-instruct"
+
+
+PINNED_FILES = sorted(Path("params").glob("download-*-hf.yaml"))
+
+
+def test_every_checkpoint_a_kit_model_mirrors_is_pinned_and_has_its_download_file():
+    mirrored = {m.mirrors: m.mirrors_revision for m in NAMED_MODELS.values() if m.mirrors}
+    assert "Qwen/Qwen2-VL-7B-Instruct" in mirrored and len(mirrored) >= 6
+    files = {yaml.safe_load(f.read_text()).get("model_id"): f for f in PINNED_FILES}
+    for repo_id, commit in mirrored.items():
+        assert len(commit) == 40 and int(commit, 16) >= 0, repo_id
+        (target,) = DownloadParams(model_id=repo_id, what="model").targets()
+        assert target.revision == commit, repo_id
+        assert repo_id in files or repo_id == "microsoft/Phi-3.5-vision-instruct", repo_id
+    (other,) = DownloadParams(model_id="someone/else", what="model").targets()
+    assert other.revision == "main"  # unknown to the kit: the default branch, recorded
+
+
+@pytest.mark.parametrize("file", PINNED_FILES, ids=lambda f: f.stem)
+def test_a_pinned_download_file_fetches_its_commit_from_the_hub(tmp_path, file):
+    """As a user runs it (model_id from the file, no revision): the pinned commit, not the
+    branch's newest, is what lands in the folder and its manifest."""
+    values = yaml.safe_load(file.read_text())
+    with HubServer() as hub:
+        pinned = hub.add_repo(
+            values["model_id"], "model", model_repo("v1"), commit=hub_pin(values["model_id"])
+        )
+        hub.add_repo(values["model_id"], "model", model_repo("v2"))  # main moved on since
+        p = DownloadParams(**{**values, "model_dir": str(tmp_path / "m"), "endpoint": hub.url})
+        p.check()
+        (result,) = run(p)
+    assert result.commit == pinned == hub_pin(values["model_id"])
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["v"] == "v1"
 
 
 @pytest.mark.parametrize(

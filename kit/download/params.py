@@ -1,11 +1,12 @@
 """The download notebook's parameters: the source, the repositories, their revisions and folders.
 
-An empty revision means the pin for Phi-3.5-vision-instruct (on ModelScope the vendor's, on
-the hub the commit public transformers caches record) and for MMMU on the hub (a commit with
-the 900-question validation split); another model repository, or MMMU on ModelScope, gets
-the default branch, resolved and recorded. ``preflight`` plans every target, so an
-unreachable source, an unknown revision or files that do not fit on the disk stop the run
-before a folder is made.
+An empty revision means a pinned commit where the kit knows one: Phi-3.5-vision-instruct on
+ModelScope (the vendor's), every hub checkpoint a kit model mirrors (``kit.models.registry``:
+Phi-3.5-vision-instruct, Qwen2-VL, LLaVA, SmolVLM, MiniCPM-V, ...; ``python -m kit models``
+lists them) and MMMU on the hub (a commit with the 900-question validation split); another
+repository, or MMMU on ModelScope, gets the default branch, resolved and recorded.
+``preflight`` plans every target, so an unreachable source, an unknown revision or files that
+do not fit on the disk stop the run before a folder is made.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from kit.core.params import ParameterError
 from kit.download.hub_clients import Target
 from kit.download.plan import DownloadPlan, plan_target
+from kit.models.registry import hub_pin
 
 SOURCES = ("huggingface", "modelscope")
 
@@ -24,16 +26,22 @@ WHAT = ("model", "dataset", "both")
 SPLITS = ("dev", "validation", "test")
 
 
-#: Phi-3.5-vision-instruct per source: (repo id, pinned revision).
-#: ModelScope: the vendor's pin (branch master, commit 1ce2adc1). Hub: the commit that
-#: public transformers caches of microsoft/Phi-3.5-vision-instruct record as _commit_hash.
-PINNED_MODEL = {
-    "huggingface": (
-        "microsoft/Phi-3.5-vision-instruct",
-        "4a0d683eba9f1d0cbfb6151705d1ee73c25a80ca",
-    ),
-    "modelscope": ("LLM-Research/Phi-3.5-vision-instruct", "1ce2adc1"),
+#: The model fetched when ``model_id`` is empty: Phi-3.5-vision-instruct on each source.
+DEFAULT_MODEL = {
+    "huggingface": "microsoft/Phi-3.5-vision-instruct",
+    "modelscope": "LLM-Research/Phi-3.5-vision-instruct",
 }
+
+#: ModelScope pins: the vendor's (branch master, commit 1ce2adc1). The hub's pins belong to
+#: the kit models that mirror those checkpoints (kit.models.registry.hub_pin).
+MODELSCOPE_PINS = {"LLM-Research/Phi-3.5-vision-instruct": "1ce2adc1"}
+
+
+def pinned_revision(source: str, repo_id: str) -> str:
+    """The commit fetched for ``repo_id`` when no revision is given; "" when none is pinned."""
+    if source == "huggingface":
+        return hub_pin(repo_id)
+    return MODELSCOPE_PINS.get(repo_id, "")
 
 
 #: MMMU/MMMU on the hub: a commit of the dataset repo with the 900-question validation split.
@@ -50,7 +58,7 @@ DEFAULT_BRANCH = {"huggingface": "main", "modelscope": "master"}
 class DownloadParams:
     source: str = "huggingface"  # "huggingface" or "modelscope"
     model_id: str = ""  # "": Phi-3.5-vision-instruct on the chosen source
-    revision: str = ""  # branch, tag or commit; "": the pinned commit for the chosen source
+    revision: str = ""  # branch, tag or commit; "": the pinned commit, if the kit knows one
     model_dir: str = "models/Phi-3.5-vision-instruct"
     dataset_id: str = "MMMU/MMMU"
     dataset_revision: str = ""  # "": the pinned commit (hub); ModelScope: master, recorded
@@ -99,14 +107,15 @@ class DownloadParams:
     def targets(self) -> list[Target]:
         out = []
         if self.what in ("model", "both"):
-            repo_id, pinned = PINNED_MODEL[self.source]
+            repo_id = self.model_id or DEFAULT_MODEL[self.source]
             out.append(
                 Target(
                     kind="model",
                     source=self.source,
-                    repo_id=self.model_id or repo_id,
+                    repo_id=repo_id,
                     revision=self.revision
-                    or (pinned if self.model_id in ("", repo_id) else DEFAULT_BRANCH[self.source]),
+                    or pinned_revision(self.source, repo_id)
+                    or DEFAULT_BRANCH[self.source],
                     folder=Path(self.model_dir).expanduser(),
                     endpoint=self.endpoint or None,
                 )

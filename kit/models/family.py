@@ -46,6 +46,11 @@ class NamedModel:
     weights: str  # "random": tiny, real forward pass, answers are noise; "dummy": no weights
     ensure: Callable[..., Path]  # the folder, built on first use
     about: str
+    # A dummy's config.json is a published checkpoint's: its hub id, and the commit of it that
+    # the download notebook fetches by default (a commit public sources cite; "" when none is
+    # known: the default branch is fetched and the commit it resolved to recorded)
+    mirrors: str = ""
+    mirrors_revision: str = ""
 
     @property
     def kind(self) -> str:

@@ -75,10 +75,19 @@ def model_list() -> list[dict[str, Any]]:
             "kind": model.kind,
             "runs_here": runs[model.family],
             "architectures": list(FAMILIES[model.family].architectures),
+            "mirrors": model.mirrors or None,  # the published checkpoint a dummy stands for
+            "mirrors_revision": model.mirrors_revision or None,
             "about": model.about,
         }
         for model in NAMED_MODELS.values()
     ]
+
+
+def hub_pin(repo_id: str) -> str:
+    """The commit of a hub checkpoint that a kit model mirrors, for the download notebook;
+    "" when the kit knows none."""
+    pins = {m.mirrors: m.mirrors_revision for m in NAMED_MODELS.values() if m.mirrors}
+    return pins.get(repo_id, "")
 
 
 def named_model(model: str) -> NamedModel | None:

@@ -124,4 +124,6 @@ SMOLVLM_DUMMY = NamedModel(
     ensure=ensure_dummy,
     about="SmolVLM-Instruct's real dimensions with random weights made by vLLM "
     "(load_format: dummy): speed and memory only",
+    mirrors="HuggingFaceTB/SmolVLM-Instruct",
+    mirrors_revision="81cd9a775a4d644f2faf4e7becff4559b46b14c7",
 )

@@ -129,6 +129,8 @@ LLAVA15_DUMMY = NamedModel(
     ensure=lambda: ensure_dummy("llava"),
     about="llava-1.5-7b-hf's real dimensions with random weights made by vLLM "
     "(load_format: dummy): speed and memory only",
+    mirrors="llava-hf/llava-1.5-7b-hf",
+    mirrors_revision="b234b804b114d9e37bb655e11cbbb5f5e971b7a9",
 )
 LLAVA_NEXT_DUMMY = NamedModel(
     name=NAMES["llava_next"],
@@ -137,4 +139,6 @@ LLAVA_NEXT_DUMMY = NamedModel(
     ensure=lambda: ensure_dummy("llava_next"),
     about="llava-v1.6-mistral-7b-hf's real dimensions with random weights made by vLLM "
     "(load_format: dummy): speed and memory only",
+    mirrors="llava-hf/llava-v1.6-mistral-7b-hf",
+    mirrors_revision="a1d521368f8d353afa4da2ed2bb1bf646ef1ff5f",
 )

@@ -298,4 +298,6 @@ DUMMY = NamedModel(
     ensure=ensure_full_size_model,
     about="Phi-3.5-vision-instruct's real dimensions with random weights made by vLLM "
     "(load_format: dummy): speed and memory only",
+    mirrors="microsoft/Phi-3.5-vision-instruct",
+    mirrors_revision="4a0d683eba9f1d0cbfb6151705d1ee73c25a80ca",
 )

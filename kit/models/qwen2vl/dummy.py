@@ -119,6 +119,8 @@ QWEN2VL_DUMMY = NamedModel(
     ensure=lambda: ensure_dummy("qwen2vl"),
     about="Qwen2-VL-7B-Instruct's real dimensions with random weights made by vLLM "
     "(load_format: dummy): speed and memory only",
+    mirrors="Qwen/Qwen2-VL-7B-Instruct",
+    mirrors_revision="eed13092ef92e448dd6875b2a00151bd3f7db0ac",
 )
 QWEN25VL_DUMMY = NamedModel(
     name="qwen25vl-7b-dummy",
@@ -127,4 +129,6 @@ QWEN25VL_DUMMY = NamedModel(
     ensure=lambda: ensure_dummy("qwen25vl"),
     about="Qwen2.5-VL-7B-Instruct's real dimensions with random weights made by vLLM "
     "(load_format: dummy): speed and memory only",
+    mirrors="Qwen/Qwen2.5-VL-7B-Instruct",
+    mirrors_revision="cc594898137f460bfe9f0759e9844b3ce807cfb5",
 )
