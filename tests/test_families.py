@@ -123,12 +123,13 @@ def test_a_family_lives_in_its_own_package():
         assert outside == [], (name, outside)
 
 
-def test_the_families_that_run_on_cpu_have_a_tiny_model():
-    """Phi3V and Idefics3 run everywhere; the families that need torchvision have no tiny
-    model yet (docs/models.md), so on a machine where it loads they are not required to."""
+def test_every_family_has_a_tiny_and_a_dummy_model_and_is_documented():
+    """Phi3V, Idefics3 and MiniCPM-V run everywhere (docs/models.md: what runs where); every
+    family has a tiny model for the pipeline and a full-size dummy for speed and memory."""
     runs = {name for name, family in FAMILIES.items() if family.runs_here()}
-    assert {"phi3v", "idefics3"} <= runs
-    tiny = {m.family for m in NAMED_MODELS.values() if m.kind == "tiny"}
-    assert {"phi3v", "idefics3"} <= tiny
+    assert {"phi3v", "idefics3", "minicpmv"} <= runs
+    for name in FAMILIES:
+        kinds = sorted(m.kind for m in NAMED_MODELS.values() if m.family == name)
+        assert kinds == ["dummy", "tiny"], (name, kinds)
     for name in FAMILIES:  # each is documented
         assert f"`{name}`" in (REPO_ROOT / "docs" / "models.md").read_text(), name
