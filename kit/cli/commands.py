@@ -15,6 +15,8 @@ from kit.core.params import ParameterError
 from kit.download.verify import verify_main
 from kit.mmmu.cli import score_main
 from kit.models.registry import NAMED_MODELS, TINY_MODEL, model_list
+from kit.perf.roofline_cli import add_arguments as add_roofline_arguments
+from kit.perf.roofline_cli import roofline_main
 from kit.records.results import RESULTS_FILE, read_document
 from kit.report.render import NotebookUnreadable, render_html, render_markdown
 from kit.runs.index import write_index
@@ -54,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the model names the kit knows")
     models.add_argument("--json", action="store_true", help="a JSON list of objects")
+
+    roofline = sub.add_parser(
+        "roofline", help="a model's roofline bounds on named devices, without an engine"
+    )
+    add_roofline_arguments(roofline)
 
     score = sub.add_parser(
         "mmmu-score", help="score MMMU responses made anywhere, official and vendor-strict"
@@ -159,6 +166,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             where = "runs here" if entry["runs_here"] else "does not run here"
             print(f"{entry['name']}: {entry['family']}, {entry['kind']}, {where}: {entry['about']}")
         return 0
+    if args.command == "roofline":
+        return roofline_main(args)
     if args.command == "draw-demo-image":
         draw_demo_image().save(DEMO_IMAGE, optimize=True)
         print(DEMO_IMAGE)

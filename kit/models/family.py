@@ -78,6 +78,9 @@ class ModelFamily:
     text_counting: str = "pieces"
     tower_note: str = "the image encoder and projector over each request's views"  # roofline
     image_separator: str = ""
+    # (model_path, trust_remote_code, **settings) -> processor, where AutoProcessor is not
+    # enough (a processor part that needs a library this machine cannot load)
+    load_processor: Callable[..., Any] | None = None
 
     def runs_here(self) -> bool:
         """Whether this machine's vLLM can import the family's model code (some modules

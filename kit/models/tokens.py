@@ -26,12 +26,13 @@ class PromptTokenCounter:
 
     @cached_property
     def processor(self) -> Any:
+        settings = self.family.processor_kwargs(self.num_crops)
+        if self.family.load_processor is not None:
+            return self.family.load_processor(self.model_path, self.trust_remote_code, **settings)
         from transformers import AutoProcessor
 
         return AutoProcessor.from_pretrained(
-            self.model_path,
-            trust_remote_code=self.trust_remote_code,
-            **self.family.processor_kwargs(self.num_crops),
+            self.model_path, trust_remote_code=self.trust_remote_code, **settings
         )
 
     @property

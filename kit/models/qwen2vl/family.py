@@ -25,6 +25,34 @@ USER_TURN = (
 IMAGE_TAG = "<|vision_start|><|image_pad|><|vision_end|>"
 
 
+def load_processor(model_path: str, trust_remote_code: bool, **settings: Any) -> Any:
+    """The checkpoint's processor; where its video processor cannot load (it needs
+    torchvision, which the CPU build of torch here cannot), the same processor without it:
+    counting images needs only the image processor and the tokenizer."""
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer, Qwen2VLProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(
+            model_path, trust_remote_code=trust_remote_code, **settings
+        )
+    except ImportError as exc:
+        if "orchvision" not in str(exc):
+            raise
+
+    class ImagesOnly(Qwen2VLProcessor):
+        def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
+            if argument is not None:
+                return super().check_argument_for_proper_class(argument_name, argument)
+            return None
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    return ImagesOnly(
+        image_processor=AutoImageProcessor.from_pretrained(model_path, **settings),
+        tokenizer=tokenizer,
+        chat_template=getattr(tokenizer, "chat_template", None),
+    )
+
+
 def image_views(processor: Any, width: int, height: int, crops: int) -> int:
     """14 px patches the encoder runs for one image (its "views" are patches here)."""
     return int(processor.image_processor.get_number_of_image_patches(height, width, {}))
@@ -69,6 +97,7 @@ def qwen_family(name: str, architecture: str, module: str) -> ModelFamily:
         vision_tower=vit_tower,
         crops_argument=None,
         text_counting="whole",
+        load_processor=load_processor,
         tower_note="ViT linear layers and patch merger per 14 px patch (attention not counted)",
     )
 
