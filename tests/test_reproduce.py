@@ -27,6 +27,7 @@ from kit.reproduce.verdicts import (
     CONSISTENT,
     DIFFERS,
     MATCHES,
+    NO_REFERENCE,
     NOT_APPLICABLE,
     NOT_COMPARABLE,
     NOT_CONSISTENT,
@@ -178,8 +179,8 @@ def test_resume_refuses_other_questions(tmp_path):
 class FakeExecute:
     """Writes the child's results.json with the status given per notebook."""
 
-    def __init__(self, statuses: dict[str, str]):
-        self.statuses, self.calls = statuses, []
+    def __init__(self, statuses: dict[str, str], architectures: list[str] | None = None):
+        self.statuses, self.calls, self.architectures = statuses, [], architectures
 
     def __call__(self, request):
         folder = request.resume
@@ -187,6 +188,8 @@ class FakeExecute:
         status = self.statuses.get(request.notebook, "ok")
         error = None if status == "ok" else f"{request.notebook} broke"
         document = {"schema_version": 1, "notebook": request.notebook, "status": status}
+        if self.architectures:  # the model the child ran, as results.json records it
+            document["environment"] = {"model": {"architectures": self.architectures}}
         (folder / "results.json").write_text(json.dumps(document))
         return RunOutcome(folder, status, folder / "x.ipynb", None, folder / "results.json", error)
 
@@ -614,6 +617,24 @@ def test_environment_is_compared_never_judged():
     assert vllm["S60 (document)"] == "0.6.1.post2" and vllm["L40s (document)"] == "not stated"
     assert vllm["this reproduction"] == "0.32.0"
     assert environment_verdict(REFS.environment, {}).verdict == NOT_MEASURED
+
+
+def test_a_model_of_another_architecture_has_no_reference_for_any_claim(tmp_path):
+    parent = tmp_path / "outputs" / "parent"
+    parent.mkdir(parents=True)
+    r = reproduction(parent, FakeExecute({}, architectures=["MiniCPMV"]))
+    r.run_children()
+    report = build_report(r, REFS)
+    for v in report.verdicts:
+        if v.section == "environment":
+            assert v.verdict != NO_REFERENCE  # context, not a claim
+        else:
+            assert v.verdict == NO_REFERENCE, v
+            assert "Phi-3.5-vision-instruct's" in v.why and "MiniCPMV" in v.why
+    same = reproduction(tmp_path / "p2", FakeExecute({}, architectures=["Phi3VForCausalLM"]))
+    (tmp_path / "p2").mkdir()
+    same.run_children()
+    assert NO_REFERENCE not in {v.verdict for v in build_report(same, REFS).verdicts}
 
 
 def test_report_of_failed_children_says_why_for_every_claim(tmp_path):

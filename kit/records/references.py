@@ -65,6 +65,7 @@ class ModelIdentity:
     repo_id: str
     commit: str  # possibly short: compare by prefix
     branch: str | None = None
+    architectures: tuple[str, ...] = ()  # config.json architectures of the model the figures are of
 
     def matches(self, source: str | None, repo_id: str | None, commit: str | None) -> bool:
         """Whether a manifest's source, repository and (full) commit are this revision."""
@@ -128,6 +129,7 @@ class References:
             repo_id=str(m["repo_id"]),
             commit=str(m["commit"]),
             branch=None if m.get("branch") is None else str(m["branch"]),
+            architectures=tuple(str(a) for a in m.get("architectures") or ()),
         )
 
 

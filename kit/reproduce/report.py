@@ -48,6 +48,7 @@ from kit.reproduce.verdicts import (
     environment_verdict,
     mmmu_verdict,
     model_verdict,
+    no_reference,
     perf_measurement,
     perf_verdict,
     unmatched_perf_verdict,
@@ -241,6 +242,19 @@ def build_report(reproduction: Reproduction, references: References | None = Non
     runs = [r for r in (demo_run, mmmu_run, *perf_runs) if r is not None]
     measured_env = run_environment(runs)
     verdicts.append(environment_verdict(refs.environment, measured_env))
+
+    # another model (e.g. another family's): no claim of the document is about it
+    measured_architectures = sorted(
+        {a for r in runs for a in (r.environment.model_files.architectures or [])}
+    )
+    if identity and identity.architectures and measured_architectures:
+        if not set(measured_architectures) & set(identity.architectures):
+            verdicts = [
+                v
+                if v.section == "environment"
+                else no_reference(v, measured_architectures, identity.repo_id)
+                for v in verdicts
+            ]
 
     return Report(
         verdicts=verdicts,

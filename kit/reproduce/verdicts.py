@@ -9,8 +9,8 @@ out the report is kit.reproduce.report's work; running them is kit.reproduce.rep
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kit.compare.agreement import TextAgreement
@@ -51,6 +51,19 @@ NOT_VERIFIED = "not verified"
 COMPARED = "compared"
 
 NOT_REPRODUCED = "not reproduced"
+
+NO_REFERENCE = "no reference"
+
+
+def no_reference(verdict: Verdict, architectures: Sequence[str], documented: str) -> Verdict:
+    """A claim about another model: the measurement stays, the document has nothing for it."""
+    return replace(
+        verdict,
+        verdict=NO_REFERENCE,
+        why=f"the document's figures are {documented}'s; this run's model is "
+        f"{', '.join(architectures)}, for which it gives no reference",
+    )
+
 
 METRIC_NAMES = {
     "ttft_ms": "TTFT (ms)",
