@@ -30,6 +30,7 @@ from kit.models.llava.dummy import LLAVA15_DUMMY, LLAVA_NEXT_DUMMY
 from kit.models.llava.family import LLAVA, LLAVA_NEXT
 from kit.models.llava.tiny import SMOKE_LLAVA, SMOKE_LLAVA_NEXT
 from kit.models.minicpmv.family import MINICPMV
+from kit.models.minicpmv.minicpmo import MINICPMO, MINICPMO26_DUMMY, SMOKE_MINICPMO
 from kit.models.minicpmv.tiny import MINICPMV26_DUMMY, SMOKE_MINICPMV
 from kit.models.phi3v.family import PHI3V
 from kit.models.phi3v.tiny import DUMMY, SMOKE
@@ -39,7 +40,7 @@ from kit.models.qwen2vl.tiny import SMOKE_QWEN2VL, SMOKE_QWEN25VL
 
 FAMILIES: dict[str, ModelFamily] = {
     family.name: family
-    for family in (PHI3V, IDEFICS3, QWEN2VL, QWEN25VL, LLAVA, LLAVA_NEXT, MINICPMV)
+    for family in (PHI3V, IDEFICS3, QWEN2VL, QWEN25VL, LLAVA, LLAVA_NEXT, MINICPMV, MINICPMO)
 }
 NAMED_MODELS: dict[str, NamedModel] = {
     model.name: model
@@ -49,6 +50,8 @@ NAMED_MODELS: dict[str, NamedModel] = {
         SMOKE_IDEFICS3,
         SMOKE_MINICPMV,
         MINICPMV26_DUMMY,
+        SMOKE_MINICPMO,
+        MINICPMO26_DUMMY,
         SMOLVLM_DUMMY,
         SMOKE_QWEN2VL,
         QWEN2VL_DUMMY,

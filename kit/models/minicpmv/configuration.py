@@ -11,11 +11,26 @@ What vLLM's ``minicpmv.py`` reads: the Qwen2 language model's fields at the top 
 side of the largest image it profiles, 9 views tall), ``drop_vision_last_layer``, and
 ``vision_config`` as a config *object* (SigLIP fields: vLLM builds an
 ``Idefics2VisionTransformer`` from it).
+
+MiniCPM-O 2.6 (``MiniCPMOConfig``) is the same with an audio side, which vLLM's
+``minicpmo.py`` builds whatever the flags say: ``audio_config`` as a Whisper config object
+(its encoder), ``audio_pool_step`` and ``audio_chunk_length``. ``tts_config`` and the
+``init_*`` flags are the published checkpoint's; vLLM reads neither (it skips ``tts.*``
+weights).
 """
 
 from __future__ import annotations
 
-from transformers import PreTrainedConfig, Qwen2Config, SiglipVisionConfig
+from transformers import PreTrainedConfig, Qwen2Config, SiglipVisionConfig, WhisperConfig
+
+
+def _config_object(value, config_class, **defaults):
+    """A sub-config as the object vLLM reads: from config.json's dict, or ``defaults``."""
+    if value is None:
+        return config_class(**defaults)
+    if isinstance(value, dict):
+        return config_class(**{k: v for k, v in value.items() if k != "model_type"})
+    return value
 
 
 class MiniCPMVConfig(Qwen2Config):
@@ -38,16 +53,44 @@ class MiniCPMVConfig(Qwen2Config):
     def __post_init__(self, **kwargs):
         # vLLM builds the tower from the object's attributes: a dict from config.json
         # becomes a SigLIP vision config (SigLIP-400M's dimensions when absent).
-        if self.vision_config is None:
-            self.vision_config = SiglipVisionConfig(
-                hidden_size=1152,
-                intermediate_size=4304,
-                num_hidden_layers=27,
-                num_attention_heads=16,
-                image_size=980,
-                patch_size=14,
-            )
-        elif isinstance(self.vision_config, dict):
-            fields = {k: v for k, v in self.vision_config.items() if k != "model_type"}
-            self.vision_config = SiglipVisionConfig(**fields)
+        self.vision_config = _config_object(
+            self.vision_config,
+            SiglipVisionConfig,
+            hidden_size=1152,
+            intermediate_size=4304,
+            num_hidden_layers=27,
+            num_attention_heads=16,
+            image_size=980,
+            patch_size=14,
+        )
+        super().__post_init__(**kwargs)
+
+
+class MiniCPMOConfig(MiniCPMVConfig):
+    """MiniCPM-V 2.6's fields plus the audio encoder (Whisper's) and its pooling."""
+
+    model_type = "minicpmo"
+    sub_configs = {"vision_config": SiglipVisionConfig, "audio_config": WhisperConfig}
+
+    audio_config: dict | PreTrainedConfig | None = None
+    tts_config: dict | None = None
+    audio_pool_step: int = 2
+    audio_chunk_length: float = 1.0
+    stream_input: bool = False
+    init_vision: bool = True
+    init_audio: bool = True
+    init_tts: bool = True
+
+    def __post_init__(self, **kwargs):
+        # vLLM builds the audio encoder from the object's attributes (Whisper-medium's
+        # encoder when absent).
+        self.audio_config = _config_object(
+            self.audio_config,
+            WhisperConfig,
+            d_model=1024,
+            encoder_layers=24,
+            encoder_attention_heads=16,
+            encoder_ffn_dim=4096,
+            num_mel_bins=80,
+        )
         super().__post_init__(**kwargs)

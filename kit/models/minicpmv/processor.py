@@ -17,6 +17,8 @@ What vLLM uses: ``image_feature_size``, ``max_slice_nums``, ``get_sliced_grid``,
 ``pixel_values`` (per prompt, a list of [3, patch, patches * patch] tensors: each view's
 patches side by side in raster order), ``image_sizes`` ((width, height) per image) and
 ``tgt_sizes`` (per prompt, [views, 2]: each view's patch grid as (rows, columns)).
+MiniCPM-O 2.6 slices and counts images the same; its processor also holds an audio
+feature extractor (``MiniCPMOProcessor``).
 """
 
 from __future__ import annotations
@@ -198,6 +200,8 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
         for prompt_images in images:
             strips, sizes, grids = [], [], []
             for image in prompt_images:
+                if not isinstance(image, Image.Image):  # a video frame: [height, width, 3]
+                    image = Image.fromarray(np.asarray(image))
                 for view in self.slice_views(image, max_slice_nums):
                     strips.append(patches_side_by_side(self._normalized(view), self.patch_size))
                     grids.append((view.height // self.patch_size, view.width // self.patch_size))
@@ -249,4 +253,20 @@ class MiniCPMVProcessor(ProcessorMixin):
         return BatchFeature(data)
 
 
-__all__ = ["MiniCPMVImageProcessor", "MiniCPMVProcessor", "IMAGE_PATTERN"]
+class MiniCPMOProcessor(MiniCPMVProcessor):
+    """MiniCPM-O 2.6's: MiniCPM-V's, with the audio feature extractor (a Whisper one, from
+    the same preprocessor_config.json) that vLLM's MiniCPM-O processor takes from it."""
+
+    if LEGACY_TRANSFORMERS:
+        attributes = ["image_processor", "feature_extractor", "tokenizer"]
+        feature_extractor_class = "WhisperFeatureExtractor"
+
+    def __init__(
+        self, image_processor=None, feature_extractor=None, tokenizer=None, chat_template=None
+    ):
+        ProcessorMixin.__init__(
+            self, image_processor, feature_extractor, tokenizer, chat_template=chat_template
+        )
+
+
+__all__ = ["MiniCPMVImageProcessor", "MiniCPMVProcessor", "MiniCPMOProcessor", "IMAGE_PATTERN"]

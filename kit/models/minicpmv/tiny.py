@@ -108,6 +108,12 @@ FULL_SIZE_VISION = {
 FULL_SIZE_IMAGES = {"query_num": 64, "scale_resolution": 448, "max_slice_nums": 9}
 
 
+def full_size_images() -> tuple[int, int, int]:
+    """``write_processor_configs``'s image settings for the full-size folders."""
+    images = FULL_SIZE_IMAGES
+    return images["query_num"], images["scale_resolution"], images["max_slice_nums"]
+
+
 def tiny_dir(seed: int = DEFAULT_SEED) -> Path:
     return cache_root() / f"smoke-minicpmv-v{BUILDER_VERSION}-seed{seed}"
 
@@ -133,10 +139,16 @@ def ensure_full_size() -> Path:
 
 def build_tiny(dest: Path, seed: int = DEFAULT_SEED) -> None:
     """Config, tokenizer, the kit's remote code and seeded random weights."""
-    ids, vocab = _write_text_side(dest, seed)
-    _write_processor_configs(dest, QUERY_NUM, SCALE_RESOLUTION, MAX_SLICES)
+    ids, vocab = write_text_side(dest, seed)
+    write_processor_configs(dest, QUERY_NUM, SCALE_RESOLUTION, MAX_SLICES)
     dims = tiny_dims(vocab)
-    config = _config(ids, vocab, SCALE_RESOLUTION, QUERY_NUM)
+    write_json(dest / "config.json", tiny_config(ids, dims))
+    write_weights(dest / "model.safetensors", dims, seed, silenced=ids.values())
+
+
+def tiny_config(ids: dict[str, int], dims: TinyDims) -> dict:
+    """The tiny checkpoint's config.json."""
+    config = _config(ids, dims.vocab, SCALE_RESOLUTION, QUERY_NUM)
     config.update(
         hidden_size=dims.hidden,
         intermediate_size=dims.intermediate,
@@ -158,21 +170,25 @@ def build_tiny(dest: Path, seed: int = DEFAULT_SEED) -> None:
         ),
         kit_smoke_model={"builder_version": BUILDER_VERSION},
     )
-    write_json(dest / "config.json", config)
-    write_weights(dest / "model.safetensors", dims, seed, silenced=ids.values())
+    return config
 
 
 def build_full_size(dest: Path) -> None:
     """MiniCPM-V-2_6's dimensions, the kit's tokenizer and remote code, and no weights:
     vLLM makes random ones (``load_format: dummy``). Speed, memory and the roofline."""
-    ids, _ = _write_text_side(dest, DEFAULT_SEED)
-    _write_processor_configs(dest, **FULL_SIZE_IMAGES)
-    config = _config(ids, FULL_SIZE_LLM["vocab_size"], 448, FULL_SIZE_IMAGES["query_num"])
-    config.update(FULL_SIZE_LLM)
+    ids, _ = write_text_side(dest, DEFAULT_SEED)
+    write_processor_configs(dest, *full_size_images())
+    write_json(dest / "config.json", full_size_config(ids, FULL_SIZE_LLM))
+
+
+def full_size_config(ids: dict[str, int], llm: dict[str, Any]) -> dict:
+    """A weightless full-size config.json on the language model ``llm``."""
+    config = _config(ids, llm["vocab_size"], 448, FULL_SIZE_IMAGES["query_num"])
+    config.update(llm)
     config.update(torch_dtype="bfloat16", vision_config=_vision_config(**FULL_SIZE_VISION))
     config[DUMMY_MARKER] = True
     config["kit_full_size_model"] = {"builder_version": BUILDER_VERSION}
-    write_json(dest / "config.json", config)
+    return config
 
 
 def _config(ids: dict[str, int], vocab: int, image_size: int, query_num: int) -> dict:
@@ -202,15 +218,22 @@ def _vision_config(**fields: int) -> dict:
     return {"model_type": "siglip_vision_model", "hidden_act": "gelu_pytorch_tanh", **fields}
 
 
-def _write_text_side(dest: Path, seed: int) -> tuple[dict[str, int], int]:
-    """Tokenizer files and the kit's modules; every special token's id and the
+def write_text_side(
+    dest: Path,
+    seed: int,
+    specials: list[str] = SPECIALS,
+    sources: dict[str, Path] = SOURCES,
+    tokenizer_class: type | None = None,
+) -> tuple[dict[str, int], int]:
+    """Tokenizer files (``tokenizer_class``: a fast tokenizer's subclass, default the
+    plain one) and the kit's modules (``sources``); every special token's id and the
     tokenizer's size."""
     from transformers import PreTrainedTokenizerFast
 
     dest.mkdir(parents=True, exist_ok=True)
     tokens = base_tokenizer(seed)
-    tokens.add_special_tokens(SPECIALS)
-    tokenizer = PreTrainedTokenizerFast(
+    tokens.add_special_tokens(specials)
+    tokenizer = (tokenizer_class or PreTrainedTokenizerFast)(
         tokenizer_object=tokens,
         bos_token="<|im_start|>",
         eos_token="<|im_end|>",
@@ -220,7 +243,7 @@ def _write_text_side(dest: Path, seed: int) -> tuple[dict[str, int], int]:
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(dest)
-    ids = {**special_ids(tokens), **{name: int(tokens.token_to_id(name)) for name in SPECIALS}}
+    ids = {**special_ids(tokens), **{name: int(tokens.token_to_id(name)) for name in specials}}
     write_json(
         dest / "generation_config.json",
         {
@@ -228,21 +251,28 @@ def _write_text_side(dest: Path, seed: int) -> tuple[dict[str, int], int]:
             "pad_token_id": ids["<|endoftext|>"],
         },
     )
-    for name, source in SOURCES.items():
+    for name, source in sources.items():
         shutil.copyfile(source, dest / name)
     return ids, tokens.get_vocab_size()
 
 
-def _write_processor_configs(
-    dest: Path, query_num: int, scale_resolution: int, max_slice_nums: int
+def write_processor_configs(
+    dest: Path,
+    query_num: int,
+    scale_resolution: int,
+    max_slice_nums: int,
+    auto_map: dict[str, str] = AUTO_MAP,
+    processor_class: str = "MiniCPMVProcessor",
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """preprocessor_config.json with MiniCPM-V 2.6's keys, and processor_config.json."""
+    """preprocessor_config.json with MiniCPM-V 2.6's keys (and ``extra``: another
+    processor's settings in the same file), and processor_config.json."""
     write_json(
         dest / "preprocessor_config.json",
         {
-            "auto_map": AUTO_MAP,
+            "auto_map": auto_map,
             "image_processor_type": "MiniCPMVImageProcessor",
-            "processor_class": "MiniCPMVProcessor",
+            "processor_class": processor_class,
             "max_slice_nums": max_slice_nums,
             "scale_resolution": scale_resolution,
             "patch_size": PATCH,
@@ -259,11 +289,12 @@ def _write_processor_configs(
             "norm_mean": [0.5, 0.5, 0.5],
             "norm_std": [0.5, 0.5, 0.5],
             "version": 2.6,
+            **(extra or {}),
         },
     )
     write_json(
         dest / "processor_config.json",
-        {"auto_map": AUTO_MAP, "processor_class": "MiniCPMVProcessor"},
+        {"auto_map": auto_map, "processor_class": processor_class},
     )
 
 
@@ -282,4 +313,6 @@ MINICPMV26_DUMMY = NamedModel(
     ensure=ensure_full_size,
     about="MiniCPM-V 2.6's real dimensions (Qwen2-7B, SigLIP-400M) with random weights made "
     "by vLLM (load_format: dummy): speed, memory and the roofline",
+    mirrors="openbmb/MiniCPM-V-2_6",
+    mirrors_revision="3f7a8da1b7a8b928b5ee229fae33cf43fd64cf31",
 )

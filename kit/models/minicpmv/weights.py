@@ -6,9 +6,10 @@ here with torch, seeded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,29 +30,56 @@ class TinyDims:
     query_num: int
 
 
-def write_weights(path: Path, dims: TinyDims, seed: int, silenced: Iterable[int]) -> None:
+class RandomTensors:
+    """Named float32 tensors drawn from one seeded generator: normal(0, 0.02) matrices,
+    unit norms, zero biases."""
+
+    def __init__(self, seed: int) -> None:
+        import torch
+
+        self.generator = torch.Generator().manual_seed(seed)
+        self.tensors: dict[str, Any] = {}
+
+    def normal(self, *shape: int, std: float = 0.02) -> Any:
+        import torch
+
+        return torch.randn(*shape, generator=self.generator) * std
+
+    def norm(self, name: str, size: int, bias: bool = True) -> None:
+        import torch
+
+        self.tensors[f"{name}.weight"] = torch.ones(size)
+        if bias:
+            self.tensors[f"{name}.bias"] = torch.zeros(size)
+
+    def linear(self, name: str, out: int, inp: int, bias: bool = True) -> None:
+        import torch
+
+        self.tensors[f"{name}.weight"] = self.normal(out, inp)
+        if bias:
+            self.tensors[f"{name}.bias"] = torch.zeros(out)
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file(self.tensors, str(path), metadata={"format": "pt"})
+
+
+def write_weights(
+    path: Path,
+    dims: TinyDims,
+    seed: int,
+    silenced: Iterable[int],
+    extra: Callable[[RandomTensors], None] | None = None,
+) -> None:
     """float32 tensors, normal(0, 0.02) with unit norms; ``silenced`` token ids (specials,
     ids past the tokenizer) get a zero lm_head row so random text neither stops at once nor
-    decodes to nothing, as the Phi3V tiny model does."""
+    decodes to nothing, as the Phi3V tiny model does. ``extra`` adds a variant's own
+    tensors (MiniCPM-O's audio encoder), drawn after these."""
     import torch
-    from safetensors.torch import save_file
 
-    gen = torch.Generator().manual_seed(seed)
-
-    def normal(*shape: int, std: float = 0.02) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen) * std
-
-    tensors: dict[str, torch.Tensor] = {}
-
-    def norm(name: str, size: int, bias: bool = True) -> None:
-        tensors[f"{name}.weight"] = torch.ones(size)
-        if bias:
-            tensors[f"{name}.bias"] = torch.zeros(size)
-
-    def linear(name: str, out: int, inp: int, bias: bool = True) -> None:
-        tensors[f"{name}.weight"] = normal(out, inp)
-        if bias:
-            tensors[f"{name}.bias"] = torch.zeros(out)
+    out = RandomTensors(seed)
+    tensors, normal, norm, linear = out.tensors, out.normal, out.norm, out.linear
 
     h, head_dim = dims.hidden, dims.hidden // dims.heads
     tensors["llm.model.embed_tokens.weight"] = normal(dims.vocab, h)
@@ -95,4 +123,6 @@ def write_weights(path: Path, dims: TinyDims, seed: int, silenced: Iterable[int]
     for name in ("ln_q", "ln_kv", "ln_post"):
         norm(r + name, h)
     tensors[r + "proj"] = normal(h, h, std=h**-0.5)
-    save_file(tensors, str(path), metadata={"format": "pt"})
+    if extra is not None:
+        extra(out)
+    out.save(path)
