@@ -287,10 +287,18 @@ def test_resume_refuses_changed_answer_parameters(tmp_path):
         ({"scheduling": "vllm"}, "scheduling: 'vendor' -> 'vllm'"),
         ({"max_model_len": 1024}, "max_model_len: "),
         ({"backend": "server"}, "backend: 'offline' -> 'server'"),
-        ({"engine_args": {"enforce_eager": True}}, "engine_args: {} -> {'enforce_eager': True}"),
+        (
+            {"engine_args": {"enforce_eager": True}},
+            "engine_args: {'mm_processor_cache_gb': 0} -> "
+            "{'mm_processor_cache_gb': 0, 'enforce_eager': True}",
+        ),
     ]:
         with pytest.raises(ParameterError, match=re.escape(shown)):
             check_same_parameters(meta, _params(**changed).answer_fingerprint())
+    # the notebook's own engine defaults, given or not, are the same engine
+    check_same_parameters(
+        meta, _params(engine_args={"mm_processor_cache_gb": 0}).answer_fingerprint()
+    )
     batch1 = tmp_path / "batch1.meta.json"
     check_same_parameters(batch1, _params(batch_size=1).answer_fingerprint())
     check_same_parameters(batch1, _params(batch_size=1, chunk_size=8).answer_fingerprint())

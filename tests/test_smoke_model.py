@@ -14,6 +14,7 @@ from kit.models.phi3v.tiny import (
     identity,
     sources,
 )
+from kit.models.tiny_tokenizer import ensure_tokenizer
 
 
 def test_folder_has_what_vllm_needs(smoke_model):
@@ -90,7 +91,9 @@ def test_a_damaged_folder_is_rebuilt_byte_identical(smoke_model, tmp_path, monke
     """ensure_smoke_model reuses a valid folder as it is, and rebuilds one whose weights
     were truncated (each file's sha256 is in the manifest); the build is deterministic, so
     the rebuilt folder is the original byte for byte."""
+    trained = ensure_tokenizer(DEFAULT_SEED).parent  # in the suite's cache
     monkeypatch.setenv("KIT_CACHE_DIR", str(tmp_path))
+    shutil.copytree(trained, tmp_path / trained.name)  # not trained again (20 s) for this test
     folder = tiny.smoke_model_dir()
     assert folder.parent == tmp_path
     shutil.copytree(smoke_model, folder)

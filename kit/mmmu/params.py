@@ -119,6 +119,7 @@ class MMMUParams(AnswerParams):
         """The parameters that decide the answers (predictions.meta.json). ``chunk_size``
         groups questions into one batch only when ``batch_size`` is 0."""
         values = {k: getattr(self, k) for k in ANSWER_PARAMETERS}
+        values["engine_args"] = {**ENGINE_DEFAULTS, **self.engine_args}  # as the engine got them
         if self.batch_size > 0:
             values["chunk_size"] = None
         return values
