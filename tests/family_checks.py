@@ -4,7 +4,9 @@ process, which needs ``__main__`` guarded). One engine start covers four checks,
 costs the suite one start instead of one per notebook (tests/test_families.py reads
 OUT.json). BACKEND is ``offline`` (vllm.LLM, the default) or ``server``: a ``vllm serve`` the
 kit starts, so every check below is then a server-mode request, its prompt rendered by the
-server from the checkpoint's chat template and counted by the server.
+server from the checkpoint's chat template and counted by the server. Offline, the counts
+are also taken through ``LLM.chat`` with the chat messages a server gets: vLLM's own chat
+rendering (the checkpoint's template, vLLM's placeholders), as a server does it.
 
 - counts: the kit's prompt-token count against vLLM's ``prompt_token_ids`` for three image
   sizes (the demo's prompt);
@@ -65,6 +67,14 @@ def main(model: str, out: Path, backend: str = "offline") -> None:
             }
             for (w, h), completion in zip(SIZES, batch.completions, strict=True)
         ]
+        if backend == "offline":  # what a server renders: vLLM's chat path, in this engine
+            chats = engine.llm.chat(
+                [r.chat_messages() for r in requests],
+                engine.sampling_params(GenSampling(max_tokens=1)),
+                use_tqdm=False,
+            )
+            for count, output in zip(report["counts"], chats, strict=True):
+                count["vllm_chat_prompt_tokens"] = len(output.prompt_token_ids)
 
         result = demo.generate(engine, params, demo.prepare(params, family))
         demo.check_prompt_length(result)
