@@ -318,9 +318,7 @@ def test_refused_resume_leaves_the_run_byte_identical(mmmu_run, tmp_path):
     assert "max_output_len: 10 -> 20" in proc.stderr and "Traceback" not in proc.stderr
     assert tree_digest(folder) == before
     assert strict_json(folder / "results.json")["status"] == "ok"
-    plain = run_kit("run", "mmmu", "--resume", str(folder))  # still resumable: all answered
-    assert plain.returncode == 0, plain.stdout[-2000:] + plain.stderr[-2000:]
-    assert strict_json(folder / "results.json")["status"] == "ok"
+    # still resumable as it stands: test_mmmu_e2e resumes a copy of the same run (25 s)
 
 
 # --------------------------------------------------------------------------------------------
