@@ -22,6 +22,13 @@ from kit.report.display import (
 )
 
 NBCONVERT_DEFAULT_ALT = "No description has been provided for this image"
+PROGRESS_OR_ENGINE_OUTPUT = [  # what no wiki copy may carry
+    re.compile(r"\x1b\["),  # terminal colour codes
+    re.compile(r"\d+%\|"),  # a tqdm bar
+    re.compile(r"it/s\]|s/it\]"),  # a tqdm rate
+    re.compile(r"Loading safetensors checkpoint shards"),
+    re.compile(r"\(EngineCore|\(APIServer|INFO \d\d-\d\d "),  # vLLM's log lines
+]
 MISSING_ALT_WARNING = "Alternative text is missing"
 LONG_TOKEN = "x" * 3000
 TRICKY = {"name": "a|b\\|c", "value": "line 1\nline 2 <b>bold</b> & 'single' \"double\""}
@@ -117,6 +124,8 @@ def check_report_files(
         return
     md = (folder / md_name).read_text(encoding="utf-8")
     assert "IPython.core.display" not in md, f"{md_name} shows an object's repr"
+    for noise in PROGRESS_OR_ENGINE_OUTPUT:
+        assert not noise.search(md), f"{md_name} shows {noise.pattern!r}: {noise.search(md)[0]!r}"
     for entity in ("&#x27;", "&#39;", "&quot;"):
         assert entity not in md, f"{md_name} shows quotes as {entity}"
     for alt, target in markdown_images(md):

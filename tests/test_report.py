@@ -455,3 +455,36 @@ def test_the_command_a_report_prints_reproduces_its_run(request, monkeypatch, fi
     assert command == reproduce_command(record)
     rerun, recorded = round_trip(record, monkeypatch)
     assert asdict(rerun) == asdict(recorded)
+
+
+def test_reports_leave_out_progress_widgets_stderr_and_colour_codes(tmp_path):
+    """What a kernel prints around the results (vLLM's tqdm bar as a widget, libraries'
+    warnings on stderr, coloured text) never reaches report.md or report.html."""
+    import nbformat
+
+    from kit.report.render import render_html, render_markdown
+
+    nb = nbformat.v4.new_notebook()
+    bar = "Loading safetensors checkpoint shards:   0% Completed | 0/1 [00:00<?, ?it/s]\n"
+    nb.cells.append(nbformat.v4.new_code_cell("engine = start()"))
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2},
+                "text/plain": bar,
+            },
+        ),
+        nbformat.v4.new_output("stream", name="stderr", text="WARNING a library speaks\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="\x1b[32mstarted\x1b[0m in 3 s\n"),
+        nbformat.v4.new_output("display_data", data={"text/markdown": "**the result**"}),
+    ]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, str(path))
+    md = render_markdown(path, tmp_path / "report.md").read_text()
+    html = render_html(path, tmp_path / "report.html").read_text()
+    for page in (md, html):
+        assert "Loading safetensors" not in page and "library speaks" not in page
+        assert "\x1b[" not in page and "started in 3 s" in page
+    assert "**the result**" in md
+    check_report_files(tmp_path)

@@ -1,14 +1,15 @@
 """An executed notebook rendered as an offline HTML report and a wiki-ready Markdown copy.
 
-Both leave out code cells and prompts. With the run's results.json they open with the run's
-identity and headline numbers and end with the command that reproduces it. The HTML template
-fetches nothing and gives every image the alt text its output carries; the Markdown copy takes
-each output's Markdown view, else the image with its alt text, else HTML as readable text, and
-writes figures as PNG files beside it.
+Both leave out code cells and prompts, progress widgets and the stderr stream. With the
+run's results.json they open with the run's identity and headline numbers and end with the
+command that reproduces it. The HTML template fetches nothing and gives every image the alt
+text its output carries; the Markdown copy takes each output's Markdown view, else the image
+with its alt text, else HTML as readable text, and writes figures as PNG files beside it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,39 @@ class NotebookUnreadable(ValueError):
     """A file that is not a notebook (torn by a full disk, hand-edited, another format)."""
 
 
+#: A widget's view (a tqdm progress bar in the kernel): nothing to read once the kernel is gone,
+#: only its text/plain stand-in ("Loading safetensors checkpoint shards: 0% ...").
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+ANSI_CODE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def reader_outputs(outputs: list[Any]) -> list[Any]:
+    """What a report shows of a cell's outputs: no progress widgets and no stderr stream
+    (libraries' progress and warnings; vLLM's own log goes to engine.log), stdout without
+    terminal colour codes. Results, figures and errors stay."""
+    kept = []
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            if output.get("name") == "stderr":
+                continue
+            output["text"] = ANSI_CODE.sub("", output.get("text", ""))
+        elif WIDGET_VIEW in (output.get("data") or {}):
+            continue
+        kept.append(output)
+    return kept
+
+
 def _read_notebook(notebook_path: Path):
+    """The executed notebook, with only what a reader should see in its outputs."""
+    notebook = _read_raw_notebook(notebook_path)
+    for cell in notebook.cells:
+        if "outputs" in cell:
+            cell.outputs = reader_outputs(cell.outputs)
+    return notebook
+
+
+def _read_raw_notebook(notebook_path: Path):
     import nbformat
 
     try:
