@@ -21,6 +21,19 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     write_atomic(path, jsonio.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def save_random_model(
+    dest: Path, model_class: Any, config: Any, seed: int, family: str, builder_version: int
+) -> None:
+    """Seeded random float32 weights by transformers' own model class (fp32 on CPU, as the
+    Phi3V tiny model's note says), and the folder's family marker."""
+    import torch
+
+    config.dtype = torch.float32
+    torch.manual_seed(seed)
+    model_class(config).save_pretrained(dest)
+    write_json(dest / "kit-family.json", {"family": family, "builder_version": builder_version})
+
+
 def read_build_manifest(folder: str | Path) -> dict[str, Any] | None:
     """The manifest of a folder the kit built (None for any other folder)."""
     try:

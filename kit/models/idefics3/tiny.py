@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kit.core.files import cache_root
-from kit.models.builds import ensure_built, write_json
+from kit.models.builds import ensure_built, save_random_model
 from kit.models.family import NamedModel
 from kit.models.tiny_tokenizer import base_tokenizer
 
@@ -58,7 +58,6 @@ def ensure_tiny(seed: int = DEFAULT_SEED) -> Path:
 
 def build_tiny(dest: Path, seed: int = DEFAULT_SEED) -> None:
     """Tokenizer, processor and random weights, written by transformers' own classes."""
-    import torch
     from transformers import (
         Idefics3Config,
         Idefics3ForConditionalGeneration,
@@ -117,11 +116,10 @@ def build_tiny(dest: Path, seed: int = DEFAULT_SEED) -> None:
         tie_word_embeddings=False,
         pad_token_id=ids["<|endoftext|>"],
     )
-    config.dtype = torch.float32  # fp32 on CPU, as the Phi3V tiny model (its note)
-    torch.manual_seed(seed)
-    Idefics3ForConditionalGeneration(config).save_pretrained(dest)
+    save_random_model(
+        dest, Idefics3ForConditionalGeneration, config, seed, "idefics3", BUILDER_VERSION
+    )
     processor.save_pretrained(dest)
-    write_json(dest / "kit-family.json", {"family": "idefics3", "builder_version": BUILDER_VERSION})
 
 
 SMOKE_IDEFICS3 = NamedModel(

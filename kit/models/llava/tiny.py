@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.core.files import cache_root
-from kit.models.builds import ensure_built, write_json
+from kit.models.builds import ensure_built, save_random_model
 from kit.models.family import NamedModel
 from kit.models.llava.files import pinpoints, write_text_and_processor
 
@@ -52,7 +52,6 @@ def ensure_tiny(family: str, seed: int = DEFAULT_SEED) -> Path:
 
 def build_tiny(dest: Path, family: str, seed: int = DEFAULT_SEED) -> None:
     """Tokenizer and processor, and random weights by transformers' own classes."""
-    import torch
     from transformers import (
         LlavaConfig,
         LlavaForConditionalGeneration,
@@ -103,10 +102,7 @@ def build_tiny(dest: Path, family: str, seed: int = DEFAULT_SEED) -> None:
     else:
         config = LlavaConfig(**common)
         model_class = LlavaForConditionalGeneration
-    config.dtype = torch.float32  # fp32 on CPU, as the Phi3V tiny model (its note)
-    torch.manual_seed(seed)
-    model_class(config).save_pretrained(dest)
-    write_json(dest / "kit-family.json", {"family": family, "builder_version": BUILDER_VERSION})
+    save_random_model(dest, model_class, config, seed, family, BUILDER_VERSION)
 
 
 SMOKE_LLAVA = NamedModel(

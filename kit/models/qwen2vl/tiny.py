@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.core.files import cache_root
-from kit.models.builds import ensure_built, write_json
+from kit.models.builds import ensure_built, save_random_model
 from kit.models.family import NamedModel
 from kit.models.qwen2vl.files import token_ids, write_processor, write_text_side
 
@@ -56,7 +56,6 @@ def ensure_tiny(family: str, seed: int = DEFAULT_SEED) -> Path:
 
 def build_tiny(dest: Path, family: str, seed: int = DEFAULT_SEED) -> None:
     """Tokenizer and processor files, and random weights by transformers' own classes."""
-    import torch
     from transformers import (
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
@@ -99,10 +98,7 @@ def build_tiny(dest: Path, family: str, seed: int = DEFAULT_SEED) -> None:
         tie_word_embeddings=False,
         **{k: v for k, v in ids_in_config.items() if k != "vision_token_id"},
     )
-    config.dtype = torch.float32  # fp32 on CPU, as the Phi3V tiny model (its note)
-    torch.manual_seed(seed)
-    model_class(config).save_pretrained(dest)
-    write_json(dest / "kit-family.json", {"family": family, "builder_version": BUILDER_VERSION})
+    save_random_model(dest, model_class, config, seed, family, BUILDER_VERSION)
 
 
 SMOKE_QWEN2VL = NamedModel(
