@@ -22,6 +22,8 @@ from kit.report.render import NotebookUnreadable, render_html, render_markdown
 from kit.runs.index import write_index
 from kit.runs.parameters import RunRequest
 from kit.runs.runner import main_run
+from kit.share.command import add_arguments as add_share_arguments
+from kit.share.command import share_main
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="verify a downloaded model or dataset folder")
     verify.add_argument("folder", type=Path)
+
+    share = sub.add_parser("share", help="put runs on a git-based wiki (a local clone of it)")
+    add_share_arguments(share)
     return parser
 
 
@@ -168,6 +173,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "roofline":
         return roofline_main(args)
+    if args.command == "share":
+        return share_main(args)
     if args.command == "draw-demo-image":
         draw_demo_image().save(DEMO_IMAGE, optimize=True)
         print(DEMO_IMAGE)

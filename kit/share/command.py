@@ -1,0 +1,93 @@
+"""``python -m kit share RUN_FOLDER... --git-wiki CLONE``: runs as pages of a git-based wiki.
+
+Every check comes before anything is written: the clone is a git work tree with git's name
+and email set and no uncommitted change in ``vlm-kit/``, every folder is a run with a
+report.md. Then the pages, their figures and ``vlm-kit/index.md`` are written, committed
+(nothing is committed when nothing changed) and pushed when the clone has a remote. Exit
+status: 0 shared; 2 refused (one paragraph, nothing written); 1 a git step failed after
+writing (a failed push keeps its commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kit.core.params import ParameterError
+from kit.share import gitrepo
+from kit.share.pages import KIT_FOLDER, Page, plan_page
+from kit.share.wiki import write_index, write_page
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_FOLDER")
+    parser.add_argument(
+        "--git-wiki",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="a local clone of the wiki (a git work tree); pages go into its vlm-kit/ folder",
+    )
+    parser.add_argument("--no-push", action="store_true", help="commit, but do not push")
+
+
+def plan(runs: list[Path]) -> list[Page]:
+    """One page per distinct run folder; refuses two runs that would share a page."""
+    pages: dict[str, Page] = {}
+    seen: set[Path] = set()
+    for folder in runs:
+        if folder.resolve() in seen:
+            continue
+        seen.add(folder.resolve())
+        page = plan_page(folder)
+        other = pages.get(page.name)
+        if other is not None:
+            raise ParameterError(
+                f"RUN_FOLDER {str(folder)!r} and {str(other.folder)!r} would both be page "
+                f"{page.path}: share them one at a time, or rename one of the folders."
+            )
+        pages[page.name] = page
+    return list(pages.values())
+
+
+def commit_message(pages: list[Page]) -> str:
+    names = ", ".join(page.name for page in pages)
+    head = f"vlm-kit: share {names}" if len(pages) <= 3 else f"vlm-kit: share {len(pages)} runs"
+    body = "\n".join(f"- {page.name}: run folder {page.folder.name}" for page in pages)
+    return f"{head}\n\n{body}\n"
+
+
+def share_main(args: argparse.Namespace) -> int:
+    root: Path = args.git_wiki
+    gitrepo.require_work_tree(root)
+    pages = plan(list(args.runs))
+    gitrepo.require_clean(root, KIT_FOLDER)
+    gitrepo.require_identity(root)
+
+    for page in pages:
+        write_page(root, page)
+        for shared in page.all_pages():
+            figures = len(shared.figures)
+            print(
+                f"{shared.folder.name} -> {shared.path} "
+                f"({figures} figure{'s' if figures != 1 else ''})"
+            )
+        for note in page.notes:
+            print(f"note: {note}")
+    print(f"index: {write_index(root, pages).relative_to(root)}")
+    try:
+        committed = gitrepo.commit(root, KIT_FOLDER, commit_message(pages))
+        print(f"committed {committed} in {root}" if committed else "no change: nothing committed")
+        target = None if args.no_push else gitrepo.push_target(root)
+        if target is None:
+            print("not pushed: " + ("--no-push" if args.no_push else "the clone has no remote"))
+        elif gitrepo.needs_push(root, target):
+            gitrepo.push(root, target)
+            print(f"pushed to {target.remote} ({target.url}) {target.branch}")
+        else:
+            print(f"{target.remote} ({target.url}) {target.branch} is up to date")
+    except gitrepo.GitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
