@@ -32,6 +32,23 @@ _KIT_CSS = (
         "white-space:pre-wrap;overflow-wrap:anywhere;border-left:3px solid #4a7;"
         "padding:4px 10px;background:#f8faf8;font-family:monospace",
     ),
+    # Short columns (a section, a verdict, a link) keep their words whole: "anywhere" above
+    # lets the table squeeze a column to one letter and break "section" as "sect ion".
+    (
+        ".kit-table th.kit-short,.kit-table td.kit-short",
+        "white-space:nowrap;overflow-wrap:normal;word-break:normal",
+    ),
+    # A verdict as a badge coloured by its meaning; the word itself stays the verdict.
+    (
+        ".kit-verdict",
+        "display:inline-block;padding:0 7px;border:1px solid;border-radius:9px;"
+        "white-space:nowrap;font-weight:600;line-height:1.5",
+    ),
+    (".kit-verdict-good", "background:#e6f4ea;color:#17602a;border-color:#9fd3ad"),
+    (".kit-verdict-bad", "background:#fde7e7;color:#9b1c1c;border-color:#eea5a5"),
+    (".kit-verdict-neutral", "background:#eef0f3;color:#3f4752;border-color:#c3c9d1"),
+    (".kit-verdict-missing", "background:#fff5d9;color:#7a5200;border-color:#e6c46a"),
+    (".kit-legend", "margin:0.4em 0;font-size:0.9rem;line-height:1.9"),
 )
 
 
@@ -78,6 +95,11 @@ def html_table(
 
 def kv_rows(mapping: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in mapping.items()]
+
+
+def badge(text: str, kind: str) -> str:
+    """``text`` (escaped) as a coloured badge: kind is good, bad, neutral or missing."""
+    return f'<span class="kit-verdict kit-verdict-{escape(kind)}">{escape(text)}</span>'
 
 
 def text_block(text: str) -> str:

@@ -40,6 +40,10 @@ from kit.report.markdown import markdown_table
 from kit.reproduce.children import OK, ChildRecord
 from kit.reproduce.model_check import MANIFEST_KEYS, ModelCheck
 from kit.reproduce.reproduction import Reproduction
+from kit.reproduce.verdict_table import (
+    run_name,
+    verdict_table,
+)
 from kit.reproduce.verdicts import (
     METRIC_NAMES,
     SCORING_LABEL,
@@ -81,6 +85,15 @@ class Report:
 
     def verdict_rows(self) -> list[dict[str, Any]]:
         return [v.row() for v in self.verdicts]
+
+    def verdict_table(
+        self, section: str | None = None, caption: str | None = None, legend: bool = False
+    ) -> tuple[str, str]:
+        """Every claim's row (or one section's), verdicts as badges and each run linked by
+        what it is ("demo run"), as (HTML, Markdown) for display.show_html."""
+        verdicts = self.verdicts if section is None else self.section(section)
+        names = {folder: run_name(key) for key, folder in self.links.items()}
+        return verdict_table([v.row() for v in verdicts], caption, names, legend)
 
     def section(self, name: str) -> list[Verdict]:
         return [v for v in self.verdicts if v.section == name]
@@ -296,21 +309,6 @@ def demo_section(reference: DemoReference, run: RunRecord | None) -> DemoSection
         vendor_pair=pair,
         tokenizer=tokenizer.source if tokenizer else None,
     )
-
-
-def link_html(report_link: str | None, what: str) -> str:
-    """A relative link to a child's report (run folders lie side by side)."""
-
-    if not report_link:
-        return f"<p>{escape(what)}: no run folder.</p>"
-    href = f"{report_link}/report.html"
-    return f'<p>{escape(what)}: <a href="{escape(href)}">{escape(report_link)}</a></p>'
-
-
-def link_markdown(report_link: str | None, what: str) -> str:
-    if not report_link:
-        return f"{what}: no run folder.\n"
-    return f"{what}: [{report_link}]({report_link}/report.md)\n"
 
 
 def model_rows(check: ModelCheck) -> dict[str, Any]:
