@@ -1,4 +1,5 @@
-"""``python -m kit share RUN_FOLDER... --git-wiki CLONE``: runs as pages of a git-based wiki.
+"""``python -m kit share RUN_FOLDER... --git-wiki CLONE``: runs as pages of a git-based wiki
+(``--confluence URL --space KEY`` instead: as Confluence pages, kit.share.confluence).
 
 Every check comes before anything is written: the clone is a git work tree with git's name
 and email set and no uncommitted change in ``vlm-kit/``, every folder is a run with a
@@ -16,20 +17,38 @@ from pathlib import Path
 
 from kit.core.params import ParameterError
 from kit.share import gitrepo
+from kit.share.confluence import share_confluence, target_from
 from kit.share.pages import KIT_FOLDER, Page, plan_page
 from kit.share.wiki import write_index, write_page
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_FOLDER")
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument(
         "--git-wiki",
-        required=True,
         type=Path,
         metavar="PATH",
         help="a local clone of the wiki (a git work tree); pages go into its vlm-kit/ folder",
     )
+    where.add_argument(
+        "--confluence",
+        metavar="URL",
+        help="a Confluence (Server / Data Center) site's address; pages go into --space",
+    )
     parser.add_argument("--no-push", action="store_true", help="commit, but do not push")
+    parser.add_argument("--space", metavar="KEY", help="with --confluence: the space's key")
+    parser.add_argument(
+        "--confluence-user-env",
+        metavar="NAME",
+        help="the environment variable holding the Confluence user (default CONFLUENCE_USER; "
+        "unset: the token is sent as a bearer token)",
+    )
+    parser.add_argument(
+        "--confluence-token-env",
+        metavar="NAME",
+        help="the environment variable holding the API token (default CONFLUENCE_TOKEN)",
+    )
 
 
 def plan(runs: list[Path]) -> list[Page]:
@@ -59,6 +78,13 @@ def commit_message(pages: list[Page]) -> str:
 
 
 def share_main(args: argparse.Namespace) -> int:
+    if args.confluence is not None:
+        site = target_from(
+            args.confluence, args.space, args.confluence_user_env, args.confluence_token_env
+        )
+        return share_confluence(site, plan(list(args.runs)))
+    if args.space is not None:
+        raise ParameterError("--space goes with --confluence URL, not with --git-wiki.")
     root: Path = args.git_wiki
     gitrepo.require_work_tree(root)
     pages = plan(list(args.runs))
