@@ -240,6 +240,10 @@ def test_the_run_header_uses_the_report_table_style(tmp_path):
     assert header.startswith(TABLE_STYLE) and '<table class="kit-table">' in header
     md = render_markdown(path, tmp_path / "report.md", results).read_text()
     assert md.startswith("**Run**\n\n| name | value |") and "## Reproduce" in md
+    # and how to put it on a wiki, last in both
+    assert md.rstrip().endswith("sharing again updates)\n```")  # a text block, last
+    share = html.split("<h2>Share</h2>")[1]
+    assert "python -m kit share &lt;this run" in share and "--git-wiki &lt;a clone" in share
 
 
 def test_display_helpers_publish_in_a_real_kernel(tmp_path):

@@ -50,13 +50,22 @@ def _header_html(results: Mapping[str, Any] | None) -> str:
     return f'<div class="kit-header">{table}</div>'
 
 
+#: How a report reaches a wiki (``kit share``), at the end of every run's report.
+SHARE_HINT = (
+    "python -m kit share <this run's folder> --git-wiki <a clone of your wiki>\n"
+    "python -m kit share <this run's folder> --confluence <URL> --space <KEY>\n"
+    "(docs/sharing.md: pages, figures and an index; sharing again updates)"
+)
+
+
 def _footer_html(results: Mapping[str, Any] | None) -> str:
     if not results:
         return ""
 
     return (
         '<div class="kit-footer"><h2>Reproduce</h2>'
-        f"{text_block(reproduce_command(dict(results)))}</div>"
+        f"{text_block(reproduce_command(dict(results)))}"
+        f"<h2>Share</h2>{text_block(SHARE_HINT)}</div>"
     )
 
 
@@ -177,5 +186,6 @@ def render_markdown(
     parts.append(body)
     if results:
         parts.append("## Reproduce\n\n" + markdown_text(reproduce_command(dict(results))))
+        parts.append("## Share\n\n" + markdown_text(SHARE_HINT))
     write_atomic(md_path, "\n".join(parts))
     return md_path
