@@ -126,7 +126,7 @@ def last_exception_line(log: str) -> str | None:
 @pytest.mark.slow
 def test_failed_run_leaves_notebook_report_and_status(tmp_path, smoke_model):
     """An engine that fails to start: status failed, the notebook and report kept, and the
-    error names the root-cause line of engine.log (README, "When things go wrong").
+    error names the root-cause line of engine.log (docs/usage.md, "When things go wrong").
     The engine core runs in the kernel (scheduling: vendor, the default); a separate engine
     core writes its own traceback, and vLLM's wrapper around it is skipped (test_faults)."""
     # A KV cache of 1 MiB holds 1024 tokens of the tiny model, less than one request of

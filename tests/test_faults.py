@@ -1,6 +1,6 @@
 """Fault injection: hostile input, kills and interrupts, as a user meets them.
 
-What the kit promises (README, "When things go wrong"): bad input is refused before any
+What the kit promises (docs/usage.md, "When things go wrong"): bad input is refused before any
 file is touched, with one paragraph and exit 2; an interrupted run ends "interrupted" with
 what it saved, a report and no engine left running; a record whose process was killed is
 marked "interrupted" by the next ``kit run`` or ``kit index``; every JSON file is strict.
@@ -150,7 +150,7 @@ def test_sigkill_of_the_kit_takes_the_engine_down_and_the_record_says_so(tmp_pat
     assert engine, [p.name() for p in tree]
     proc.kill()  # SIGKILL: the kit gets no chance to clean up
     proc.wait()
-    # README: "within a second"; the reaper polls every 0.2 s and kills without grace
+    # docs/usage.md: "within a second"; the reaper polls every 0.2 s and kills without grace
     # (tests/test_reaper.py holds the mechanism), plus a second of slack for a busy machine
     assert gone(tree, timeout_s=2) == []
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
@@ -183,7 +183,7 @@ def command_line(process: psutil.Process) -> list[str]:
 
 @pytest.mark.slow
 def test_a_started_server_that_dies_mid_perf_fails_the_run_keeping_its_points(tmp_path):
-    """README (Server mode): a server that dies mid-run fails the run with its cause,
+    """docs/usage.md (Server mode): a server that dies mid-run fails the run with its cause,
     keeping the perf points finished so far. The kit starts a real vLLM server; the run is
     held before point 1 (point 0 saved), the server and its engine are killed (SIGKILL, as
     a crash or the OOM killer), then the hold is released (KIT_PAUSE_RELEASE) so point 1
@@ -259,7 +259,7 @@ def start_held_mmmu(outputs: Path, fake: ChatServer) -> subprocess.Popen:
 def test_an_interrupted_mmmu_run_keeps_its_answers_and_resumes_only_the_missing(
     tmp_path, sig, presses
 ):
-    """README: Ctrl-C (pressed once or several times) or a scheduler's SIGTERM keeps every
+    """docs/usage.md: Ctrl-C (pressed once or several times) or a scheduler's SIGTERM keeps every
     answer saved so far, says so in one line, leaves no process behind, and the record says
     interrupted; --resume answers only what is missing (after Ctrl-C)."""
     outputs = tmp_path / "outputs"

@@ -295,7 +295,7 @@ def test_display_helpers_publish_in_a_real_kernel(tmp_path):
 
 
 def test_render_writes_html_and_markdown_next_to_the_notebook_with_its_results(tmp_path):
-    """README: ``python -m kit render out.ipynb`` after plain papermill -> out.html (and
+    """docs/usage.md: ``python -m kit render out.ipynb`` after plain papermill -> out.html (and
     out.md), with the run's header and reproduce command when its results are beside it."""
     notebook = write_notebook(tmp_path / "out.ipynb", every_kind_of_output()[:1])
     results = {**RESULTS_WITH_LONG_LABEL, "label": "rendered-label"}

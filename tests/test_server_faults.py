@@ -245,7 +245,7 @@ FAKE_PERF = (
 
 
 def test_a_server_that_refuses_ignore_eos_is_named_and_the_run_goes_on(tmp_path, smoke_model):
-    """README: output lengths are forced with vLLM's ignore_eos/min_tokens, and a server
+    """docs/usage.md: output lengths are forced with vLLM's ignore_eos/min_tokens, and a server
     that refuses them is named in the report: the batch is sent again without them, its
     output lengths are recorded as the model chose them, and results.json's engine section,
     report.html and report.md say so."""
