@@ -165,13 +165,19 @@ def worst(verdicts: Iterable[str]) -> str:
     return max(verdicts, key=VERDICTS.index, default="incomplete")
 
 
+def _tokens(positions: Sequence[Position]) -> list[int]:
+    return [p.token for p in positions]
+
+
 def reference_side(ref: PromptNumerics) -> tuple[Sequence[Position], str]:
     """What a run forced on the reference's continuation is compared with: the reference's
     own forced pass over it where recorded (a prefill against a prefill, so the same engine
-    twice gives Δ = 0 although decoding computes logprobs by other kernels), else its
-    generated tokens."""
+    twice gives Δ = 0 although decoding computes logprobs by other kernels; it may cover
+    only the continuation's first tokens, see kit.engines.logprobs), else its generated
+    tokens."""
     own = ref.forced
-    if own is not None and [p.token for p in own] == [p.token for p in ref.generated]:
+    generated = _tokens(ref.generated)
+    if own and _tokens(own) == generated[: len(own)]:
         return own, "forced"
     return ref.generated, "generated"
 
@@ -179,21 +185,34 @@ def reference_side(ref: PromptNumerics) -> tuple[Sequence[Position], str]:
 def compare_prompt(
     run: PromptNumerics, ref: PromptNumerics, thresholds: Thresholds
 ) -> PromptVerdict:
-    """One prompt on both sides: greedy check, forced statistics, verdict."""
+    """One prompt on both sides: greedy check, forced statistics over the positions both
+    sides were forced on, verdict (a note where that is not the whole continuation)."""
     greedy = greedy_check(run.generated, ref.generated)
     forced: ForcedStats | None = None
     against: str | None = None
     problem: str | None = None
-    if run.forced is None:
+    note: str | None = None
+    if not run.forced:
         problem = "the run recorded no teacher-forced logprobs"
     else:
         side, against = reference_side(ref)
+        common = min(len(run.forced), len(side))
+        if len(run.forced) > len(side) or _tokens(run.forced) != _tokens(side)[:common]:
+            common = len(run.forced)  # not a prefix: forced_stats names the difference
         try:
-            forced = forced_stats(run.forced, side)
+            forced = forced_stats(run.forced[:common], side[:common])
         except ValueError as exc:
             problem = f"the run was not forced on the reference's continuation: {exc}"
             against = None
+        else:
+            if common < len(ref.generated):
+                note = (
+                    f"teacher-forced on the first {common} of {len(ref.generated)} tokens "
+                    "(the engine re-tokenized the rest of the continuation)"
+                )
     word, reason = verdict(greedy, forced, thresholds, problem)
+    if note:
+        reason = f"{reason}; {note}" if reason else note
     return PromptVerdict(
         id=run.id,
         verdict=word,

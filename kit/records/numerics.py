@@ -363,3 +363,38 @@ class NumericsComparison:
 
     def prompt(self, prompt_id: str) -> PromptVerdict | None:
         return next((p for p in self.prompts if p.id == prompt_id), None)
+
+
+# --- the numerics_run section of results.json ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class NumericsRunRecord:
+    """What a numerics run recorded: the prompt set (its version and digest: a reference and
+    the run checked against it must share them), top-k and length, whose continuation the
+    teacher-forced pass read (``forced_on``: "self" or the reference), why a prompt has no
+    forced part (``forced_problems``, by id), and the seconds each phase took."""
+
+    prompt_set: str
+    prompt_set_version: int | None = None
+    prompt_set_digest: str | None = None
+    prompts: int = 0
+    top_k: int = 0
+    max_tokens: int = 0
+    backend: str | None = None
+    dtype: str | None = None
+    forced_on: str = "self"
+    reference: str | None = None
+    forced_problems: Mapping[str, str] = field(default_factory=dict)
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    generated_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "forced_problems": dict(self.forced_problems)}
+
+    @classmethod
+    def of(cls, section: Any) -> NumericsRunRecord | None:
+        section = mapping(section)
+        if "prompt_set" not in section:
+            return None
+        return cls(**known_fields(cls, section))
