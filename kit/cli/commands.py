@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="verify a downloaded model or dataset folder")
     verify.add_argument("folder", type=Path)
 
-    share = sub.add_parser("share", help="put runs on a git-based wiki (a local clone of it)")
+    share = sub.add_parser(
+        "share", help="put runs on a wiki: a git-based wiki's clone, Confluence or MediaWiki"
+    )
     add_share_arguments(share)
     return parser
 

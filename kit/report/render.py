@@ -54,6 +54,7 @@ def _header_html(results: Mapping[str, Any] | None) -> str:
 SHARE_HINT = (
     "python -m kit share <this run's folder> --git-wiki <a clone of your wiki>\n"
     "python -m kit share <this run's folder> --confluence <URL> --space <KEY>\n"
+    "python -m kit share <this run's folder> --mediawiki <URL>\n"
     "(docs/sharing.md: pages, figures and an index; sharing again updates)"
 )
 

@@ -1,5 +1,6 @@
 """``python -m kit share RUN_FOLDER... --git-wiki CLONE``: runs as pages of a git-based wiki
-(``--confluence URL --space KEY`` instead: as Confluence pages, kit.share.confluence).
+(``--confluence URL --space KEY`` instead: as Confluence pages, kit.share.confluence;
+``--mediawiki URL``: as MediaWiki pages, kit.share.mediawiki).
 
 Every check comes before anything is written: the clone is a git work tree with git's name
 and email set and no uncommitted change in ``vlm-kit/``, every folder is a run with a
@@ -16,13 +17,30 @@ import sys
 from pathlib import Path
 
 from kit.core.params import ParameterError
-from kit.share import gitrepo
-from kit.share.confluence import share_confluence, target_from
+from kit.share import confluence, gitrepo, mediawiki
 from kit.share.pages import KIT_FOLDER, Page, plan_page
 from kit.share.wiki import write_index, write_page
 
+DESCRIPTION = (
+    "Put runs on a wiki, each run's report.md as a page with its figures (a reproduce run's "
+    "children as its sub pages): a git-based wiki's clone (--git-wiki PATH), Confluence "
+    "(--confluence URL --space KEY) or MediaWiki (--mediawiki URL; a bot password's user and "
+    "password in MEDIAWIKI_USER and MEDIAWIKI_PASSWORD). A git wiki and MediaWiki also get "
+    "an index page of the runs shared. Sharing again updates the pages; run folders are only "
+    "read. docs/sharing.md says what lands where."
+)
+# the options that belong to one target, and that target's option
+TARGET_OPTIONS = {
+    "space": "--confluence",
+    "confluence_user_env": "--confluence",
+    "confluence_token_env": "--confluence",
+    "mediawiki_user_env": "--mediawiki",
+    "mediawiki_password_env": "--mediawiki",
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_FOLDER")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -36,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="a Confluence (Server / Data Center) site's address; pages go into --space",
     )
+    where.add_argument(
+        "--mediawiki",
+        metavar="URL",
+        help="a MediaWiki's address: the folder its api.php is in (e.g. https://host/w)",
+    )
     parser.add_argument("--no-push", action="store_true", help="commit, but do not push")
     parser.add_argument("--space", metavar="KEY", help="with --confluence: the space's key")
     parser.add_argument(
@@ -48,6 +71,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--confluence-token-env",
         metavar="NAME",
         help="the environment variable holding the API token (default CONFLUENCE_TOKEN)",
+    )
+    parser.add_argument(
+        "--mediawiki-user-env",
+        metavar="NAME",
+        help="the environment variable holding the MediaWiki user, a bot password's "
+        "Name@appid (default MEDIAWIKI_USER)",
+    )
+    parser.add_argument(
+        "--mediawiki-password-env",
+        metavar="NAME",
+        help="the environment variable holding its password (default MEDIAWIKI_PASSWORD)",
     )
 
 
@@ -77,14 +111,28 @@ def commit_message(pages: list[Page]) -> str:
     return f"{head}\n\n{body}\n"
 
 
+def check_options(args: argparse.Namespace, chosen: str) -> None:
+    """No option of another target (it would be ignored)."""
+    for name, target in TARGET_OPTIONS.items():
+        if getattr(args, name, None) is not None and target != chosen:
+            option = "--" + name.replace("_", "-")
+            raise ParameterError(f"{option} goes with {target} URL, not with {chosen}.")
+
+
 def share_main(args: argparse.Namespace) -> int:
     if args.confluence is not None:
-        site = target_from(
+        check_options(args, "--confluence")
+        site = confluence.target_from(
             args.confluence, args.space, args.confluence_user_env, args.confluence_token_env
         )
-        return share_confluence(site, plan(list(args.runs)))
-    if args.space is not None:
-        raise ParameterError("--space goes with --confluence URL, not with --git-wiki.")
+        return confluence.share_confluence(site, plan(list(args.runs)))
+    if args.mediawiki is not None:
+        check_options(args, "--mediawiki")
+        wiki = mediawiki.target_from(
+            args.mediawiki, args.mediawiki_user_env, args.mediawiki_password_env
+        )
+        return mediawiki.share_mediawiki(wiki, plan(list(args.runs)))
+    check_options(args, "--git-wiki")
     root: Path = args.git_wiki
     gitrepo.require_work_tree(root)
     pages = plan(list(args.runs))

@@ -14,22 +14,19 @@ Confluence refused a call (the pages before it are shared).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import sys
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from kit.core.params import ParameterError
 from kit.share.confluence_api import Confluence, ConfluenceError, Credentials
 from kit.share.confluence_format import page_storage, same_storage
 from kit.share.pages import Page
+from kit.share.remote import env_value, site_url
 
 USER_ENV = "CONFLUENCE_USER"
 TOKEN_ENV = "CONFLUENCE_TOKEN"
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")  # how a variable's name looks, not a secret
 _SPACE_KEY = re.compile(r"~?[A-Za-z0-9_.@-]{1,255}")
 
 
@@ -41,25 +38,12 @@ class Target:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
     fix = "Give the site's address, e.g. --confluence https://confluence.example.com/confluence."
-    if parts.username is not None or parts.password is not None:
-        raise ParameterError(
-            "--confluence holds credentials in its URL: give the address alone and the "
-            "credentials in environment variables (--confluence-user-env, "
-            "--confluence-token-env); nothing was sent."
-        )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ParameterError(f"--confluence {url!r} is not an http(s) URL. {fix}")
+    parts = site_url(url, "--confluence", fix, "--confluence-user-env, --confluence-token-env")
     if parts.query or parts.fragment or "/rest/" in parts.path + "/":
         raise ParameterError(
             f"--confluence {url!r} is not a site's address (it has a query, a fragment or "
             f"/rest/ in it). {fix}"
-        )
-    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
-        raise ParameterError(
-            f"--confluence {url!r} is plain http: the credentials would cross the network "
-            "unencrypted. Give its https:// address; nothing was sent."
         )
     return url.strip().rstrip("/")
 
@@ -78,31 +62,17 @@ def check_space(space: str | None) -> str:
     return space
 
 
-def env_value(option: str, name: str, what: str) -> str | None:
-    """The variable's value; None when it is not set (or empty). A name that does not look
-    like a variable's (it may be the secret itself, given by mistake) is refused unshown."""
-    if not _ENV_NAME.fullmatch(name):
-        raise ParameterError(
-            f"{option} takes the NAME of an environment variable holding the {what} (e.g. "
-            f"{USER_ENV if what == 'user' else TOKEN_ENV}), in capitals, digits and _; the "
-            "value given does not look like one and is not shown here. Export the "
-            f"{what} in a variable and give its name; nothing was sent."
-        )
-    value = os.environ.get(name, "")
-    return value or None
-
-
 def read_credentials(user_env: str | None, token_env: str | None) -> Credentials:
     """From the environment: a user and token (basic auth), or a token alone (bearer)."""
     token_name = token_env or TOKEN_ENV
-    token = env_value("--confluence-token-env", token_name, "token")
+    token = env_value("--confluence-token-env", token_name, "token", TOKEN_ENV)
     if token is None:
         raise ParameterError(
             f"the environment variable {token_name} is not set: export the Confluence API "
             "token (or personal access token) in it, or name another with "
             "--confluence-token-env NAME; nothing was sent."
         )
-    user = env_value("--confluence-user-env", user_env or USER_ENV, "user")
+    user = env_value("--confluence-user-env", user_env or USER_ENV, "user", USER_ENV)
     if user is None and user_env is not None:
         raise ParameterError(
             f"the environment variable {user_env} (--confluence-user-env) is not set: export "

@@ -1,5 +1,6 @@
 """A run's page in Confluence *storage format* (XHTML): report.md rendered to HTML with
-mistune (the Markdown library nbconvert uses), then rebuilt tag by tag as storage format.
+mistune (the Markdown library nbconvert uses), then rebuilt tag by tag as storage format
+(kit.share.markup's walk, which MediaWiki's wikitext shares).
 
 Only known tags are kept (headings, paragraphs, lists, tables, emphasis, code, quotes);
 others are dropped with their text kept, script and style with their text. Every piece of
@@ -11,13 +12,12 @@ reproduce run's children Confluence page links (``ac:link``) by title.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 
-from kit.core.params import ParameterError
+from kit.share.markup import HtmlWalk, clean
+from kit.share.markup import markdown_to_html as html_of
 from kit.share.pages import Page
 
 AC = "http://atlassian.com/content"
@@ -27,7 +27,6 @@ KEPT = {
     "code", "del", "s", "sub", "sup", "blockquote", "tr", "th", "td", "caption",
 }  # fmt: skip
 VOID = {"br", "hr"}
-DROPPED_WITH_TEXT = {"script", "style", "head", "title"}
 TABLE_PARTS = {"thead", "tbody", "tfoot"}  # one <tbody> per table, as Confluence keeps them
 # the code macro's names for the fences report.md and people write
 LANGUAGES = {
@@ -36,12 +35,7 @@ LANGUAGES = {
     "xml": "xml", "html": "xml", "diff": "diff", "sql": "sql", "java": "java", "cpp": "cpp",
     "c++": "cpp", "css": "css", "powershell": "powershell",
 }  # fmt: skip
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _VOLATILE = {f"{{{AC}}}macro-id", f"{{{AC}}}schema-version", f"{{{AC}}}local-id", "local-id"}
-
-
-def clean(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
 
 
 def escape(text: str) -> str:
@@ -56,26 +50,19 @@ def cdata(text: str) -> str:
     return "<![CDATA[" + clean(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-class _Storage(HTMLParser):
+class _Storage(HtmlWalk):
     """HTML in, storage format out; the links it knows are mapped by their target."""
 
     def __init__(self, attachments: Mapping[str, str], pages: Mapping[str, str]) -> None:
-        super().__init__(convert_charrefs=True)
-        self.attachments = attachments  # link target -> attachment file name
-        self.pages = pages  # link target -> page title
-        self.out: list[str] = []
+        super().__init__(attachments, pages)
         self.open: list[str] = []
-        self.skipping: str | None = None
-        self.pre: list[str] | None = None
-        self.language = ""
-        self.link: tuple[str, list[str]] | None = None
 
     # -- pieces -----------------------------------------------------------------------
     def image(self, src: str, alt: str) -> str:
         target = unquote(src)
         alt_attr = f' ac:alt="{attribute(alt)}"' if alt else ""
-        if target in self.attachments:
-            name = attribute(self.attachments[target])
+        if target in self.figures:
+            name = attribute(self.figures[target])
             return f'<ac:image{alt_attr}><ri:attachment ri:filename="{name}"/></ac:image>'
         if urlsplit(src).scheme in ("http", "https"):
             return f'<ac:image{alt_attr}><ri:url ri:value="{attribute(src)}"/></ac:image>'
@@ -90,8 +77,8 @@ class _Storage(HTMLParser):
                 f"<ac:plain-text-link-body>{cdata(label or title)}</ac:plain-text-link-body>"
                 "</ac:link>"
             )
-        if target in self.attachments:
-            name = self.attachments[target]
+        if target in self.figures:
+            name = self.figures[target]
             return (
                 f'<ac:link><ri:attachment ri:filename="{attribute(name)}"/>'
                 f"<ac:plain-text-link-body>{cdata(label or name)}</ac:plain-text-link-body>"
@@ -108,31 +95,9 @@ class _Storage(HTMLParser):
             if top == tag:
                 return
 
-    # -- HTMLParser -------------------------------------------------------------------
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if self.skipping:
-            return
-        if tag in DROPPED_WITH_TEXT:
-            self.skipping = tag
-        elif self.pre is not None:
-            if tag == "code":
-                found = re.search(r"language-(\S+)", values.get("class", ""))
-                self.language = found.group(1).lower() if found else self.language
-            elif tag == "br":
-                self.pre.append("\n")
-        elif tag == "pre":
-            self.pre, self.language = [], ""
-        elif self.link is not None:
-            if tag == "img":
-                self.link[1].append(values.get("alt", ""))
-            elif tag == "br":
-                self.link[1].append(" ")
-        elif tag == "img":
-            self.out.append(self.image(values.get("src", ""), values.get("alt", "")))
-        elif tag == "a":
-            self.link = (values.get("href", ""), [])
-        elif tag in VOID:
+    # -- HtmlWalk ---------------------------------------------------------------------
+    def start(self, tag: str, values: dict[str, str]) -> None:
+        if tag in VOID:
             self.out.append(f"<{tag}/>")
         elif tag == "table":
             self.out.append("<table><tbody>")
@@ -146,66 +111,27 @@ class _Storage(HTMLParser):
             self.out.append(f"<{tag}{spans}>")
             self.open.append(tag)
 
-    def handle_endtag(self, tag: str) -> None:
-        if self.skipping:
-            if tag == self.skipping:
-                self.skipping = None
-            return
-        if self.pre is not None:
-            if tag == "pre":
-                self.flush_pre()
-            return
-        if self.link is not None:
-            if tag == "a":
-                href, text = self.link
-                self.link = None
-                self.out.append(self.link_markup(href, " ".join("".join(text).split())))
-            return
+    def end(self, tag: str) -> None:
         if tag in self.open:
             self.close_to(tag)
 
-    def handle_data(self, data: str) -> None:
-        if self.skipping:
-            return
-        if self.pre is not None:
-            self.pre.append(data)
-        elif self.link is not None:
-            self.link[1].append(data)
-        else:
-            self.out.append(escape(data))
+    def text(self, data: str) -> None:
+        self.out.append(escape(data))
 
-    def flush_pre(self) -> None:
-        text = "".join(self.pre or []).rstrip("\n")
-        self.pre = None
-        language = LANGUAGES.get(self.language)
-        parameter = (
-            f'<ac:parameter ac:name="language">{language}</ac:parameter>' if language else ""
-        )
+    def preformatted(self, text: str, language: str) -> None:
+        name = LANGUAGES.get(language)
+        parameter = f'<ac:parameter ac:name="language">{name}</ac:parameter>' if name else ""
         self.out.append(
             f'<ac:structured-macro ac:name="code">{parameter}'
             f"<ac:plain-text-body>{cdata(text)}</ac:plain-text-body></ac:structured-macro>"
         )
 
-    def result(self) -> str:
-        self.close()
-        if self.pre is not None:
-            self.flush_pre()
-        if self.link is not None:
-            self.handle_endtag("a")
+    def finish(self) -> None:
         self.close_to("")
-        return "".join(self.out).strip() + "\n"
 
 
 def markdown_to_html(text: str) -> str:
-    try:
-        import mistune
-    except ImportError:
-        raise ParameterError(
-            "sharing to Confluence needs the Python package mistune (it comes with nbconvert: "
-            "`pip install nbconvert`, or `pip install mistune`); nothing was sent."
-        ) from None
-    render = mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])
-    return str(render(text))
+    return html_of(text, "Confluence")
 
 
 def to_storage(
@@ -216,15 +142,14 @@ def to_storage(
     title of the Confluence page it stands for."""
     parser = _Storage(attachments, pages or {})
     parser.feed(markdown_to_html(markdown))
-    return parser.result()
+    return parser.result().strip() + "\n"
 
 
 def page_storage(page: Page) -> str:
     """A planned page (kit.share.pages) as storage format: its figures as its attachments,
     its children's links as links to their pages (titled by their names)."""
-    folder = page.figure_dir.name
-    attachments = {f"{folder}/{figure.name}": figure.name for figure in page.figures}
-    pages = {f"{folder}/{child.path.name}": child.name for child in page.children}
+    attachments = {target: figure.name for target, figure in page.figure_targets().items()}
+    pages = {target: child.name for target, child in page.child_targets().items()}
     return to_storage(page.text, attachments, pages)
 
 

@@ -57,6 +57,19 @@ class Page:
     def all_pages(self) -> list[Page]:
         return [self, *(p for child in self.children for p in child.all_pages())]
 
+    def figure_targets(self) -> dict[str, Path]:
+        """Each figure by the link target the page's text names it with (``<page>/x.png``)."""
+        return {target(self.figure_dir.name, figure.name): figure for figure in self.figures}
+
+    def child_targets(self) -> dict[str, Page]:
+        """Each child page by the link target the text names it with (``<page>/<child>.md``)."""
+        return {target(self.figure_dir.name, child.path.name): child for child in self.children}
+
+
+def target(own_dir: str, name: str) -> str:
+    """How a page's text links what lies in its own folder (a figure, a child's page)."""
+    return f"{own_dir}/{name}"
+
 
 def run_date(run: RunRecord, folder: Path) -> str:
     """YYYY-MM-DD the run started: its record's, else its folder name's, else 'undated'."""
@@ -168,6 +181,5 @@ def plan_page(folder: Path, under: PurePosixPath = KIT_FOLDER, depth: int = 0) -
             text = rewrite_child_link(text, link, None, link)
             continue
         children.append(child)
-        target = f"{own_dir.name}/{child.path.name}"
-        text = rewrite_child_link(text, link, target, child.name)
+        text = rewrite_child_link(text, link, target(own_dir.name, child.path.name), child.name)
     return Page(run, folder, path, text, figure_files(folder), tuple(children), tuple(notes))
