@@ -14,7 +14,11 @@ rendering (the checkpoint's template, vLLM's placeholders), as a server does it.
 - perf: one exact-length perf point (kit.perf.sweep.run_point, which verifies every
   request's prompt and output length against vLLM's counts);
 - mmmu: two fixture questions with the official prompt in the family's chat turn, answered
-  and parsed.
+  and parsed;
+- numerics: three prompts of the numerics set against a float32 HF transformers reference
+  made here (kit.numerics), where transformers can make one (else the refusal is recorded).
+
+The engine runs in float32, so the numerics check is float32 against float32.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sys
 from pathlib import Path
 
 SIZES = ((336, 336), (1024, 512), (640, 480))  # (width, height): square, wide, 4:3
+NUMERICS_PROMPTS = ["text-capital", "image-small", "image-describe"]  # one image at most
 
 
 def main(model: str, out: Path, backend: str = "offline") -> None:
@@ -45,6 +50,7 @@ def main(model: str, out: Path, backend: str = "offline") -> None:
         "max_model_len": 4096,
         "gpu_memory_utilization": 0.1,
         "backend": backend,
+        "dtype": "float32",
     }
     params = DemoParams(**engine_settings, max_output_len=8, warmup=0)
     engine = start_backend(params, log_file=out.with_suffix(".engine.log"))
@@ -116,9 +122,35 @@ def main(model: str, out: Path, backend: str = "offline") -> None:
             }
             for p, record in zip(prepared, scored.records, strict=True)
         ]
+        report["numerics"] = numerics_check(engine, engine_settings)
     finally:
         engine.shutdown()
     out.write_text(json.dumps(report, indent=2))
+
+
+def numerics_check(engine, engine_settings: dict) -> dict:
+    """The engine's numerics against HF transformers in float32, or why there is none."""
+    from kit.core.params import ParameterError
+    from kit.numerics import run as numerics
+    from kit.numerics.params import NumericsParams
+
+    params = NumericsParams(
+        **engine_settings, prompts=NUMERICS_PROMPTS, max_tokens=16, reference="transformers"
+    )
+    params.check()
+    try:
+        params.preflight()
+    except ParameterError as exc:
+        return {"refused": str(exc)}
+    prepared = numerics.prepare(params)
+    reference = numerics.load_reference(params, prepared)
+    result = numerics.record(engine, params, prepared, reference)
+    return {
+        "comparison": result.comparison.to_dict(),
+        "forced_problems": dict(result.summary.forced_problems),
+        "prompt_tokens": {r.id: r.prompt_tokens for r in result.records},
+        "reference_prompt_tokens": {r.id: r.prompt_tokens for r in reference.records},
+    }
 
 
 if __name__ == "__main__":

@@ -75,6 +75,26 @@ def test_mmmu_questions_are_asked_with_one_tag_per_image_and_parsed(checks):
         assert answer["parsed"] not in (None, "", []), answer
 
 
+@pytest.mark.slow
+def test_vllm_computes_what_transformers_computes_in_float32(checks):
+    """Where transformers implements the family (Idefics3/SmolVLM): the same prompt lengths
+    (so the kit's prompts and image preprocessing are the model's own), the same greedy
+    tokens, and teacher-forced logprobs within float32 rounding. Elsewhere the reference
+    is refused before anything runs, saying why."""
+    numerics = checks["numerics"]
+    if checks["family"] != "idefics3":
+        assert "Parameter 'reference'" in numerics["refused"], numerics
+        return
+    assert numerics["prompt_tokens"] == numerics["reference_prompt_tokens"]
+    comparison = numerics["comparison"]
+    assert comparison["verdict"] in ("identical", "close"), comparison
+    assert not numerics["forced_problems"]
+    for prompt in comparison["prompts"]:
+        assert prompt["first_divergence"] is None, prompt
+        assert prompt["forced"]["positions"] > 0
+        assert prompt["forced"]["max_abs_delta"] <= 1e-4, prompt
+
+
 def _tiny_model(model: str):
     """Qwen2-VL's AutoProcessor loads its video processor, which needs torchvision: where
     vLLM cannot load the family either, tests/test_family_models.py checks the template."""

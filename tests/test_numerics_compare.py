@@ -270,7 +270,7 @@ PASSED = GreedyCheck(True, 8, 8, 8)
     "field, limit, beyond",
     [
         ("mean_abs_delta", 0.05, 0.0500001),
-        ("max_abs_delta", 0.5, 0.5000001),
+        ("max_abs_delta", 0.25, 0.2500001),
         ("top1_agreement", 0.9, 0.8999999),
         ("kl_mean", 0.01, 0.0100001),
     ],
@@ -287,7 +287,7 @@ def test_a_value_at_its_limit_is_close_and_beyond_it_diverged(field, limit, beyo
 def test_the_default_thresholds_are_recorded_with_the_comparison():
     assert Thresholds().to_dict() == {
         "max_mean_abs_delta": 0.05,
-        "max_abs_delta": 0.5,
+        "max_abs_delta": 0.25,
         "min_top1_agreement": 0.9,
         "max_kl_mean": 0.01,
     }

@@ -438,13 +438,13 @@ def test_reproduce_command_gives_the_run_its_parameters_back(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fixture", ["demo_run", "perf_sweep_run"])
-def test_the_command_a_report_prints_reproduces_its_run(request, monkeypatch, fixture):
-    """The command as printed at the end of report.md (the sessions' runs: a prompt that
-    needs escaping and an image list; a sweep whose request_rate is inf)."""
+def test_the_command_a_report_prints_reproduces_its_run(demo_run, monkeypatch):
+    """The command as printed at the end of report.md (the session's demo: a prompt that
+    needs escaping and an image list; a perf sweep's infinite request_rate is
+    test_reproduce_command_gives_the_run_its_parameters_back's)."""
     import html as html_module
 
-    folder, _ = request.getfixturevalue(fixture)
+    folder, _ = demo_run
     record = json.loads((folder / "results.json").read_text())
     (command,) = [
         line

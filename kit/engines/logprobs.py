@@ -212,7 +212,10 @@ def _entry(raw: Mapping[str, Any] | None) -> dict[int, Any] | None:
 
 @dataclass
 class ServerLogprobs:
-    """Logprob requests to an OpenAI-compatible server (vLLM's extensions where needed)."""
+    """Logprob requests to an OpenAI-compatible server (vLLM's extensions where needed).
+    A text-only prompt is forced through the completions API as token ids (the greedy
+    request's prompt ids and the continuation: exact); a prompt with images through the
+    chat API, where the server renders and tokenizes the continuation's text."""
 
     base_url: str
     model: str
@@ -256,6 +259,8 @@ class ServerLogprobs:
         expected_prompt: Sequence[int] | None,
         top_k: int,
     ) -> Forced:
+        if not request.images and expected_prompt is not None:
+            return self.forced_by_ids(expected_prompt, continuation, top_k)
         messages = [*request.chat_messages(), {"role": "assistant", "content": continuation_text}]
         try:
             reply = self.chat(
@@ -282,4 +287,34 @@ class ServerLogprobs:
         # read where the greedy prompt ends, not at the very end.
         return forced_from_prompt_logprobs(
             ran, [_entry(e) for e in raw], expected_prompt, continuation, top_k
+        )
+
+    def forced_by_ids(
+        self, prompt: Sequence[int], continuation: Sequence[int], top_k: int
+    ) -> Forced:
+        try:
+            reply = post_json(
+                f"{self.base_url}/v1/completions",
+                {
+                    "model": self.model,
+                    "prompt": [*prompt, *continuation],
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "prompt_logprobs": top_k,
+                    "return_token_ids": True,
+                },
+                self.api_key,
+                self.timeout_s,
+            )
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode("utf-8", "replace")
+            return Forced(None, f"the server refused prompt_logprobs (HTTP {exc.code}: {detail})")
+        choice = reply["choices"][0]
+        raw, ran = choice.get("prompt_logprobs"), choice.get("prompt_token_ids")
+        if raw is None or ran is None:
+            return Forced(
+                None, "the server returned no prompt_logprobs/prompt_token_ids (not vLLM?)"
+            )
+        return forced_from_prompt_logprobs(
+            ran, [_entry(e) for e in raw], prompt, continuation, top_k
         )

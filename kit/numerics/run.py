@@ -30,6 +30,7 @@ from kit.records.numerics import (
     PromptNumerics,
     write_numerics_jsonl,
 )
+from kit.records.results import RESULTS_FILE
 
 
 @dataclass
@@ -110,7 +111,15 @@ def load_reference(params: NumericsParams, prepared: Prepared) -> Reference | No
         )
         return Reference("transformers (float32, CPU)", records, time.perf_counter() - start)
     records, _ = read_reference(params.reference)
-    return Reference(str(reference_file(params.reference)), records, time.perf_counter() - start)
+    return Reference(reference_label(params.reference), records, time.perf_counter() - start)
+
+
+def reference_label(value: str) -> str:
+    """A run folder by its name (what compare and the index call it), a file by its path."""
+    path = reference_file(value)
+    if path.name == NUMERICS_FILE and (path.parent / RESULTS_FILE).is_file():
+        return path.parent.name
+    return str(path)
 
 
 def gen_request(request: NumericsRequest) -> GenRequest:

@@ -1,11 +1,13 @@
 """What a prompt may differ from its reference by and still be "close": the one place the
 limits live, recorded with every comparison they judged.
 
-PROVISIONAL: these are placeholders of the right order, not measurements. Rounding noise
-is to be calibrated by the kit itself (the same device in bfloat16 against float32); until
-then the defaults allow about what bfloat16 rounding is commonly seen to move a logprob
-(a few hundredths of a nat on average, tenths at the unlikely tokens of a long
-continuation) and little more.
+Calibrated by the kit on its own tiny model (docs/numerics.md, "Thresholds"): the same CPU
+in bfloat16 against float32, 16 prompts, 64 tokens each, measured mean |Δ logprob| 0.016,
+largest 0.062, top-1 agreement at least 0.95 per prompt, mean KL at most 0.0013. The limits
+are about three to four times that rounding noise: a device within them differs from its
+reference as bfloat16 differs from float32; a wrong kernel moves logprobs by tenths of a nat
+or more, and reorders the top-k. A larger model may round more: calibrate on the reference
+device the same way before relying on a "close" (docs/numerics.md says how).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class Thresholds:
     limit passes."""
 
     max_mean_abs_delta: float = 0.05  # mean |Δ logprob| of the reference's tokens
-    max_abs_delta: float = 0.5  # the largest single |Δ logprob|
+    max_abs_delta: float = 0.25  # the largest single |Δ logprob|
     min_top1_agreement: float = 0.9  # share of positions with the same most likely token
     max_kl_mean: float = 0.01  # mean KL(ref || run) over the reference's top-k
 

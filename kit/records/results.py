@@ -4,7 +4,7 @@ Every notebook writes one results.json; reports, the run index, compare and repr
 it back only through kit.records, so each field is named in one place, and a file written
 by an older kit reads as "not recorded" where it lacks something instead of failing. Each
 section has one class (kit.records.engine, .environment, .perf, .mmmu, .demo, .compare,
-.download, .reproduce) used to write it and to read it; this module owns the envelope
+.download, .reproduce, .numerics) used to write it and to read it; this module owns the envelope
 (who ran what, how it ended) and the file itself.
 
 Schema versions: 2 (this kit) adds the numbers behind every reproduce verdict and records
@@ -29,6 +29,7 @@ from kit.records.download import DownloadSection
 from kit.records.engine import EngineRecord
 from kit.records.environment import EnvironmentRecord
 from kit.records.mmmu import MMMURecord
+from kit.records.numerics import NumericsComparison, NumericsRunRecord
 from kit.records.perf import PerfPointRecord, PerfSection
 from kit.records.reproduce import ReproduceRecord
 
@@ -197,6 +198,8 @@ class RunRecord:
     compare: CompareRecord | None = None
     download: DownloadSection | None = None
     reproduce: ReproduceRecord | None = None
+    numerics_run: NumericsRunRecord | None = None
+    numerics: NumericsComparison | None = None  # the run against its reference
     path: Path | None = None  # the results.json it was read from
     document: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -224,6 +227,8 @@ class RunRecord:
             compare=CompareRecord.of(document.get("compare")),
             download=DownloadSection.of(document.get("download")),
             reproduce=ReproduceRecord.of(document.get("reproduce")),
+            numerics_run=NumericsRunRecord.of(document.get("numerics_run")),
+            numerics=NumericsComparison.of(document.get("numerics")),
             path=Path(path) if path else None,
             document=dict(document),
         )

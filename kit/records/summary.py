@@ -73,6 +73,14 @@ def headline_numbers(results: Results) -> dict[str, Any]:
         return out
     if run.mmmu is not None:
         return {"MMMU accuracy": run.mmmu.official.acc, "questions": run.mmmu.official.n}
+    if run.numerics is not None:
+        return {
+            "numerics verdict": run.numerics.verdict,
+            "against": run.numerics.reference,
+            "max |Δ logprob|": run.numerics.max_abs_delta,
+        }
+    if run.numerics_run is not None:
+        return {"prompts": run.numerics_run.prompts, "tokens": run.numerics_run.generated_tokens}
     counts = run.reproduce.verdict_counts if run.reproduce else None
     if counts:
         return {f"verdicts: {name}": n for name, n in counts.items()}
