@@ -1,13 +1,17 @@
 """Comparison logic on hand-written results.json files: aggregation, ratios, flags, errors."""
 
 import json
+import re
 
 import pytest
 
 from kit.compare.inputs import load_runs
+from kit.compare.numerics import table_rows
 from kit.compare.table import compare
 from kit.core.params import ParameterError
+from kit.records.compare import CompareRecord
 from kit.records.references import load_references
+from kit.report.display import table_output
 from kit.runs.index import write_index
 
 
@@ -160,3 +164,124 @@ def test_each_row_shows_its_backend_and_a_served_run_is_flagged(tmp_path):
     rows = {r["label"]: r for r in result.rows if r["kind"] == "perf"}
     assert rows["H100"]["backend"] == "offline" and rows["H100-served"]["backend"] == "server"
     assert "backend: server vs offline" in rows["H100-served"]["flags"]
+
+
+# ----------------------------------------------------------------------------------------
+# Numerics runs: each one's verdict against its reference
+# ----------------------------------------------------------------------------------------
+
+
+def numerics_results(label, reference=None, verdict="close", prompts=(), device="CPU"):
+    """A numerics run's results.json; ``reference`` None: a run that records only."""
+    document = {
+        "schema_version": 2,
+        "notebook": "numerics",
+        "status": "ok",
+        "label": label,
+        "parameters": {"model": "smoke", "dtype": "bfloat16", "label": label},
+        "environment": {"kit_version": "0.1.0", "accelerator": {"name": device}},
+        "numerics_run": {"prompt_set": "params/numerics-prompts-v1.yaml", "prompts": 3},
+        "error": None,
+    }
+    if reference is not None:
+        counts = {}
+        for _, word in prompts:
+            counts[word] = counts.get(word, 0) + 1
+        document["numerics"] = {
+            "reference": reference,
+            "verdict": verdict,
+            "thresholds": {"mean_abs_delta": 0.05},
+            "counts": {"identical": 0, "close": 0, "incomplete": 0, "diverged": 0, **counts},
+            "positions": 192,
+            "mean_abs_delta": 0.0161234,
+            "max_abs_delta": 0.3125,
+            "prompts": [{"id": pid, "verdict": word} for pid, word in prompts],
+        }
+    return document
+
+
+PROMPTS = (("text-capital", "close"), ("images-two", "diverged"), ("long-8k", "close"))
+
+
+def test_a_numerics_run_shows_its_verdict_against_a_compared_reference(tmp_path):
+    write(tmp_path, "20261205-100000-perf-aaaaaa", perf_results("H100", tps=200.0, ttft=400.0))
+    reference = "20261205-110000-numerics-bbbbbb"
+    write(tmp_path, reference, numerics_results("h100-reference", device="H100"))
+    checked = numerics_results("s60", reference, "diverged", PROMPTS, device="S60")
+    write(tmp_path, "20261205-120000-numerics-cccccc", checked)
+    loaded = load_runs([str(tmp_path / "*")])
+    assert len(loaded.usable) == 3 and loaded.excluded == []
+    result = compare(loaded.usable, label_by="label")
+    assert result.baseline == "H100"  # the first run with numbers
+    (row,) = result.numerics  # the reference records only: no row of its own
+    assert (row.label, row.run) == ("s60", "20261205-120000-numerics-cccccc")
+    assert (row.reference, row.reference_run) == ("h100-reference", reference)
+    assert row.verdict == "diverged" and row.diverged == ("images-two",)
+    assert row.counts["close"] == 2 and row.positions == 192
+    # recorded in compare's section, and read back by its one class
+    section = result.record().to_dict()
+    assert section["numerics"][0]["reference_run"] == reference
+    assert section["numerics"][0]["diverged"] == ["images-two"]
+    assert CompareRecord.of(json.loads(json.dumps(section))).numerics == (row,)
+    (shown,) = table_rows(result.numerics)
+    assert shown == {
+        "label": "s60",
+        "run": "20261205-120000-numerics-cccccc",
+        "reference": f"h100-reference ({reference})",
+        "verdict": "diverged",
+        "prompts": "2 close, 1 diverged",
+        "teacher-forced positions": 192,
+        "mean |Δ logprob|": "0.01612",
+        "max |Δ logprob|": "0.3125",
+        "diverged": "images-two",
+    }
+    # labelled by device: the reference by its device, still with its folder
+    (by_device,) = compare(loaded.usable).numerics
+    assert (by_device.label, by_device.reference) == ("S60", "H100")
+
+
+def test_a_reference_outside_the_comparison_is_named_as_recorded(tmp_path):
+    outside = "/elsewhere/20261205-110000-numerics-bbbbbb/numerics.jsonl"
+    write(tmp_path, "a", numerics_results("a", outside, "close", PROMPTS[:1]))
+    write(tmp_path, "b", numerics_results("b", "transformers (float32, CPU)", "identical"))
+    result = compare(load_runs([str(tmp_path / "*")]).usable, label_by="label")
+    assert [(r.label, r.reference, r.reference_run) for r in result.numerics] == [
+        ("a", outside, None),
+        ("b", "transformers (float32, CPU)", None),
+    ]
+    rows = table_rows(result.numerics)
+    assert rows[0]["reference"] == outside and rows[1]["diverged"] == "none"
+    assert rows[1]["prompts"] == "none"
+    assert result.rows == [] and result.baseline == ""  # no perf, MMMU or demo numbers
+
+
+def test_a_reference_given_as_its_numerics_file_is_found_among_the_compared_runs(tmp_path):
+    folder = write(tmp_path, "20261205-110000-numerics-bbbbbb", numerics_results("ref"))
+    checked = numerics_results("run", str(folder / "numerics.jsonl"), "close", PROMPTS[:1])
+    write(tmp_path, "20261205-120000-numerics-cccccc", checked)
+    (row,) = compare(load_runs([str(tmp_path / "*")]).usable, label_by="label").numerics
+    assert (row.reference, row.reference_run) == ("ref", folder.name)
+
+
+def test_runs_without_numerics_record_an_empty_section_and_old_files_read(tmp_path):
+    write(tmp_path, "a", perf_results("H100", tps=200.0, ttft=400.0))
+    result = compare(load_runs([str(tmp_path / "a")]).usable)
+    assert result.numerics == [] and result.record().to_dict()["numerics"] == []
+    assert CompareRecord.of({"baseline": "H100", "rows": []}).numerics == ()
+
+
+def test_numerics_labels_and_prompt_ids_are_escaped_in_the_report(tmp_path):
+    hostile = '<script>alert("x")</script>|'
+    write(tmp_path, "20261205-110000-numerics-bbbbbb", numerics_results("<b>ref</b>"))
+    prompts = (("<img src=x onerror=alert(1)>", "diverged"),)
+    checked = numerics_results(hostile, "20261205-110000-numerics-bbbbbb", "diverged", prompts)
+    write(tmp_path, "20261205-120000-numerics-cccccc", checked)
+    result = compare(load_runs([str(tmp_path / "*")]).usable, label_by="label")
+    output = table_output(table_rows(result.numerics), caption="Numerics")
+    html, md = output.data["text/html"], output.data["text/markdown"]
+    assert "<script>" not in html and "<img" not in html and "<b>ref" not in html
+    assert "&lt;script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;b&gt;ref&lt;/b&gt; (20261205-110000-numerics-bbbbbb)" in html
+    assert "<script>" not in md and "<img" not in md
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 10 for line in table)  # 9 columns

@@ -177,10 +177,17 @@ def test_resume_refuses_other_questions(tmp_path):
 
 
 class FakeExecute:
-    """Writes the child's results.json with the status given per notebook."""
+    """Writes the child's results.json with the status given per notebook (and the sections
+    given per notebook in ``sections``)."""
 
-    def __init__(self, statuses: dict[str, str], architectures: list[str] | None = None):
+    def __init__(
+        self,
+        statuses: dict[str, str],
+        architectures: list[str] | None = None,
+        sections: dict[str, dict] | None = None,
+    ):
         self.statuses, self.calls, self.architectures = statuses, [], architectures
+        self.sections = sections or {}
 
     def __call__(self, request):
         folder = request.resume
@@ -190,6 +197,7 @@ class FakeExecute:
         document = {"schema_version": 1, "notebook": request.notebook, "status": status}
         if self.architectures:  # the model the child ran, as results.json records it
             document["environment"] = {"model": {"architectures": self.architectures}}
+        document.update(self.sections.get(request.notebook, {}))
         (folder / "results.json").write_text(json.dumps(document))
         return RunOutcome(folder, status, folder / "x.ipynb", None, folder / "results.json", error)
 

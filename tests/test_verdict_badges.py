@@ -44,6 +44,7 @@ KINDS = {
     words.NOT_COMPARABLE: "neutral",
     words.NOT_MEASURED: "missing",
     words.NOT_VERIFIED: "missing",
+    words.INCOMPLETE: "missing",  # the numerics check against a reference run
 }
 SYMBOLS = {"good": "✅", "bad": "❌", "neutral": "➖", "missing": "❔"}
 LONG_WHY = (

@@ -6,13 +6,11 @@ from __future__ import annotations
 from kit.compare.params import CompareParams
 from kit.core.params import ParameterError
 from kit.download.params import DownloadParams
-from kit.numerics.params import NumericsParams
 from kit.reproduce.params import CHILD_SCHEMAS, ReproduceParams
 
 NOTEBOOKS: dict[str, type] = {
-    **CHILD_SCHEMAS,  # demo, mmmu, perf
+    **CHILD_SCHEMAS,  # demo, numerics, mmmu, perf
     "download": DownloadParams,
-    "numerics": NumericsParams,
     "compare": CompareParams,
     "reproduce": ReproduceParams,
 }

@@ -1,8 +1,8 @@
 """The runs a comparison reads: run folders, globs or results.json files, and those left out.
 
 Runs are read from their ``results.json`` only, so files copied from other machines compare
-like local runs. Failed runs, unreadable files and notebooks other than perf, mmmu and demo
-are listed with the reason, never used as numbers.
+like local runs. Failed runs, unreadable files and notebooks other than perf, mmmu, demo and
+numerics are listed with the reason, never used as numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from kit.core.params import ParameterError
 from kit.core.paths import REPO_ROOT
 from kit.records.base import ResultsError
 from kit.records.results import RESULTS_FILE, RunRecord, read_run
+
+#: The notebooks whose runs a comparison reads (numerics: its verdict against a reference).
+COMPARED_NOTEBOOKS = ("perf", "mmmu", "demo", "numerics")
 
 
 @dataclass
@@ -68,8 +71,8 @@ def load_runs(patterns: list[str]) -> LoadedRuns:
             reason = f"run {run.status}: {run.error or 'no error recorded'}"
             excluded.append({"path": str(path), "reason": reason})
             continue
-        if run.notebook not in ("perf", "mmmu", "demo"):
-            excluded.append({"path": str(path), "reason": "not a perf, mmmu or demo run"})
+        if run.notebook not in COMPARED_NOTEBOOKS:
+            excluded.append({"path": str(path), "reason": "not a perf, mmmu, demo or numerics run"})
             continue
         usable.append(run)
     if not usable:

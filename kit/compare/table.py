@@ -11,14 +11,15 @@ only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kit.compare.inputs import run_label
+from kit.compare.numerics import numerics_rows
 from kit.core.devices import same_device
 from kit.core.params import ParameterError
 from kit.records.caches import served_from_cache
-from kit.records.compare import CompareRecord
+from kit.records.compare import CompareRecord, NumericsRow
 from kit.records.perf import PerfPointRecord, point_label
 from kit.records.references import References, load_references
 from kit.records.results import RunRecord, as_run_record
@@ -186,10 +187,11 @@ class Comparison:
     baseline: str
     excluded: list[dict[str, str]]
     entries: list[Entry]
+    numerics: list[NumericsRow] = field(default_factory=list)  # runs checked against a reference
 
     def record(self) -> CompareRecord:
         """The ``compare`` section of the comparison's own results.json."""
-        return CompareRecord(self.baseline, self.rows, self.excluded)
+        return CompareRecord(self.baseline, self.rows, self.excluded, self.numerics)
 
 
 def compare(
@@ -199,8 +201,9 @@ def compare(
     refs: References | None = None,
     excluded: list[dict[str, str]] | None = None,
 ) -> Comparison:
-    """One row per (label, scenario) with the baseline's values, ratios and flags; ``runs``
-    are records or the documents ``LoadedRuns.usable`` holds."""
+    """One row per (label, scenario) with the baseline's values, ratios and flags, and the
+    numerics verdict of every run checked against a reference; ``runs`` are records or the
+    documents ``LoadedRuns.usable`` holds."""
     records = [as_run_record(run) for run in runs]
     entries = [e for run in records for e in entries_of(run, label_by)]
     refs = refs if refs is not None else load_references()
@@ -223,7 +226,8 @@ def compare(
             own = "baseline" if base is entry else "no baseline for this scenario"
             row["flags"] = "; ".join(filter(None, [own, entry.conditions.get("caches")]))
         rows.append(row)
-    return Comparison(rows, baseline_label, list(excluded or []), entries)
+    numerics = numerics_rows(records, label_by)
+    return Comparison(rows, baseline_label, list(excluded or []), entries, numerics)
 
 
 def flags(conditions_: dict[str, Any], baseline: dict[str, Any]) -> str:
@@ -250,8 +254,8 @@ def _resolve_baseline(
     refs: References,
     label_by: str,
 ) -> tuple[list[Entry], str]:
-    if not baseline:
-        first = entries_of(runs[0], label_by)
+    if not baseline:  # the first run with numbers (a numerics run has none of these)
+        first = next((own for run in runs if (own := entries_of(run, label_by))), [])
         return first, first[0].label if first else ""
     for run in runs:  # a run folder or results file
         path = run.path

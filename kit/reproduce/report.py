@@ -2,9 +2,10 @@
 
 After the children ran, build_report reads each child's results.json, asks
 kit.reproduce.verdicts for every claim's verdict and gathers what each section of the notebook
-shows (the demo's agreement, MMMU and perf rows, the environment side by side, links to the
-child reports). Kept apart from running the children (kit.reproduce.reproduction) so the
-report can be rebuilt, and tested, from run folders alone.
+shows (the demo's agreement with the numerics check beside it when a reference run was
+given, MMMU and perf rows, the environment side by side, links to the child reports). Kept
+apart from running the children (kit.reproduce.reproduction) so the report can be rebuilt,
+and tested, from run folders alone.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from kit.compare.agreement import (
     load_tokenizer,
 )
 from kit.records.base import ResultsError
+from kit.records.numerics import NUMERICS_FILE
 from kit.records.perf import point_label
 from kit.records.references import (
     PERF_METRICS,
@@ -39,8 +41,11 @@ from kit.report.html import escape, html_table
 from kit.report.markdown import markdown_table
 from kit.reproduce.children import OK, ChildRecord
 from kit.reproduce.model_check import MANIFEST_KEYS, ModelCheck
+from kit.reproduce.params import NUMERICS
 from kit.reproduce.reproduction import Reproduction
 from kit.reproduce.verdict_table import (
+    link_html,
+    link_markdown,
     run_name,
     verdict_table,
 )
@@ -53,6 +58,7 @@ from kit.reproduce.verdicts import (
     mmmu_verdict,
     model_verdict,
     no_reference,
+    numerics_verdict,
     perf_measurement,
     perf_verdict,
     unmatched_perf_verdict,
@@ -87,16 +93,40 @@ class Report:
         return [v.row() for v in self.verdicts]
 
     def verdict_table(
-        self, section: str | None = None, caption: str | None = None, legend: bool = False
+        self,
+        section: str | Sequence[str] | None = None,
+        caption: str | None = None,
+        legend: bool = False,
     ) -> tuple[str, str]:
-        """Every claim's row (or one section's), verdicts as badges and each run linked by
-        what it is ("demo run"), as (HTML, Markdown) for display.show_html."""
+        """Every claim's row (or one section's, or several's), verdicts as badges and each
+        run linked by what it is ("demo run"), as (HTML, Markdown) for display.show_html."""
         verdicts = self.verdicts if section is None else self.section(section)
         names = {folder: run_name(key) for key, folder in self.links.items()}
         return verdict_table([v.row() for v in verdicts], caption, names, legend)
 
-    def section(self, name: str) -> list[Verdict]:
-        return [v for v in self.verdicts if v.section == name]
+    def section(self, name: str | Sequence[str]) -> list[Verdict]:
+        names = {name} if isinstance(name, str) else set(name)
+        return [v for v in self.verdicts if v.section in names]
+
+    def demo_table(self) -> tuple[str, str]:
+        """The demo answers' verdicts, with the numerics check against the reference run
+        beside them when the reproduction had one."""
+        if not self.section(NUMERICS):
+            return self.verdict_table("demo", caption="Demo answers")
+        caption = "Demo answers, and numerics against the reference run"
+        return self.verdict_table(("demo", NUMERICS), caption=caption)
+
+    def demo_links(self) -> list[tuple[str, str]]:
+        """Links to the demo child's report and, when one ran, the numerics child's, as
+        (HTML, Markdown) pairs."""
+        keys = ["demo", *([NUMERICS] if NUMERICS in self.links else [])]
+        return [
+            (
+                link_html(self.links.get(k), run_name(k)),
+                link_markdown(self.links.get(k), run_name(k)),
+            )
+            for k in keys
+        ]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -185,6 +215,19 @@ def build_report(reproduction: Reproduction, references: References | None = Non
                 )
             )
 
+    # numerics against the reference device's run, beside the demo's text comparison
+    numerics_record = next(iter(by_section.get(NUMERICS) or ()), None)
+    numerics_run = _read(parent, numerics_record)
+    if numerics_record is not None:
+        verdicts.append(
+            numerics_verdict(
+                reference_name(params.numerics_reference),
+                numerics_run,
+                failed_child(numerics_record, NUMERICS),
+                numerics_record.folder,
+            )
+        )
+
     # mmmu
     mmmu_record = next(iter(by_section.get("mmmu") or ()), None)
     mmmu_run = _read(parent, mmmu_record)
@@ -252,11 +295,12 @@ def build_report(reproduction: Reproduction, references: References | None = Non
             verdicts.append(unmatched_perf_verdict(measurement))
 
     # environment
-    runs = [r for r in (demo_run, mmmu_run, *perf_runs) if r is not None]
+    runs = [r for r in (demo_run, numerics_run, mmmu_run, *perf_runs) if r is not None]
     measured_env = run_environment(runs)
     verdicts.append(environment_verdict(refs.environment, measured_env))
 
-    # another model (e.g. another family's): no claim of the document is about it
+    # another model (e.g. another family's): no claim of the document is about it (the
+    # numerics check is against the reference run, whatever the model)
     measured_architectures = sorted(
         {a for r in runs for a in (r.environment.model_files.architectures or [])}
     )
@@ -264,7 +308,7 @@ def build_report(reproduction: Reproduction, references: References | None = Non
         if not set(measured_architectures) & set(identity.architectures):
             verdicts = [
                 v
-                if v.section == "environment"
+                if v.section in ("environment", NUMERICS)
                 else no_reference(v, measured_architectures, identity.repo_id)
                 for v in verdicts
             ]
@@ -280,6 +324,12 @@ def build_report(reproduction: Reproduction, references: References | None = Non
         children=reproduction.rows(),
         tolerance=params.tolerance,
     )
+
+
+def reference_name(value: str) -> str:
+    """A numerics reference as its run folder's name (what the numerics run records it by)."""
+    path = Path(value)
+    return path.parent.name if path.name == NUMERICS_FILE else path.name
 
 
 def demo_section(reference: DemoReference, run: RunRecord | None) -> DemoSection:

@@ -16,6 +16,7 @@ from kit.reproduce.verdicts import (
     COMPARED,
     CONSISTENT,
     DIFFERS,
+    INCOMPLETE,
     MATCHES,
     NO_REFERENCE,
     NOT_APPLICABLE,
@@ -40,6 +41,7 @@ VERDICT_KINDS = {
     NOT_COMPARABLE: NEUTRAL,
     NOT_MEASURED: MISSING,
     NOT_VERIFIED: MISSING,
+    INCOMPLETE: MISSING,
 }
 # The same meaning in report.md, where a wiki may drop the colours
 VERDICT_SYMBOLS = {GOOD: "✅", BAD: "❌", NEUTRAL: "➖", MISSING: "❔"}
@@ -51,7 +53,7 @@ LEGEND = (
         "shown beside the document without a verdict",
         "compared, not comparable, not applicable, no reference",
     ),
-    (MISSING, "nothing to judge: see why", "not measured, not verified"),
+    (MISSING, "nothing to judge: see why", "not measured, not verified, incomplete"),
 )
 # Columns kept on one line: short words that must not break ("sect ion", "verd ict")
 SHORT_COLUMNS = ("section", "verdict", "run")

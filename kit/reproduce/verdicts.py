@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kit.compare.agreement import TextAgreement
+from kit.compare.numerics import counts_text
 from kit.core.devices import device_key
 from kit.core.intervals import Interval, mean_interval, wilson
 from kit.models.registry import TINY_MODEL, is_tiny_model
@@ -53,6 +54,8 @@ COMPARED = "compared"
 NOT_REPRODUCED = "not reproduced"
 
 NO_REFERENCE = "no reference"
+
+INCOMPLETE = "incomplete"  # numerics: nothing diverged, but some prompts could not be judged
 
 
 def no_reference(verdict: Verdict, architectures: Sequence[str], documented: str) -> Verdict:
@@ -474,6 +477,72 @@ def unmatched_perf_verdict(measurement: PerfMeasurement) -> Verdict:
             if measurement.columns[key].estimate is not None
         },
     )
+
+
+NUMERICS_CLAIM = "numerics against the reference"
+#: The numerics child's overall verdict (kit.records.numerics.VERDICTS) as a reproduce verdict
+NUMERICS_WORDS = {
+    "identical": MATCHES,
+    "close": CONSISTENT,
+    "diverged": NOT_CONSISTENT,
+    "incomplete": INCOMPLETE,
+}
+SHOWN_PROMPTS = 3  # prompts named in the why, with their reasons
+
+
+def numerics_verdict(
+    reference: str, run: RunRecord | None, child_problem: str | None = None, link: str | None = None
+) -> Verdict:
+    """The numerics child against the reference device's numerics run (``reference``: how
+    the report names it): identical -> matches, close -> consistent, diverged -> not
+    consistent, incomplete -> incomplete. No claim of the document: the reference run
+    stands where the document's value does (docs/numerics.md states the thresholds)."""
+    comparison = run.numerics if run is not None else None
+    name = comparison.reference if comparison is not None else reference
+    document = f"the reference run {name}: its greedy tokens and logprobs"
+    numbers: dict[str, Measured] = {}
+
+    def verdict(measured: str, word: str, why: str) -> Verdict:
+        return Verdict("numerics", NUMERICS_CLAIM, document, measured, word, why, link, numbers)
+
+    if child_problem is not None or run is None or comparison is None:
+        why = child_problem or "the numerics child recorded no comparison with the reference"
+        return verdict("–", NOT_MEASURED, why)
+    counts = {k: v for k, v in comparison.counts.items() if isinstance(v, int)}
+    total = sum(counts.values())
+    numbers = {f"prompts_{word}": Measured(value=n, n=total) for word, n in counts.items() if n} | {
+        key: Measured(value=value, n=comparison.positions)
+        for key, value in (
+            ("mean_abs_delta", comparison.mean_abs_delta),
+            ("max_abs_delta", comparison.max_abs_delta),
+        )
+        if value is not None
+    }
+    delta = "–" if comparison.max_abs_delta is None else f"{comparison.max_abs_delta:.4g}"
+    mean = "–" if comparison.mean_abs_delta is None else f"{comparison.mean_abs_delta:.4g}"
+    measured = (
+        f"{comparison.verdict}: {counts_text(counts)}; {comparison.positions} teacher-forced "
+        f"positions, mean |Δ logprob| {mean}, max {delta}"
+    )
+    word = NUMERICS_WORDS.get(comparison.verdict)
+    if word is None:
+        return verdict(measured, NOT_MEASURED, f"an unknown verdict {comparison.verdict!r}")
+    if run.engine is not None and run.engine.weights == "dummy":
+        why = "dummy (random) weights: two devices make different ones, so numerics differ"
+        return verdict(measured, NOT_APPLICABLE, why)
+    named = [p for p in comparison.prompts if p.verdict == comparison.verdict]
+    shown = "; ".join(f"{p.id}: {p.reason or 'no reason recorded'}" for p in named[:SHOWN_PROMPTS])
+    shown = shown or "no prompt was compared"
+    more = f"; and {len(named) - SHOWN_PROMPTS} more" if len(named) > SHOWN_PROMPTS else ""
+    why = {
+        MATCHES: "the reference's greedy tokens, and Δ logprob 0 at every teacher-forced position",
+        CONSISTENT: "every prompt passes vLLM's greedy check and its teacher-forced statistics "
+        "are within the thresholds (docs/numerics.md): the devices differ by rounding",
+        NOT_CONSISTENT: f"{len(named)} prompt(s) diverged from the reference: {shown}{more}",
+        INCOMPLETE: f"nothing diverged, but {len(named)} prompt(s) could not be judged: "
+        f"{shown}{more}",
+    }[word]
+    return verdict(measured, word, why)
 
 
 def environment_verdict(
