@@ -179,8 +179,8 @@ def test_a_server_the_kit_starts_computes_the_same_tokens_and_is_stopped(server_
     """Offline against a server, both float32: the same greedy tokens everywhere; the
     teacher-forced logprobs within float32 rounding (the server runs one prompt at a time,
     offline all at once: other batches round otherwise), on every token of a text-only
-    prompt (sent to the completions API as token ids). The kit starts the server for the run, its output goes
-    to engine.log, and it is stopped at the end."""
+    prompt (sent to the completions API as token ids). The kit starts the server for the
+    run, its output goes to engine.log, and it is stopped at the end."""
     results = results_of(server_run)
     assert results["status"] == "ok"
     engine = results["engine"]

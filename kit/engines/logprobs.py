@@ -259,49 +259,42 @@ class ServerLogprobs:
         expected_prompt: Sequence[int] | None,
         top_k: int,
     ) -> Forced:
-        if not request.images and expected_prompt is not None:
-            return self.forced_by_ids(expected_prompt, continuation, top_k)
-        messages = [*request.chat_messages(), {"role": "assistant", "content": continuation_text}]
-        try:
-            reply = self.chat(
-                {
-                    "messages": messages,
-                    "max_tokens": 1,
-                    "add_generation_prompt": False,
-                    "continue_final_message": True,
-                    "prompt_logprobs": top_k,
-                    "return_token_ids": True,
-                }
-            )
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
-            return Forced(None, f"the server refused prompt_logprobs (HTTP {exc.code}: {detail})")
-        raw, ran = reply.get("prompt_logprobs"), reply.get("prompt_token_ids")
-        if raw is None or ran is None:
-            return Forced(
-                None, "the server returned no prompt_logprobs/prompt_token_ids (not vLLM?)"
-            )
         if expected_prompt is None:
             return Forced(None, "the server did not return the greedy request's prompt ids")
+        if not request.images:
+            body: dict[str, Any] = {"prompt": [*expected_prompt, *continuation]}
+            return self._forced("completions", body, expected_prompt, continuation, top_k)
+        final = {"role": "assistant", "content": continuation_text}
+        body = {
+            "messages": [*request.chat_messages(), final],
+            "add_generation_prompt": False,
+            "continue_final_message": True,
+        }
         # The chat template may end the assistant turn after the text: the continuation is
         # read where the greedy prompt ends, not at the very end.
-        return forced_from_prompt_logprobs(
-            ran, [_entry(e) for e in raw], expected_prompt, continuation, top_k
-        )
+        return self._forced("chat/completions", body, expected_prompt, continuation, top_k)
 
-    def forced_by_ids(
-        self, prompt: Sequence[int], continuation: Sequence[int], top_k: int
+    def _forced(
+        self,
+        endpoint: str,
+        body: Mapping[str, Any],
+        prompt: Sequence[int],
+        continuation: Sequence[int],
+        top_k: int,
     ) -> Forced:
+        """One token generated after ``body``'s prompt, its prompt logprobs read back
+        (vLLM's ``prompt_logprobs`` and ``return_token_ids``; where a chat reply has them at
+        the top, a completion has them in its choice)."""
         try:
             reply = post_json(
-                f"{self.base_url}/v1/completions",
+                f"{self.base_url}/v1/{endpoint}",
                 {
                     "model": self.model,
-                    "prompt": [*prompt, *continuation],
-                    "max_tokens": 1,
                     "temperature": 0.0,
+                    "max_tokens": 1,
                     "prompt_logprobs": top_k,
                     "return_token_ids": True,
+                    **body,
                 },
                 self.api_key,
                 self.timeout_s,
@@ -309,8 +302,8 @@ class ServerLogprobs:
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
             return Forced(None, f"the server refused prompt_logprobs (HTTP {exc.code}: {detail})")
-        choice = reply["choices"][0]
-        raw, ran = choice.get("prompt_logprobs"), choice.get("prompt_token_ids")
+        holder = reply if "prompt_logprobs" in reply else reply["choices"][0]
+        raw, ran = holder.get("prompt_logprobs"), holder.get("prompt_token_ids")
         if raw is None or ran is None:
             return Forced(
                 None, "the server returned no prompt_logprobs/prompt_token_ids (not vLLM?)"
