@@ -209,13 +209,12 @@ def perf_sweep_run(shared_outputs, smoke_model):
 
 @pytest.fixture(scope="session")
 def perf_vllm_run(shared_outputs, smoke_model):
-    """One point of the sweep's scenarios under scheduling: vllm, labelled 'second'; run
-    as a user types it (a new interpreter)."""
+    """One point of the sweep's scenarios under scheduling: vllm, labelled 'second' (the
+    command line in a new interpreter is tests/test_faults.py's, which runs it so)."""
     return run_into(
         shared_outputs,
         "perf",
         *("-f", "params/smoke-perf.yaml", "-p", "scheduling", "vllm", "-p", "label", "second"),
         *("-p", "input_len", "800", "-p", "max_output_len", "8", "-p", "iterations", "1"),
         *("-p", "warmup", "0", "-p", "ttft_probe", "false"),
-        cli=True,
     )

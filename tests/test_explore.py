@@ -231,6 +231,24 @@ def generate_ok(explorer: Explorer):
 
 
 @pytest.mark.slow
+def test_a_numerics_run_twice_on_one_engine_is_identical_at_every_position(explorer):
+    """kit.numerics on this module's engine (the tiny model, vLLM's default dtype): the
+    same prompts twice give the same tokens and the same logprobs, Δ = 0 everywhere."""
+    from kit.numerics import run as numerics
+    from kit.numerics.compare import compare_runs
+    from kit.numerics.params import NumericsParams
+
+    params = NumericsParams(prompts=["text-capital", "image-describe", "long-1k"], max_tokens=16)
+    prepared = numerics.prepare(params)
+    first = numerics.record(explorer.engine, params, prepared)
+    second = numerics.record(explorer.engine, params, prepared)
+    same = compare_runs(second.records, first.records)
+    assert same.verdict == "identical", same
+    assert same.max_abs_delta == 0 and same.positions > 16
+    assert [r.generated for r in second.records] == [r.generated for r in first.records]
+
+
+@pytest.mark.slow
 def test_generate_streams_the_answer_and_shows_timing(explorer):
     set_inputs(explorer, prompt=TRICKY_PROMPT, max_output_len=8)
     shown = []

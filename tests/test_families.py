@@ -4,11 +4,10 @@ questions in one engine (tests/family_checks.py); for every tiny model, the fami
 turn against the checkpoint's own chat template; and the rule that a family lives in its
 own package.
 
-Server mode: one family (SERVER_FAMILY) runs every check as requests to a ``vllm serve`` the
-kit starts, its prompts rendered and counted by the server. The others run offline, where
-each count is also taken through vLLM's chat rendering (``LLM.chat`` with the messages a
-server gets: what a server's count would be); a server start costs this 2-core suite ~25 s
-more than an offline engine, per family."""
+Every family runs offline, where each count is also taken through vLLM's chat rendering
+(``LLM.chat`` with the messages a server gets: what a server's count would be); a server
+start costs this 2-core suite ~25 s more than an offline engine, per family (server mode is
+tests/test_server_e2e.py's and tests/test_numerics_e2e.py's, on Phi3V)."""
 
 from __future__ import annotations
 
@@ -31,13 +30,10 @@ TINY_OTHERS = [
 ]
 
 
-SERVER_FAMILY = "idefics3"
-
-
 @pytest.fixture(scope="module", params=TINY_OTHERS)
 def checks(request, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp(request.param) / "checks.json"
-    backend = "server" if NAMED_MODELS[request.param].family == SERVER_FAMILY else "offline"
+    backend = "offline"
     proc = subprocess.run(
         [sys.executable, "-m", "tests.family_checks", request.param, str(out), backend],
         cwd=REPO,
@@ -116,7 +112,7 @@ def test_the_family_s_turn_is_what_the_checkpoint_s_chat_template_renders(model)
 
     family = FAMILIES[NAMED_MODELS[model].family]
     processor = AutoProcessor.from_pretrained(NAMED_MODELS[model].ensure(), trust_remote_code=True)
-    for images in (1, 2):
+    for images in (0, 1, 2):
         if family.image_tag_pattern.groups:  # numbered tags, typed into the text
             tags = "".join(family.image_tag.format(index=i + 1) for i in range(images))
             content: str | list = f"{tags}What is it?"

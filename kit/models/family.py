@@ -81,6 +81,8 @@ class ModelFamily:
     # (model_path, trust_remote_code, **settings) -> processor, where AutoProcessor is not
     # enough (a processor part that needs a library this machine cannot load)
     load_processor: Callable[..., Any] | None = None
+    # the turn without images, where the chat template writes it otherwise (None: user_turn)
+    text_only_turn: str | None = None
 
     def runs_here(self) -> bool:
         """Whether this machine's vLLM can import the family's model code (some modules
@@ -95,6 +97,8 @@ class ModelFamily:
 
     def prompt(self, text: str, num_images: int = 1) -> str:
         """One user turn asking ``text`` about ``num_images`` images, ready for generation."""
+        if num_images == 0 and self.text_only_turn is not None:
+            return self.text_only_turn.format(text=text)
         tags = self.image_separator.join(
             self.image_tag.format(index=i + 1) for i in range(num_images)
         )

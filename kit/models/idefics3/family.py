@@ -52,6 +52,8 @@ IDEFICS3 = ModelFamily(
     architectures=("Idefics3ForConditionalGeneration",),
     vllm_module="idefics3",
     user_turn="<|im_start|>User:{images}{text}<end_of_utterance>\nAssistant:",
+    # the checkpoint's template puts a space after "User:" before text, none before an image
+    text_only_turn="<|im_start|>User: {text}<end_of_utterance>\nAssistant:",
     image_tag="<image>",
     image_tag_pattern=re.compile(r"<image>"),
     image_tokens=processor_image_tokens,
