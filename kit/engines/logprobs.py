@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.engines.types import GenRequest
-from kit.records.numerics import Position
+from kit.records.numerics import Position, ranked
 
 TOKEN_ID_PREFIX = "token_id:"
 
@@ -61,7 +61,7 @@ def position_from_vllm(token: int, entry: Mapping[int, Any], top_k: int) -> Posi
         text=own.decoded_token or "",
         logprob=float(own.logprob),
         rank=own.rank,
-        top_k=tuple(sorted(top, key=lambda pair: (-pair[1], pair[0]))),
+        top_k=ranked(top),
     )
 
 
@@ -188,12 +188,10 @@ def position_from_chat(item: Mapping[str, Any], top_k: int) -> Position:
     """One position of a chat response's ``logprobs.content``: the rank is the token's
     place in ``top_logprobs`` (None outside it); pieces of text come from the tokenizer."""
     token = token_of(item["token"])
-    top = [(token_of(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or []]
-    top = sorted(top, key=lambda pair: (-pair[1], pair[0]))[:top_k]
+    pairs = [(token_of(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or []]
+    top = ranked(pairs)[:top_k]
     rank = next((i for i, (t, _) in enumerate(top, 1) if t == token), None)
-    return Position(
-        token=token, text="", logprob=float(item["logprob"]), rank=rank, top_k=tuple(top)
-    )
+    return Position(token=token, text="", logprob=float(item["logprob"]), rank=rank, top_k=top)
 
 
 def _entry(raw: Mapping[str, Any] | None) -> dict[int, Any] | None:
@@ -222,16 +220,18 @@ class ServerLogprobs:
     api_key: str | None
     timeout_s: float
 
-    def chat(self, body: Mapping[str, Any]) -> Any:
+    def post(self, endpoint: str, body: Mapping[str, Any]) -> Any:
+        """A greedy request to ``/v1/<endpoint>`` for the served model."""
         return post_json(
-            f"{self.base_url}/v1/chat/completions",
+            f"{self.base_url}/v1/{endpoint}",
             {"model": self.model, "temperature": 0.0, **body},
             self.api_key,
             self.timeout_s,
         )
 
     def greedy(self, request: GenRequest, top_k: int, max_tokens: int) -> Greedy:
-        reply = self.chat(
+        reply = self.post(
+            "chat/completions",
             {
                 "messages": request.chat_messages(),
                 "max_tokens": max_tokens,
@@ -239,7 +239,7 @@ class ServerLogprobs:
                 "top_logprobs": top_k,
                 "return_tokens_as_token_ids": True,
                 "return_token_ids": True,
-            }
+            },
         )
         choice = reply["choices"][0]
         content = (choice.get("logprobs") or {}).get("content") or []
@@ -286,18 +286,9 @@ class ServerLogprobs:
         (vLLM's ``prompt_logprobs`` and ``return_token_ids``; where a chat reply has them at
         the top, a completion has them in its choice)."""
         try:
-            reply = post_json(
-                f"{self.base_url}/v1/{endpoint}",
-                {
-                    "model": self.model,
-                    "temperature": 0.0,
-                    "max_tokens": 1,
-                    "prompt_logprobs": top_k,
-                    "return_token_ids": True,
-                    **body,
-                },
-                self.api_key,
-                self.timeout_s,
+            reply = self.post(
+                endpoint,
+                {"max_tokens": 1, "prompt_logprobs": top_k, "return_token_ids": True, **body},
             )
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")

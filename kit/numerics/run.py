@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -128,8 +128,6 @@ def gen_request(request: NumericsRequest) -> GenRequest:
 
 def _with_text(positions: Sequence[Position], tokenizer: Any) -> tuple[Position, ...]:
     """Positions whose piece of text the engine did not send (a server) get the tokenizer's."""
-    from dataclasses import replace
-
     return tuple(p if p.text else replace(p, text=tokenizer.decode([p.token])) for p in positions)
 
 

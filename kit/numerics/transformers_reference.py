@@ -46,7 +46,7 @@ from kit.models.checkpoint import (
 from kit.models.family import ModelFamily
 from kit.models.figures import dtype_bytes
 from kit.numerics.prompts import NumericsRequest
-from kit.records.numerics import Position, PromptNumerics
+from kit.records.numerics import Position, PromptNumerics, ranked
 
 #: The float32 weights may take at most this share of the machine's memory: the forward
 #: passes, the processor and the notebook need the rest.
@@ -279,7 +279,7 @@ def position(logprobs: Any, token: int, top_k: int, text: Callable[[int], str]) 
     # others), sorted most likely first, ties by token id: cheaper than sorting the vocabulary
     kth = torch.topk(logprobs, min(top_k, logprobs.shape[-1])).values[-1]
     ids = torch.nonzero(logprobs >= kth).flatten().tolist()
-    top = sorted(zip(ids, logprobs[ids].tolist(), strict=True), key=lambda p: (-p[1], p[0]))
+    top = ranked(zip(ids, logprobs[ids].tolist(), strict=True))
     return Position(
         token=int(token),
         text=text(int(token)),

@@ -69,6 +69,12 @@ def _list(value: Any, where: str) -> list[Any]:
     return list(value)
 
 
+def ranked(pairs: Iterable[tuple[int, float]]) -> tuple[tuple[int, float], ...]:
+    """(token id, logprob) pairs most likely first, ties by token id: the order of every
+    top-k list the kit writes or reads, whichever engine made it."""
+    return tuple(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
+
+
 @dataclass(frozen=True)
 class Position:
     """One token of a continuation: its id, decoded piece ("" where none), logprob, rank
@@ -109,7 +115,7 @@ class Position:
             text=_str(_need(record, "text", where), f"{where}.text"),
             logprob=_logprob(_need(record, "logprob", where), f"{where}.logprob"),
             rank=None if rank is None else _int(rank, f"{where}.rank"),
-            top_k=tuple(sorted(pairs, key=lambda pair: (-pair[1], pair[0]))),
+            top_k=ranked(pairs),
         )
 
 
