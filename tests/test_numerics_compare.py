@@ -411,3 +411,18 @@ def test_the_reference_forced_pass_is_what_a_forced_run_is_compared_with():
     assert a is not None and (a.verdict, a.forced_against) == ("diverged", "generated")
     assert a.forced is not None and a.forced.mean_abs_delta == 0.125
     assert a.reason is not None and a.reason.startswith("mean |Δ logprob| 0.125 > 0.05")
+
+
+def test_passes_cut_short_by_re_tokenization_are_compared_where_both_have_positions():
+    """vLLM's Phi3V path may force only the first tokens of a continuation (it re-tokenizes
+    prompts with images), on either side and at another place on each: the positions both
+    passes have are compared, and the reason says how many."""
+    ref = prompt("a", 10)
+    short_ref = replace(ref, forced=ref.generated[:5])  # the reference's own pass cut at 5
+    for run_forced, compared in ((ref.generated, 5), (ref.generated[:3], 3)):
+        a = compare_runs([replace(ref, forced=run_forced)], [short_ref]).prompt("a")
+        assert a is not None and (a.verdict, a.forced_against) == ("identical", "forced")
+        assert a.forced is not None and a.forced.positions == compared
+        assert a.reason == f"teacher-forced on the first {compared} of {LENGTH} tokens " + (
+            "(the engine re-tokenized the rest of the continuation)"
+        )

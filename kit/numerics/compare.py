@@ -182,6 +182,18 @@ def reference_side(ref: PromptNumerics) -> tuple[Sequence[Position], str]:
     return ref.generated, "generated"
 
 
+def forced_pair(
+    run_forced: Sequence[Position], ref: PromptNumerics
+) -> tuple[Sequence[Position], Sequence[Position], str]:
+    """The run's teacher-forced positions and the reference side's they are compared with
+    (kit.numerics.report plots the same pairs), over the positions both have: either pass
+    may stop early where an engine re-tokenized the continuation. Their tokens must agree
+    (forced_stats checks it); and which side of the reference it is."""
+    side, against = reference_side(ref)
+    common = min(len(run_forced), len(side))
+    return run_forced[:common], side[:common], against
+
+
 def compare_prompt(
     run: PromptNumerics, ref: PromptNumerics, thresholds: Thresholds
 ) -> PromptVerdict:
@@ -195,19 +207,16 @@ def compare_prompt(
     if not run.forced:
         problem = "the run recorded no teacher-forced logprobs"
     else:
-        side, against = reference_side(ref)
-        common = min(len(run.forced), len(side))
-        if len(run.forced) > len(side) or _tokens(run.forced) != _tokens(side)[:common]:
-            common = len(run.forced)  # not a prefix: forced_stats names the difference
+        mine, theirs, against = forced_pair(run.forced, ref)
         try:
-            forced = forced_stats(run.forced[:common], side[:common])
-        except ValueError as exc:
+            forced = forced_stats(mine, theirs)
+        except ValueError as exc:  # tokens differ: forced on another continuation
             problem = f"the run was not forced on the reference's continuation: {exc}"
             against = None
         else:
-            if common < len(ref.generated):
+            if len(mine) < len(ref.generated):
                 note = (
-                    f"teacher-forced on the first {common} of {len(ref.generated)} tokens "
+                    f"teacher-forced on the first {len(mine)} of {len(ref.generated)} tokens "
                     "(the engine re-tokenized the rest of the continuation)"
                 )
     word, reason = verdict(greedy, forced, thresholds, problem)

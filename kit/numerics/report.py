@@ -9,7 +9,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from kit.numerics.compare import reference_side
+from kit.numerics.compare import forced_pair
 from kit.records.numerics import NumericsComparison, PromptNumerics
 
 CONTEXT_TOKENS = 8  # tokens of text shown on each side of a divergence
@@ -123,9 +123,7 @@ def delta_series(
         ref = reference.get(pid)
         if ref is None or mine.forced is None:
             continue
-        side, _ = reference_side(ref)
-        common = min(len(mine.forced), len(side))
-        pairs = list(zip(mine.forced[:common], side[:common], strict=True))
+        pairs = list(zip(*forced_pair(mine.forced, ref)[:2], strict=True))
         if pairs and all(a.token == b.token for a, b in pairs):
             out[pid] = [abs(a.logprob - b.logprob) for a, b in pairs]
     return out
